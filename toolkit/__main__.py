@@ -1,0 +1,151 @@
+"""Command line: `python -m toolkit {tour,ask,ingest,info}`.
+
+    python -m toolkit tour                       run the notebooks headless; HTML + scorecard in report/
+    python -m toolkit ask "How long do I have to return an item?" [--index DIR] [--json]
+    python -m toolkit ingest PATH [--index DIR] [--json]
+    python -m toolkit info                       environment check: models, versions, settings
+
+Exit status: 0 on success, 1 when the work ran but failed (a checkpoint, an empty ingest),
+2 for a usage or configuration error. Progress goes to standard error, results to standard out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+
+def _quiet() -> None:
+    # Offline by default, and no download or weight-loading progress bars on the terminal.
+    for name, value in {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+                        "TRANSFORMERS_VERBOSITY": "error", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}.items():
+        os.environ.setdefault(name, value)
+
+
+def _settings(args):
+    from .config import load_settings
+
+    return load_settings(llm=getattr(args, "llm", None), top_k=getattr(args, "top_k", None),
+                         max_file_mb=getattr(args, "max_file_mb", None))
+
+
+def cmd_ask(args) -> int:
+    from .pipeline import Pipeline
+
+    settings = _settings(args)
+    if args.index:
+        pipeline = Pipeline.open(args.index, settings=settings)
+    else:
+        pipeline = Pipeline.bundled(settings=settings, show_progress=not args.json)
+    answer = pipeline.ask(args.question)
+    print(json.dumps(answer.to_dict(), indent=2) if args.json else answer)
+    return 0
+
+
+def cmd_ingest(args) -> int:
+    from .errors import IngestError
+    from .ingest import ingest
+
+    settings = _settings(args)
+    try:
+        _, report = ingest(args.path, args.index, settings=settings, show_progress=True)
+    except IngestError as exc:
+        report = getattr(exc, "report", None)
+        if report is not None:
+            print(report.to_json() if args.json else report)
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(report.to_json() if args.json else f"{report}\nindex: {report.index}")
+    return 0
+
+
+def cmd_tour(args) -> int:
+    from .tour import format_scorecard, run_tour
+
+    scores = run_tour(args.notebooks, args.report, only=args.only,
+                      echo=lambda line: print(line, file=sys.stderr, flush=True))
+    print(format_scorecard(scores))
+    print(f"report: {os.path.join(args.report, 'index.html')}")
+    return 0 if all(s.passed for s in scores) else 1
+
+
+def cmd_info(args) -> int:
+    from importlib import metadata
+
+    from . import __version__
+    from .config import load_settings
+    from .models import embedded_embed_path, embedded_llm_path
+
+    settings = load_settings()
+    llm_path, embed_path = embedded_llm_path(), embedded_embed_path()
+    versions = {}
+    for package in ["llama-index-core", "llama-cpp-python", "faiss-cpu", "sentence-transformers", "torch"]:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    info = {
+        "toolkit": __version__, "python": sys.version.split()[0], "home": str(settings.home),
+        "llm": settings.llm, "embed": settings.embed,
+        "embedded_llm": {"path": str(llm_path), "present": llm_path.is_file(),
+                         "mb": round(llm_path.stat().st_size / 1e6, 1) if llm_path.is_file() else None},
+        "embedded_embedding": {"path": str(embed_path), "present": (embed_path / "modules.json").is_file()},
+        # Whether a key is set, never its value.
+        "keys": {k: bool(os.environ.get(k)) for k in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")},
+        "packages": versions,
+    }
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        for key, value in info.items():
+            print(f"{key:>20}: {value}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m toolkit", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ask", help="answer a question from an index")
+    p.add_argument("question")
+    p.add_argument("--index", help="index folder written by `ingest` (default: the bundled corpus)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--top-k", type=int, help="chunks to retrieve")
+    p.add_argument("--llm", help="model spec, e.g. local, openai:gpt-4o-mini, ollama:llama3.2")
+    p.set_defaults(run=cmd_ask)
+
+    p = sub.add_parser("ingest", help="index a folder of .md .txt .html .pdf files")
+    p.add_argument("path")
+    p.add_argument("--index", help="index folder (default: <home>/indexes/<folder name>)")
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    p.add_argument("--max-file-mb", type=float, help="skip files larger than this (default 10)")
+    p.set_defaults(run=cmd_ingest)
+
+    p = sub.add_parser("tour", help="run the notebooks headless and print a scorecard")
+    p.add_argument("--notebooks", default="notebooks")
+    p.add_argument("--report", default="report")
+    p.add_argument("--only", nargs="*", help="notebook number prefixes to run, e.g. 00 01")
+    p.set_defaults(run=cmd_tour)
+
+    p = sub.add_parser("info", help="check the environment and show the embedded defaults")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_info)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    _quiet()
+    args = build_parser().parse_args(argv)
+    from .errors import ToolkitError
+
+    try:
+        return args.run(args)
+    except ToolkitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

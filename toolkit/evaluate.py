@@ -1,0 +1,136 @@
+"""First measurements: string-match answer accuracy and retrieval hit rate.
+
+Answer accuracy (documented, deliberately simple):
+- both texts are normalized: lower case, `$1,299.00` -> `$1299`, punctuation other than `$ . %`
+  and `-` removed, whitespace collapsed;
+- an answerable question is correct when the normalized gold answer, or one of its aliases,
+  occurs in the normalized model answer as a whole-word span;
+- an unanswerable question is correct when the model abstains ("I don't know", "not in the
+  context", ...).
+
+    >>> answer_correct("You have 30 days to return it.", "30 days", [], True)
+    True
+    >>> answer_correct("You have 130 days.", "30 days", [], True)
+    False
+    >>> answer_correct("I don't know.", "", [], False)
+    True
+
+Its blind spots: an answer that lists several candidates counts as correct if one matches,
+and a correct paraphrase ("a month") counts as wrong unless it is an alias. Later notebooks add
+token F1, judges and validators.
+
+Retrieval hit rate@k: the share of answerable questions with at least one gold source
+document among the top-k retrieved documents.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable, Sequence
+
+__all__ = ["normalize", "answer_correct", "is_abstention", "hit_at_k", "evaluate_retrieval",
+           "evaluate_answers", "summarize", "sample_questions"]
+
+_ABSTAIN = re.compile(
+    r"\b(i don'?t know|i do not know|not (?:mentioned|stated|provided|specified|given|included|available|found)"
+    r"|(?:does|do) not (?:say|mention|contain|specify|provide|include)|no information|cannot (?:find|answer|tell)"
+    r"|can'?t (?:find|answer|tell)|not in the (?:context|documents?))\b")
+
+
+def normalize(text: str) -> str:
+    """Lower case; drop thousands separators and `.00` cents; keep `$ . % -`; collapse spaces.
+
+    >>> normalize("It costs $1,299.00!  ")
+    'it costs $1299'
+    """
+    text = text.lower().replace("\u2019", "'")
+    text = re.sub(r"(?<=\d),(?=\d{3})", "", text)
+    text = re.sub(r"(?<=\d)\.00\b", "", text)
+    text = re.sub(r"[^\w\s$.%'-]", " ", text)
+    text = re.sub(r"(?<!\d)\.|\.(?!\d)", " ", text)  # a full stop, not a decimal point
+    return " ".join(text.split())
+
+
+def is_abstention(answer: str) -> bool:
+    return bool(_ABSTAIN.search(normalize(answer)))
+
+
+def answer_correct(answer: str, gold: str, aliases: Sequence[str], answerable: bool) -> bool:
+    """String-match correctness, as defined in this module's docstring."""
+    if not answerable:
+        return is_abstention(answer)
+    text = f" {normalize(answer)} "
+    return any(f" {normalize(g)} " in text for g in [gold, *aliases] if normalize(g))
+
+
+def hit_at_k(retrieved: Sequence[str], gold: Iterable[str], k: int) -> bool:
+    """Whether any gold document is among the first k retrieved documents.
+
+    >>> hit_at_k(["a", "b", "c"], ["c"], 2), hit_at_k(["a", "b", "c"], ["c"], 3)
+    (False, True)
+    """
+    return bool(set(retrieved[:k]) & set(gold))
+
+
+def _ranked_documents(hits) -> list[str]:
+    seen: list[str] = []
+    for hit in hits:
+        doc = hit.node.ref_doc_id or hit.node.node_id
+        if doc not in seen:
+            seen.append(doc)
+    return seen
+
+
+def sample_questions(questions, n: int | None, seed: int = 0):
+    """A fixed, seeded sample of n questions (all of them when n is None), in id order."""
+    if n is None or n >= len(questions):
+        return questions
+    return questions.sample(n=n, random_state=seed).sort_values("id", ignore_index=True)
+
+
+def evaluate_retrieval(pipeline, questions, ks: Sequence[int] = (1, 3, 5)):
+    """Per answerable question: the ranked document ids and hit@k for each k."""
+    import pandas as pd
+
+    rows = []
+    for q in questions[questions.answerable].itertuples():
+        docs = _ranked_documents(pipeline.retrieve(q.question))
+        row = {"id": q.id, "category": q.category, "difficulty": q.difficulty, "retrieved": docs}
+        row.update({f"hit@{k}": hit_at_k(docs, q.sources, k) for k in ks})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def evaluate_answers(pipeline, questions, show_progress: bool = False):
+    """Ask every question; per question: the answer, correctness, retrieval hit, tokens and latency."""
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    rows = []
+    for q in tqdm(list(questions.itertuples()), desc="Answering", disable=not show_progress):
+        answer = pipeline.ask(q.question, raise_errors=False)
+        r = answer.record
+        rows.append({"id": q.id, "category": q.category, "difficulty": q.difficulty,
+                     "answerable": q.answerable, "question": q.question, "gold": q.answer,
+                     "answer": answer.text,
+                     "correct": answer_correct(answer.text, q.answer, q.aliases, q.answerable),
+                     "hit": hit_at_k([s.id for s in answer.sources], q.sources, len(answer.sources))
+                     if q.answerable else None,
+                     "latency_s": r.total_s, "input_tokens": r.input_tokens,
+                     "output_tokens": r.output_tokens, "cost_usd": r.cost_usd, "error": r.error})
+    return pd.DataFrame(rows)
+
+
+def summarize(results, by: str | None = None):
+    """Accuracy (and hit rate where present) overall, or per value of column `by`."""
+    import pandas as pd
+
+    def one(frame) -> dict:
+        out = {"questions": len(frame), "accuracy": round(frame["correct"].mean(), 3)}
+        if "hit" in frame and frame["hit"].notna().any():
+            out["hit_rate"] = round(frame["hit"].dropna().astype(bool).mean(), 3)
+        return out
+
+    if by is None:
+        return pd.DataFrame([one(results)], index=["all"])
+    return pd.DataFrame({key: one(group) for key, group in results.groupby(by)}).T

@@ -1,0 +1,159 @@
+"""Ingest a folder: load, clean, chunk, embed, and write a FAISS index, incrementally.
+
+LlamaIndex's IngestionPipeline does the work, with a docstore of document hashes (upserts and
+deletes) and a transformation cache. Re-ingesting an unchanged folder embeds nothing; a changed
+file re-embeds only its own chunks; a removed file's chunks leave the index.
+
+    >>> index, report = ingest("datasets/tidewell/corpus", "/tmp/tidewell-index")   # doctest: +SKIP
+    >>> report.chunks, len(report.skipped)                                          # doctest: +SKIP
+    (412, 0)
+
+Not here: loaders for each format (loaders.py) and the on-disk layout (index.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .config import Settings, load_settings
+from .errors import IngestError
+from .index import Index
+from .loaders import SkipFile, Skipped, parse_file, read_file, scan_folder
+from .models import embed_model_id, make_embed_model
+
+__all__ = ["IngestReport", "ingest", "default_index_dir"]
+
+
+@dataclass
+class IngestReport:
+    """What one ingestion run did, file by file."""
+
+    source: str
+    index: str = ""
+    indexed: list[str] = field(default_factory=list)   # doc ids (relative paths) now in the index
+    skipped: list[Skipped] = field(default_factory=list)
+    chunks: int = 0          # chunks in the index after the run
+    embedded: int = 0        # chunks of new or changed files this run (0 when nothing changed)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {"indexed": self.indexed, "skipped": [asdict(s) for s in self.skipped],
+                "chunks": self.chunks, "embedded": self.embedded, "seconds": self.seconds,
+                "source": self.source, "index": self.index}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def frame(self):
+        """One row per file: path, status (indexed or skipped) and reason."""
+        import pandas as pd
+
+        rows = [{"path": p, "status": "indexed", "reason": ""} for p in self.indexed]
+        rows += [{"path": s.path, "status": "skipped", "reason": s.reason} for s in self.skipped]
+        return pd.DataFrame(rows, columns=["path", "status", "reason"]).sort_values("path", ignore_index=True)
+
+    def __str__(self) -> str:
+        lines = [f"indexed {len(self.indexed)} files into {self.chunks} chunks "
+                 f"({self.embedded} embedded this run) in {self.seconds:.1f} s"]
+        lines += [f"  skipped {s.path}: {s.reason}" for s in self.skipped]
+        return "\n".join(lines)
+
+
+def default_index_dir(settings: Settings, source: str | Path) -> Path:
+    """Where an index of `source` lives unless told otherwise: `<home>/indexes/<folder name>`."""
+    return settings.index_root / Path(source).resolve().name
+
+
+def _open_compatible(path: Path, params: dict) -> Index | None:
+    """The index at `path` if it exists and was built with the same embedding and chunking."""
+    if not Index.exists(path):
+        return None
+    index = Index.open(path)
+    if all(index.meta.get(k) == v for k, v in params.items()):
+        return index
+    return None  # another embedding model or chunking makes every stored vector stale: rebuild
+
+
+def ingest(source: str | Path, index_dir: str | Path | None = None, *, settings: Settings | None = None,
+           embed_model=None, show_progress: bool = True) -> tuple[Index, IngestReport]:
+    """Index the documents under `source` into `index_dir` and report what happened per file.
+
+    Only new and changed files are parsed and embedded: a file is unchanged when the SHA-256 of
+    its bytes matches the one stored with the index. Raises IngestError (with `.report`
+    attached) when no file could be indexed; the index on disk is then left as it was.
+    """
+    from tqdm.auto import tqdm
+
+    started = time.perf_counter()
+    settings = settings or load_settings()
+    source = Path(source).expanduser()
+    index_dir = Path(index_dir).expanduser() if index_dir else default_index_dir(settings, source)
+    report = IngestReport(source=str(source), index=str(index_dir))
+    params = {"embed_model": embed_model_id(settings), "chunk_size": settings.chunk_size,
+              "chunk_overlap": settings.chunk_overlap}
+
+    candidates, report.skipped = scan_folder(source)
+    index = _open_compatible(index_dir, params)
+    known = index.meta.get("files", {}) if index else {}
+    stored = set(index.store.documents()) if index else set()
+    fingerprints: dict[str, str] = {}   # doc id -> SHA-256 of the file's bytes
+    changed = []                        # Documents of new or changed files
+    max_bytes = int(settings.max_file_mb * 1_000_000)
+    for path, doc_id in tqdm(candidates, desc="Reading files", unit="file", disable=not show_progress):
+        try:
+            data = read_file(path, max_bytes)
+            digest = hashlib.sha256(data).hexdigest()
+            if known.get(doc_id) != digest or doc_id not in stored:
+                changed.append(parse_file(data, path.suffix, doc_id))
+            fingerprints[doc_id] = digest
+        except SkipFile as skip:
+            report.skipped.append(Skipped(doc_id, str(skip)))
+    report.skipped.sort(key=lambda s: s.path)
+    report.indexed = sorted(fingerprints)
+
+    if not fingerprints:
+        report.seconds = round(time.perf_counter() - started, 3)
+        error = IngestError(f"no file in {source} could be indexed ({len(report.skipped)} skipped; "
+                            f"supported: .md .txt .html .pdf); the index was not changed")
+        error.report = report
+        raise error
+
+    removed = stored - set(fingerprints)  # deleted files, and files that are now skipped
+    if index is None or changed or removed:
+        embed_model = embed_model or make_embed_model(settings)
+        if index is None:
+            dim = len(embed_model.get_text_embedding("dimension probe"))
+            index = Index.create(dim, meta=params, path=index_dir)
+        for doc_id in sorted(removed):
+            index.store.delete(doc_id)
+            index.docstore.delete_document(doc_id, raise_error=False)
+        report.embedded = len(_run_pipeline(index, changed, embed_model, settings, show_progress))
+        index.meta.update(params, files=fingerprints, source=str(source.resolve()))
+        index.save(index_dir)
+
+    report.chunks = index.chunks
+    report.seconds = round(time.perf_counter() - started, 3)
+    return index, report
+
+
+def _run_pipeline(index: Index, documents: list, embed_model, settings: Settings, show_progress: bool) -> list:
+    """Chunk and embed `documents` into the index; LlamaIndex's docstore skips unchanged texts
+    and replaces the chunks of changed ones, and its cache serves transformations seen before."""
+    if not documents:
+        return []
+    from llama_index.core.ingestion import DocstoreStrategy, IngestionPipeline
+    from llama_index.core.node_parser import SentenceSplitter
+
+    pipeline = IngestionPipeline(
+        transformations=[SentenceSplitter(chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap),
+                         embed_model],
+        docstore=index.docstore,
+        vector_store=index.store,
+        cache=index.cache,
+        docstore_strategy=DocstoreStrategy.UPSERTS,
+    )
+    return list(pipeline.run(documents=documents, show_progress=show_progress, store_doc_text=False))

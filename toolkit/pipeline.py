@@ -1,0 +1,213 @@
+"""The pipeline: question -> retrieve top-k -> prompt -> LLM -> answer with cited sources.
+
+Every call to `ask` appends a RunRecord (per-step latency, tokens, cost, compute seconds,
+errors) to `pipeline.records`; `pipeline.runs()` shows them as a DataFrame.
+
+    >>> pipeline = Pipeline.bundled()                                  # doctest: +SKIP
+    >>> answer = pipeline.ask("How long do I have to return an item?")  # doctest: +SKIP
+    >>> answer.sources[0].id                                           # doctest: +SKIP
+    'policies/returns.md'
+
+Not here: caching, retries, validation and routing (later notebooks add them around `ask`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+
+from .config import Settings, load_settings
+from .costs import PriceTable, Usage
+from .errors import PromptTooLongError, ToolkitError
+from .index import Index
+from .models import count_tokens, make_embed_model, make_llm, model_name, usage_from_response
+from .prompts import SYSTEM_PROMPT, context_block, rag_messages
+
+__all__ = ["Pipeline", "Answer", "Source", "RunRecord"]
+
+# Tokens the chat template adds around the messages (role markers, turn ends); measured on
+# SmolLM2's ChatML template as 15 and rounded up for other templates.
+TEMPLATE_OVERHEAD = 32
+# A question must leave at least this much room for retrieved context.
+MIN_CONTEXT_TOKENS = 128
+
+
+@dataclass
+class Source:
+    id: str            # the document id: its path relative to the ingested folder
+    score: float       # cosine similarity of the best chunk of this document
+    text: str = ""     # that chunk's text
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    timestamp: str
+    question: str
+    answer: str = ""
+    model: str = ""
+    sources: list[str] = field(default_factory=list)
+    context_chunks: int = 0
+    retrieve_s: float = 0.0
+    generate_s: float = 0.0
+    total_s: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    compute_s: float = 0.0   # seconds of this machine's compute (local models)
+    error: str = ""
+
+
+@dataclass
+class Answer:
+    question: str
+    text: str
+    sources: list[Source]
+    record: RunRecord
+
+    def to_dict(self) -> dict:
+        r = self.record
+        return {"answer": self.text,
+                "sources": [{"id": s.id, "score": round(s.score, 4)} for s in self.sources],
+                "latency_s": round(r.total_s, 3), "input_tokens": r.input_tokens,
+                "output_tokens": r.output_tokens, "cost_usd": r.cost_usd,
+                "model": r.model, "error": r.error}
+
+    def __str__(self) -> str:
+        r = self.record
+        lines = [self.text or f"(no answer: {r.error})", "", "Sources:"]
+        lines += [f"  {s.score:.3f}  {s.id}" for s in self.sources]
+        lines += ["", f"latency {r.total_s:.2f} s (retrieve {r.retrieve_s:.2f} s, generate {r.generate_s:.2f} s)  "
+                  f"tokens {r.input_tokens} in / {r.output_tokens} out  cost ${r.cost_usd:.6f}  model {r.model}"]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        items = "".join(f"<li><code>{html.escape(s.id)}</code> ({s.score:.3f})</li>" for s in self.sources)
+        r = self.record
+        return (f"<p><b>{html.escape(self.text or '(no answer)')}</b></p><ul>{items}</ul>"
+                f"<small>{r.total_s:.2f} s, {r.input_tokens}+{r.output_tokens} tokens, ${r.cost_usd:.6f}</small>")
+
+
+class Pipeline:
+    """Retrieve, prompt, generate; record every run."""
+
+    def __init__(self, index: Index, *, settings: Settings | None = None, llm=None, embed_model=None,
+                 prices: PriceTable | None = None, system_prompt: str = SYSTEM_PROMPT):
+        self.settings = settings or load_settings()
+        self.index = index
+        self.embed_model = embed_model or make_embed_model(self.settings)
+        self.llm = llm if llm is not None else make_llm(self.settings)
+        self.model = model_name(self.settings.llm)
+        self.prices = prices or PriceTable.load()
+        self.prices.price(self.model)  # fail now, not after the first answer, if it has no price
+        self.system_prompt = system_prompt
+        self.records: list[RunRecord] = []
+        self._retriever = index.retriever(self.embed_model, top_k=self.settings.top_k)
+
+    @classmethod
+    def bundled(cls, settings: Settings | None = None, show_progress: bool = False, **kwargs) -> Pipeline:
+        """A pipeline over the bundled Tidewell corpus (indexed on first use, updated if it changed)."""
+        from .datasets import tidewell_corpus
+        from .ingest import ingest
+
+        settings = settings or load_settings()
+        embed_model = kwargs.pop("embed_model", None) or make_embed_model(settings)
+        index, _ = ingest(tidewell_corpus(), settings.index_root / "tidewell", settings=settings,
+                          embed_model=embed_model, show_progress=show_progress)
+        return cls(index, settings=settings, embed_model=embed_model, **kwargs)
+
+    @classmethod
+    def open(cls, index_dir, settings: Settings | None = None, **kwargs) -> Pipeline:
+        """A pipeline over an index written by `ingest`; checks it used the same embedding model."""
+        from .models import embed_model_id
+
+        settings = settings or load_settings()
+        index = Index.open(index_dir)
+        expected = embed_model_id(settings)
+        if index.meta.get("embed_model") != expected:
+            raise ToolkitError(f"{index_dir} was embedded with {index.meta.get('embed_model')}, but the "
+                               f"settings name {expected}; set embed to match or re-ingest")
+        return cls(index, settings=settings, **kwargs)
+
+    def retrieve(self, question: str) -> list:
+        """The top-k chunks for a question, as LlamaIndex NodeWithScore objects, best first."""
+        return self._retriever.retrieve(question)
+
+    def _fit_context(self, question: str, hits: list) -> list[tuple[str, str]]:
+        """Keep the best chunks that fit the model's window beside the instructions and answer."""
+        window = self.llm.metadata.context_window
+        budget = window - self.settings.max_output_tokens - TEMPLATE_OVERHEAD
+        fixed = count_tokens(self.llm, self.system_prompt) + count_tokens(self.llm, f"Context:\n\n\nQuestion: {question}")
+        if budget - fixed < MIN_CONTEXT_TOKENS:
+            limit = budget - MIN_CONTEXT_TOKENS - count_tokens(self.llm, self.system_prompt)
+            raise PromptTooLongError(
+                f"the question is too long for this model: its {window}-token window leaves room for "
+                f"about {max(limit, 0)} tokens of question; shorten the question or configure a model "
+                f"with a larger context_window")
+        context, used = [], fixed
+        for hit in hits:
+            source = hit.node.ref_doc_id or hit.node.node_id
+            text = hit.node.get_content()
+            cost = count_tokens(self.llm, context_block(len(context) + 1, source, text)) + 2
+            if used + cost > budget:
+                break
+            context.append((source, text))
+            used += cost
+        return context
+
+    def ask(self, question: str, *, raise_errors: bool = True) -> Answer:
+        """Answer one question from the index and record the run.
+
+        With `raise_errors=False` a failure returns an Answer with empty text and the error in
+        its record, so a batch over an evaluation set keeps going.
+        """
+        record = RunRecord(run_id=uuid.uuid4().hex[:12], question=question, model=self.model,
+                           timestamp=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+        sources: list[Source] = []
+        started = time.perf_counter()
+        try:
+            if not question or not question.strip():
+                raise ToolkitError("the question is empty; ask something about the indexed documents")
+            hits = self.retrieve(question)
+            record.retrieve_s = time.perf_counter() - started
+            best: dict[str, Source] = {}
+            for hit in hits:  # one citation per document, at its best chunk's score
+                doc = hit.node.ref_doc_id or hit.node.node_id
+                if doc not in best:
+                    best[doc] = Source(doc, float(hit.score or 0.0), hit.node.get_content())
+            sources = list(best.values())
+            record.sources = [s.id for s in sources]
+
+            context = self._fit_context(question, hits)
+            record.context_chunks = len(context)
+            generate_started = time.perf_counter()
+            response = self.llm.chat(rag_messages(question, context, self.system_prompt))
+            record.generate_s = time.perf_counter() - generate_started
+            record.answer = (response.message.content or "").strip()
+
+            usage = usage_from_response(response)
+            if usage is None:  # the provider reported none: count with the model's tokenizer
+                prompt = "\n".join(m.content or "" for m in rag_messages(question, context, self.system_prompt))
+                usage = Usage(count_tokens(self.llm, prompt), count_tokens(self.llm, record.answer))
+            record.input_tokens, record.output_tokens = usage.input_tokens, usage.output_tokens
+            record.cost_usd = self.prices.cost(self.model, usage)
+            if self.model.split(":", 1)[0] in ("local", "ollama"):
+                record.compute_s = round(record.generate_s, 4)
+        except Exception as exc:
+            record.error = f"{type(exc).__name__}: {exc}"
+            if raise_errors:
+                raise
+        finally:
+            record.total_s = time.perf_counter() - started
+            self.records.append(record)
+        return Answer(question, record.answer, sources, record)
+
+    def runs(self):
+        """Every recorded run as a DataFrame, one row per question."""
+        import pandas as pd
+
+        return pd.DataFrame([asdict(r) for r in self.records], columns=list(RunRecord.__dataclass_fields__))

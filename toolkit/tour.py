@@ -1,0 +1,151 @@
+"""The guided tour: run the numbered notebooks headless, write HTML, print a scorecard.
+
+Each notebook ends with a `checkpoint(...)` cell. It asserts the notebook's key metric and
+publishes it as a small JSON display output, which the tour reads back for its scorecard:
+
+    >>> checkpoint("hit_rate@4", 0.9, at_least=0.8)["passed"]
+    True
+
+Not here: comparing outputs with the committed baseline (nbval does that under pytest).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+__all__ = ["checkpoint", "run_tour", "NotebookScore", "CHECKPOINT_MIME"]
+
+CHECKPOINT_MIME = "application/vnd.toolkit.checkpoint+json"
+
+
+def checkpoint(metric: str, value: float, *, at_least: float | None = None,
+               at_most: float | None = None) -> dict:
+    """Assert a notebook's key metric against its threshold and publish it for the scorecard."""
+    if at_least is None and at_most is None:
+        raise ValueError("give at_least or at_most: a checkpoint without a threshold cannot fail")
+    value = float(value)
+    passed = not math.isnan(value)
+    passed = passed and (at_least is None or value >= at_least) and (at_most is None or value <= at_most)
+    bound = f">= {at_least}" if at_least is not None else f"<= {at_most}"
+    payload = {"metric": metric, "value": round(value, 4), "threshold": bound, "passed": passed}
+    text = f"checkpoint {metric} = {value:.4f} (needs {bound}): {'PASS' if passed else 'FAIL'}"
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+
+        if get_ipython() is not None:
+            display({CHECKPOINT_MIME: payload, "text/plain": text}, raw=True)
+    except ImportError:  # plain Python: nothing to display
+        pass
+    assert passed, text
+    return payload
+
+
+@dataclass
+class NotebookScore:
+    notebook: str
+    metric: str = ""
+    value: float | None = None
+    threshold: str = ""
+    passed: bool = False
+    seconds: float = 0.0
+    error: str = ""
+
+
+def _checkpoints(nb) -> list[dict]:
+    found = []
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if CHECKPOINT_MIME in data:
+                found.append(dict(data[CHECKPOINT_MIME]))
+    return found
+
+
+def run_notebook(path: Path, report_dir: Path, timeout: int = 900) -> NotebookScore:
+    """Execute one notebook in its own folder, write `<name>.html`, and score it."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(path, as_version=4)
+    score = NotebookScore(notebook=path.name)
+    started = time.perf_counter()
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    try:
+        client.execute()
+    except CellExecutionError as exc:
+        lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+        score.error = lines[-1] if lines else type(exc).__name__
+    except Exception as exc:  # a dead kernel or a timeout still gets a scorecard row
+        score.error = f"{type(exc).__name__}: {exc}"
+    score.seconds = round(time.perf_counter() - started, 1)
+
+    found = _checkpoints(nb)
+    if found:
+        last = found[-1]
+        score.metric, score.value, score.threshold = last["metric"], last["value"], last["threshold"]
+        score.passed = all(c["passed"] for c in found) and not score.error
+    elif not score.error:
+        score.error = "no checkpoint cell ran"
+
+    body, _ = HTMLExporter().from_notebook_node(nb)
+    (report_dir / path.with_suffix(".html").name).write_text(body, encoding="utf-8")
+    return score
+
+
+def _index_page(scores: list[NotebookScore]) -> str:
+    rows = "\n".join(
+        f"<tr><td><a href='{html.escape(Path(s.notebook).with_suffix('.html').name)}'>{html.escape(s.notebook)}</a></td>"
+        f"<td>{html.escape(s.metric)}</td><td>{'' if s.value is None else s.value}</td>"
+        f"<td>{html.escape(s.threshold)}</td><td>{'PASS' if s.passed else 'FAIL'}</td>"
+        f"<td>{s.seconds}</td><td>{html.escape(s.error)}</td></tr>"
+        for s in scores
+    )
+    return ("<!doctype html><meta charset='utf-8'><title>Pipeline report</title>"
+            "<h1>Pipeline report</h1><table border='1' cellpadding='4'>"
+            "<tr><th>notebook</th><th>checkpoint metric</th><th>value</th><th>threshold</th>"
+            f"<th>result</th><th>seconds</th><th>error</th></tr>{rows}</table>")
+
+
+def run_tour(notebooks: str | Path = "notebooks", report: str | Path = "report",
+             only: list[str] | None = None, echo=print) -> list[NotebookScore]:
+    """Run every `NN_*.ipynb` in order; write `report/NN_*.html`, `index.html` and `scorecard.json`."""
+    notebooks, report = Path(notebooks), Path(report)
+    report.mkdir(parents=True, exist_ok=True)
+    paths = sorted(p for p in notebooks.glob("[0-9][0-9]_*.ipynb"))
+    if only:
+        paths = [p for p in paths if any(p.name.startswith(o) for o in only)]
+    if not paths:
+        from .errors import ToolkitError
+
+        raise ToolkitError(f"no NN_*.ipynb notebooks in {notebooks}; run from the project folder or pass --notebooks")
+    scores = []
+    for path in paths:
+        echo(f"running {path.name} ...")
+        scores.append(run_notebook(path, report))
+    (report / "index.html").write_text(_index_page(scores), encoding="utf-8")
+    (report / "scorecard.json").write_text(json.dumps([asdict(s) for s in scores], indent=2), encoding="utf-8")
+    return scores
+
+
+def format_scorecard(scores: list[NotebookScore]) -> str:
+    """A plain-text table, one line per notebook."""
+    width = max(len(s.notebook) for s in scores)
+    lines = [f"{'notebook':<{width}}  {'checkpoint':<28} {'value':>8}  {'needs':<10} result  seconds"]
+    for s in scores:
+        value = "" if s.value is None else f"{s.value:.3f}"
+        lines.append(f"{s.notebook:<{width}}  {s.metric:<28} {value:>8}  {s.threshold:<10} "
+                     f"{'PASS' if s.passed else 'FAIL':<6}  {s.seconds:>7}")
+        if s.error:
+            lines.append(f"{'':<{width}}  error: {s.error}")
+    passed = sum(s.passed for s in scores)
+    lines.append(f"{passed} of {len(scores)} notebooks passed their checkpoint")
+    return "\n".join(lines)
