@@ -133,4 +133,5 @@ def summarize(results, by: str | None = None):
 
     if by is None:
         return pd.DataFrame([one(results)], index=["all"])
-    return pd.DataFrame({key: one(group) for key, group in results.groupby(by)}).T
+    groups = list(results.groupby(by))
+    return pd.DataFrame([one(group) for _, group in groups], index=pd.Index([k for k, _ in groups], name=by))

@@ -75,7 +75,8 @@ def html_to_text(markup: str) -> tuple[str, str]:
 
     soup = BeautifulSoup(markup, "html.parser")
     title = soup.title.get_text(" ", strip=True) if soup.title else ""
-    for tag in soup(["script", "style", "noscript", "template", "svg", "nav", "head"]):
+    # "title" too: without a <head> element (optional in HTML) the title would leak into the text.
+    for tag in soup(["script", "style", "noscript", "template", "svg", "nav", "head", "title"]):
         tag.decompose()
     for row in soup.find_all("tr"):
         cells = [c.get_text(" ", strip=True) for c in row.find_all(["td", "th"])]

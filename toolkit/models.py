@@ -123,7 +123,9 @@ def _local_embedding(path: str, batch_size: int):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+    from transformers.utils import logging as transformers_logging
 
+    transformers_logging.disable_progress_bar()  # no "Loading weights" bar in every notebook
     return HuggingFaceEmbedding(model_name=path, device="cpu", normalize=True,
                                 embed_batch_size=batch_size, show_progress_bar=False)
 
@@ -177,6 +179,10 @@ def usage_from_response(response: Any) -> Usage | None:
         cached = (_get(details, "cached_tokens") if details is not None else None) or \
             _get(usage, "cache_read_input_tokens") or 0
         if inp is not None and out is not None:
+            if _get(usage, "prompt_tokens") is None:
+                # Anthropic's input_tokens excludes the tokens read from or written to its cache.
+                inp = int(inp) + int(_get(usage, "cache_read_input_tokens") or 0) + \
+                    int(_get(usage, "cache_creation_input_tokens") or 0)
             return Usage(int(inp), int(out), int(cached))
     inp, out = _get(raw, "prompt_eval_count"), _get(raw, "eval_count")
     if inp is not None and out is not None:

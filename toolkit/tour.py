@@ -3,8 +3,8 @@
 Each notebook ends with a `checkpoint(...)` cell. It asserts the notebook's key metric and
 publishes it as a small JSON display output, which the tour reads back for its scorecard:
 
-    >>> checkpoint("hit_rate@4", 0.9, at_least=0.8)["passed"]
-    True
+    >>> checkpoint("hit_rate@3", 0.9, at_least=0.8)
+    checkpoint hit_rate@3 = 0.9000 (needs >= 0.8): PASS
 
 Not here: comparing outputs with the committed baseline (nbval does that under pytest).
 """
@@ -15,7 +15,7 @@ import html
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 __all__ = ["checkpoint", "run_tour", "NotebookScore", "CHECKPOINT_MIME"]
@@ -24,7 +24,7 @@ CHECKPOINT_MIME = "application/vnd.toolkit.checkpoint+json"
 
 
 def checkpoint(metric: str, value: float, *, at_least: float | None = None,
-               at_most: float | None = None) -> dict:
+               at_most: float | None = None) -> None:
     """Assert a notebook's key metric against its threshold and publish it for the scorecard."""
     if at_least is None and at_most is None:
         raise ValueError("give at_least or at_most: a checkpoint without a threshold cannot fail")
@@ -38,12 +38,14 @@ def checkpoint(metric: str, value: float, *, at_least: float | None = None,
         from IPython import get_ipython
         from IPython.display import display
 
-        if get_ipython() is not None:
-            display({CHECKPOINT_MIME: payload, "text/plain": text}, raw=True)
-    except ImportError:  # plain Python: nothing to display
-        pass
+        shell = get_ipython()
+    except ImportError:
+        shell = None
+    if shell is not None:
+        display({CHECKPOINT_MIME: payload, "text/plain": text}, raw=True)
+    else:
+        print(text)
     assert passed, text
-    return payload
 
 
 @dataclass
@@ -51,6 +53,7 @@ class NotebookScore:
     notebook: str
     metric: str = ""
     value: float | None = None
+    values: dict = field(default_factory=dict)
     threshold: str = ""
     passed: bool = False
     seconds: float = 0.0
@@ -89,9 +92,11 @@ def run_notebook(path: Path, report_dir: Path, timeout: int = 900) -> NotebookSc
     score.seconds = round(time.perf_counter() - started, 1)
 
     found = _checkpoints(nb)
-    if found:
-        last = found[-1]
-        score.metric, score.value, score.threshold = last["metric"], last["value"], last["threshold"]
+    if found:  # a notebook may check several metrics; the scorecard lists them all
+        score.metric = ", ".join(c["metric"] for c in found)
+        score.value = found[0]["value"] if len(found) == 1 else None
+        score.values = {c["metric"]: c["value"] for c in found}
+        score.threshold = ", ".join(c["threshold"] for c in found)
         score.passed = all(c["passed"] for c in found) and not score.error
     elif not score.error:
         score.error = "no checkpoint cell ran"
@@ -104,7 +109,7 @@ def run_notebook(path: Path, report_dir: Path, timeout: int = 900) -> NotebookSc
 def _index_page(scores: list[NotebookScore]) -> str:
     rows = "\n".join(
         f"<tr><td><a href='{html.escape(Path(s.notebook).with_suffix('.html').name)}'>{html.escape(s.notebook)}</a></td>"
-        f"<td>{html.escape(s.metric)}</td><td>{'' if s.value is None else s.value}</td>"
+        f"<td>{html.escape(s.metric)}</td><td>{html.escape(', '.join(str(v) for v in s.values.values()))}</td>"
         f"<td>{html.escape(s.threshold)}</td><td>{'PASS' if s.passed else 'FAIL'}</td>"
         f"<td>{s.seconds}</td><td>{html.escape(s.error)}</td></tr>"
         for s in scores
@@ -137,13 +142,19 @@ def run_tour(notebooks: str | Path = "notebooks", report: str | Path = "report",
 
 
 def format_scorecard(scores: list[NotebookScore]) -> str:
-    """A plain-text table, one line per notebook."""
+    """A plain-text table, one line per checkpoint metric."""
     width = max(len(s.notebook) for s in scores)
-    lines = [f"{'notebook':<{width}}  {'checkpoint':<28} {'value':>8}  {'needs':<10} result  seconds"]
+    lines = [f"{'notebook':<{width}}  {'checkpoint':<26} {'value':>8}  {'needs':<9} {'result':<6}  seconds"]
     for s in scores:
-        value = "" if s.value is None else f"{s.value:.3f}"
-        lines.append(f"{s.notebook:<{width}}  {s.metric:<28} {value:>8}  {s.threshold:<10} "
-                     f"{'PASS' if s.passed else 'FAIL':<6}  {s.seconds:>7}")
+        result = "PASS" if s.passed else "FAIL"
+        metrics = list(s.values.items()) or [(s.metric, s.value)]
+        needs = s.threshold.split(", ") if s.threshold else [""]
+        for i, (metric, value) in enumerate(metrics):
+            shown = "" if value is None else f"{value:.3f}"
+            first = i == 0
+            lines.append(f"{s.notebook if first else '':<{width}}  {metric:<26} {shown:>8}  "
+                         f"{needs[i] if i < len(needs) else '':<9} {result if first else '':<6}  "
+                         f"{s.seconds if first else '':>7}")
         if s.error:
             lines.append(f"{'':<{width}}  error: {s.error}")
     passed = sum(s.passed for s in scores)
