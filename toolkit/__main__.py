@@ -53,8 +53,9 @@ def cmd_ingest(args) -> int:
         _, report = ingest(args.path, args.index, settings=settings, show_progress=True)
     except IngestError as exc:
         report = getattr(exc, "report", None)
-        if report is not None:
-            print(report.to_json() if args.json else report)
+        if report is None:  # nothing was read (PATH is not a folder): a usage error, exit 2
+            raise
+        print(report.to_json() if args.json else report)
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(report.to_json() if args.json else f"{report}\nindex: {report.index}")

@@ -20,7 +20,7 @@ import os
 import tomllib
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ConfigError
 
@@ -56,6 +56,15 @@ class Settings(BaseModel):
     temperature: float = Field(0.0, ge=0.0)
     seed: int = 0
     max_file_mb: float = Field(10.0, gt=0, description="larger files are skipped at ingestion")
+
+    @field_validator("chunk_overlap")
+    @classmethod
+    def _overlap_below_chunk_size(cls, value: int, info):
+        # LlamaIndex's SentenceSplitter refuses this later, with a bare ValueError mid-ingestion.
+        size = info.data.get("chunk_size")
+        if size is not None and value >= size:
+            raise ValueError(f"must be smaller than chunk_size ({size})")
+        return value
 
     @property
     def index_root(self) -> Path:

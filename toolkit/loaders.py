@@ -203,6 +203,7 @@ def scan_folder(folder: str | Path) -> tuple[list[tuple[Path, str]], list[Skippe
                 skipped.append(Skipped(_rel(here / name, root), "hidden file; not indexed"))
             else:
                 candidates.append((here / name, _rel(here / name, root)))
+    candidates.sort(key=lambda item: item[1])  # walk order differs between file systems
     return candidates, skipped
 
 

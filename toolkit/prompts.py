@@ -14,11 +14,12 @@ prefix. Not here: prompt specs, versions and experiments (they build on this).
 
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 from llama_index.core.base.llms.types import ChatMessage
 
-__all__ = ["SYSTEM_PROMPT", "ABSTAIN", "rag_messages", "context_block"]
+__all__ = ["SYSTEM_PROMPT", "ABSTAIN", "rag_messages", "context_block", "parse_rag_message"]
 
 ABSTAIN = "I don't know."
 
@@ -40,3 +41,19 @@ def rag_messages(question: str, context: Sequence[tuple[str, str]], system: str 
         ChatMessage(role="system", content=system),
         ChatMessage(role="user", content=f"Context:\n{blocks}\n\nQuestion: {question}"),
     ]
+
+
+_BLOCK = re.compile(r"^\[\d+\] source: (.*)$", re.MULTILINE)
+
+
+def parse_rag_message(content: str) -> tuple[list[tuple[str, str]], str]:
+    """The inverse of the user message `rag_messages` writes: (context pairs, question).
+
+    >>> parse_rag_message(rag_messages("How long?", [("a.md", "30 days.")])[1].content)
+    ([('a.md', '30 days.')], 'How long?')
+    """
+    body, _, question = content.rpartition("\n\nQuestion: ")
+    body = body.removeprefix("Context:\n")
+    parts = _BLOCK.split(body)  # ["", source1, text1, source2, text2, ...]
+    pairs = [(parts[i].strip(), parts[i + 1].strip()) for i in range(1, len(parts) - 1, 2)]
+    return pairs, question.strip()

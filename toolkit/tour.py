@@ -80,7 +80,7 @@ def run_notebook(path: Path, report_dir: Path, timeout: int = 900) -> NotebookSc
     nb = nbformat.read(path, as_version=4)
     score = NotebookScore(notebook=path.name)
     started = time.perf_counter()
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
                             resources={"metadata": {"path": str(path.parent)}})
     try:
         client.execute()

@@ -88,6 +88,7 @@ class FaissStore(BasePydanticVectorStore):
         missing = [n.node_id for n in nodes if n.embedding is None]
         if missing:
             raise ValueError(f"nodes without embeddings cannot be added: {missing[:3]}")
+        nodes = list({n.node_id: n for n in nodes}.values())  # one node id, one vector: the last wins
         self.delete_nodes([n.node_id for n in nodes if n.node_id in self._ids])
         ids = np.arange(self._next_id, self._next_id + len(nodes), dtype="int64")
         self._index.add_with_ids(self._vectors([n.embedding for n in nodes]), ids)

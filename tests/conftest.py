@@ -1,0 +1,163 @@
+"""Shared fixtures: an isolated toolkit home per test, the real models loaded once per session,
+and a tiny corpus of four short files whose chunking can be worked out by hand."""
+
+from __future__ import annotations
+
+import io
+import os
+import random
+import shutil
+import stat
+import tempfile
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[1]
+BUNDLED_CORPUS = PROJECT / "datasets" / "tidewell" / "corpus"
+BUNDLED_QUESTIONS = PROJECT / "datasets" / "tidewell" / "eval" / "questions.jsonl"
+
+# Environment the toolkit reads; a developer's own values must not leak into the tests.
+TOOLKIT_VARIABLES = ["TOOLKIT_CONFIG", "TOOLKIT_LLM", "TOOLKIT_EMBED", "TOOLKIT_BASE_URL", "TOOLKIT_DATASETS",
+                     "OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "OLLAMA_HOST"]
+
+# The tiny corpus. Every file is one short paragraph, far below the default 128-token chunk
+# size, so each file is exactly one chunk.
+TINY_CORPUS = {
+    "returns.md": "# Returns\n\nYou can return an item within 30 days of delivery for a full refund.\n",
+    "shipping.txt": "Standard shipping takes 3 to 5 business days. Express shipping takes 1 business day.\n",
+    "products/plug.html": ("<html><head><title>Plug Mini</title><script>track()</script></head>"
+                           "<body><nav>Home | Shop</nav><h1>Plug Mini</h1>"
+                           "<p>The Plug Mini costs $24.99.</p></body></html>"),
+    "warranty.md": "# Warranty\n\nEvery device has a 2-year limited warranty.\n",
+}
+
+
+def write_files(folder: Path, files: dict[str, str | bytes]) -> Path:
+    for name, content in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def toolkit_home(tmp_path, monkeypatch) -> Path:
+    """Every test gets its own TOOLKIT_HOME and none of the developer's toolkit variables."""
+    for name in TOOLKIT_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "toolkit-home"
+    monkeypatch.setenv("TOOLKIT_HOME", str(home))
+    return home
+
+
+@pytest.fixture(scope="session")
+def session_settings(tmp_path_factory):
+    from toolkit.config import Settings
+
+    return Settings(home=tmp_path_factory.mktemp("session-home"))
+
+
+@pytest.fixture(scope="session")
+def embed_model(session_settings):
+    """The real all-MiniLM-L6-v2, loaded once."""
+    from toolkit.models import make_embed_model
+
+    return make_embed_model(session_settings)
+
+
+@pytest.fixture(scope="session")
+def llm(session_settings):
+    """The real SmolLM2-135M through llama-cpp-python, loaded once."""
+    from toolkit.models import make_llm
+
+    return make_llm(session_settings)
+
+
+# --- the folder of bad inputs from the issue -------------------------------------------------
+
+IS_ROOT = os.geteuid() == 0
+
+# File -> the exact reason it is skipped (files a root process can still read are listed apart).
+BAD_FILES = {
+    ".git": "hidden folder; not indexed",
+    ".hidden.md": "hidden file; not indexed",
+    "binary.txt": "binary content (NUL bytes) in a text file",
+    "blank.pdf": "no text after cleaning (a scanned PDF needs OCR first)",
+    "broken.md": "broken symlink (its target does not exist)",
+    "corrupt.pdf": "corrupt PDF (PdfStreamError: Stream has ended unexpectedly); re-export or repair it",
+    "data.csv": "unsupported file type '.csv' (supported: .htm, .html, .markdown, .md, .pdf, .txt)",
+    "empty.txt": "empty file",
+    "huge.txt": "50.0 MB is over the 10 MB limit; raise max_file_mb to index it",
+    "latin1.txt": "not UTF-8 (invalid byte at offset 3); convert it, for example: iconv -f latin1 -t utf-8",
+    "loop.md": "symlink loop",
+    "pipe.txt": "not a regular file",
+    "README": "unsupported file type '(none)' (supported: .htm, .html, .markdown, .md, .pdf, .txt)",
+    "spaces.md": "no text after cleaning",
+    "sub/parent": "symlinked folder; not followed (avoids loops and duplicates)",
+    "truncated.pdf": "corrupt PDF (PdfStreamError: Stream has ended unexpectedly); re-export or repair it",
+}
+# Only a process without root's override of file permissions is refused these.
+PERMISSION_FILES = {
+    "locked": "cannot list folder: Permission denied",
+    "secret.txt": "no read permission; run chmod +r on it, or ingest as its owner",
+}
+GOOD_FILES = ["good.md", "notes.txt", "page.html", "sub/deep.txt"]
+
+
+def make_bad_folder(root: Path) -> Path:
+    """The issue's folder of bad inputs beside four good files. `root` must be world-traversable
+    for the check that runs as `nobody`."""
+    write_files(root, {
+        "good.md": "# Returns\n\nYou have 30 days to return an item.\n",
+        "notes.txt": "Plain notes about shipping.\n",
+        "page.html": "<html><head><title>Page</title></head><body><p>Hub costs $99.</p></body></html>",
+        "sub/deep.txt": "A file one folder down.\n",
+        "empty.txt": b"",
+        "binary.txt": b"GIF89a\x00\x01\x02\x00text after NUL bytes",
+        "latin1.txt": "caf\u00e9 cr\u00e8me br\u00fbl\u00e9e".encode("latin-1"),
+        "corrupt.pdf": b"%PDF-1.7\n" + random.Random(7).randbytes(2000),
+        "truncated.pdf": (BUNDLED_CORPUS / "handbook" / "code_of_conduct.pdf").read_bytes()[:1000],
+        "data.csv": "a,b\n1,2\n",
+        "README": "no extension\n",
+        ".hidden.md": "# Hidden\n",
+        ".git/config": "[core]\n",
+        "spaces.md": " \t \n\n\x07\n   \n",
+        "secret.txt": "Only the owner may read this.\n",
+        "locked/inside.txt": "Inside a folder nobody may list.\n",
+    })
+    with open(root / "huge.txt", "wb") as f:  # 50 MB of real text, not a sparse file
+        line = (b"The quick brown fox jumps over the lazy dog. " * 3)[:99] + b"\n"
+        assert len(line) == 100
+        block = line * 10_000                  # 1 MB
+        for _ in range(50):
+            f.write(block)
+    from pypdf import PdfWriter
+
+    blank = io.BytesIO()
+    writer = PdfWriter()
+    writer.add_blank_page(width=200, height=200)  # a real PDF whose page has no text (like a scan)
+    writer.write(blank)
+    (root / "blank.pdf").write_bytes(blank.getvalue())
+    os.symlink("loop.md", root / "loop.md")            # a symlink pointing to itself
+    os.symlink("..", root / "sub" / "parent")          # a folder symlink pointing to its parent
+    os.symlink("missing-target.md", root / "broken.md")
+    os.mkfifo(root / "pipe.txt")
+    os.chmod(root / "secret.txt", 0)
+    os.chmod(root / "locked", 0)
+    return root
+
+
+@pytest.fixture(scope="session")
+def bad_folder():
+    # Outside /tmp/pytest-of-root (mode 0700), so that the `nobody` check can reach it.
+    root = Path(tempfile.mkdtemp(prefix="toolkit-bad-inputs-", dir="/tmp"))
+    os.chmod(root, 0o755)
+    try:
+        yield make_bad_folder(root)
+    finally:
+        os.chmod(root / "locked", stat.S_IRWXU)
+        shutil.rmtree(root, ignore_errors=True)
