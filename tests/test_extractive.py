@@ -1,0 +1,36 @@
+"""The extractive answerer: sentence splitting, the prompt round trip, quoting and abstaining."""
+
+from toolkit.extractive import ExtractiveLLM, sentences
+from toolkit.prompts import ABSTAIN, parse_rag_message, rag_messages
+
+
+def test_sentences_split_on_stops_and_lines_and_drop_headings_and_fragments():
+    text = "## Returns\nYou have 30 days to return it. Opened items too.\n| Price | $129.00 today |\nOk."
+    assert sentences(text) == ["You have 30 days to return it.", "Price | $129.00 today"]
+
+
+def test_decimal_numbers_are_not_sentence_ends():
+    assert sentences("Firmware 5.1 adds a Matter bridge to the hub.") == ["Firmware 5.1 adds a Matter bridge to the hub."]
+
+
+def test_parse_rag_message_inverts_rag_messages():
+    context = [("policies/returns.md", "Line one.\n\nLine two."), ("b.txt", "Other [2] text.")]
+    message = rag_messages("How long?", context)[1].content
+    assert parse_rag_message(message) == (context, "How long?")
+
+
+def test_it_quotes_the_sentence_nearest_the_question(embed_model):
+    llm = ExtractiveLLM.from_embed_model(embed_model)
+    context = [("shipping.md", "Standard shipping costs $6.95. Orders over $75 ship free."),
+               ("returns.md", "You may return any unused item within 30 days of delivery.")]
+    response = llm.chat(rag_messages("How long do I have to return an item?", context))
+    assert response.message.content == "You may return any unused item within 30 days of delivery."
+    assert response.raw["usage"] == {"prompt_tokens": 0, "completion_tokens": 0}
+    assert 0.35 <= response.raw["similarity"] <= 1.0
+
+
+def test_it_abstains_when_nothing_is_near_enough(embed_model):
+    llm = ExtractiveLLM.from_embed_model(embed_model, min_similarity=0.99)
+    context = [("shipping.md", "Standard shipping costs $6.95 for every order.")]
+    assert llm.chat(rag_messages("Who founded the company?", context)).message.content == ABSTAIN
+    assert llm.answer("Who founded the company?", ["## Heading only"]) == (ABSTAIN, 0.0)
