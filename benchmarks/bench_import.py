@@ -12,7 +12,7 @@ import argparse
 import subprocess
 import sys
 
-from _common import median, record, timed
+from _common import median, record
 
 
 def cold_import(module: str) -> float:

@@ -6,7 +6,7 @@ Target: at least 50 times faster per query.
 
 Chunk and query embeddings are seeded random unit vectors of the embedding model's dimension
 (384): search cost does not depend on what the vectors mean, and embedding 20,000 real chunks
-would take about 20 minutes on 2 cores. Both retrievers go through LlamaIndex's
+would take about 13 minutes on 2 cores. Both retrievers go through LlamaIndex's
 VectorIndexRetriever with the query embedding given, so the embedding model is not called; the
 embedding time of one query is measured separately for scale. Top-3 results are checked to agree.
 """

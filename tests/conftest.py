@@ -19,7 +19,24 @@ BUNDLED_QUESTIONS = PROJECT / "datasets" / "tidewell" / "eval" / "questions.json
 
 # Environment the toolkit reads; a developer's own values must not leak into the tests.
 TOOLKIT_VARIABLES = ["TOOLKIT_CONFIG", "TOOLKIT_LLM", "TOOLKIT_EMBED", "TOOLKIT_BASE_URL", "TOOLKIT_DATASETS",
+                     "TOOLKIT_PRICES", "TOOLKIT_API_KEY", "TOOLKIT_DEBUG", "TOOLKIT_FULL_RUN",
                      "OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "OLLAMA_HOST"]
+_SESSION_HOME: list[str] = []
+
+
+def pytest_configure(config):
+    """Isolate the whole session, notebooks included: nbval's kernels inherit this environment,
+    so a developer's TOOLKIT_LLM or API key never turns the test suite into paid API calls, and
+    the suite never writes to the developer's real toolkit home."""
+    for name in TOOLKIT_VARIABLES:
+        os.environ.pop(name, None)
+    _SESSION_HOME.append(tempfile.mkdtemp(prefix="toolkit-tests-"))
+    os.environ["TOOLKIT_HOME"] = _SESSION_HOME[0]
+
+
+def pytest_unconfigure(config):
+    for home in _SESSION_HOME:
+        shutil.rmtree(home, ignore_errors=True)
 
 # The tiny corpus. Every file is one short paragraph, far below the default 128-token chunk
 # size, so each file is exactly one chunk.

@@ -45,7 +45,7 @@ def test_ingest_json(ingested):
     result, corpus, index, home = ingested
     assert result.returncode == 0, result.stderr
     report = one_json_object(result.stdout)
-    assert set(report) == {"indexed", "skipped", "chunks", "embedded", "seconds", "source", "index"}
+    assert set(report) == {"indexed", "skipped", "chunks", "embedded", "seconds", "source", "index", "notes"}
     assert report["indexed"] == DOC_IDS
     assert report["skipped"] == [
         {"path": "empty.md", "reason": "empty file"},
@@ -165,3 +165,13 @@ def test_usage_error_exits_2(tmp_path):
     result = toolkit("frobnicate", home=tmp_path / "home")
     assert result.returncode == 2
     assert "invalid choice: 'frobnicate'" in result.stderr
+
+
+def test_a_file_that_is_not_a_gguf_model_is_a_clear_error(ingested, tmp_path):
+    _, _, index, home = ingested
+    fake = tmp_path / "model.gguf"
+    fake.write_bytes(b"this is not a model")
+    result = toolkit("ask", "Anything?", "--index", str(index), "--llm", f"local:{fake}", home=home)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: {fake} could not be loaded as a GGUF model (")
+    assert "Traceback" not in result.stderr

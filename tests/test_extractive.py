@@ -34,3 +34,10 @@ def test_it_abstains_when_nothing_is_near_enough(embed_model):
     context = [("shipping.md", "Standard shipping costs $6.95 for every order.")]
     assert llm.chat(rag_messages("Who founded the company?", context)).message.content == ABSTAIN
     assert llm.answer("Who founded the company?", ["## Heading only"]) == (ABSTAIN, 0.0)
+
+
+def test_streaming_yields_the_quote_whole(embed_model):
+    llm = ExtractiveLLM.from_embed_model(embed_model)
+    context = [("returns.md", "You may return any unused item within 30 days of delivery.")]
+    chunks = list(llm.stream_chat(rag_messages("How long do I have to return an item?", context)))
+    assert [c.delta for c in chunks] == ["You may return any unused item within 30 days of delivery."]

@@ -13,7 +13,7 @@ from llama_index.core.schema import MetadataMode
 
 from conftest import BAD_FILES, IS_ROOT, PERMISSION_FILES, TINY_CORPUS, write_files
 from toolkit.config import load_settings
-from toolkit.errors import IngestError
+from toolkit.errors import ConfigError, IngestError
 from toolkit.index import Index
 from toolkit.ingest import IngestReport, default_index_dir, ingest
 from toolkit.loaders import Skipped
@@ -277,15 +277,25 @@ def test_the_folder_of_bad_inputs_ingests_its_good_files(bad_folder, tmp_path, c
     assert frame.loc[frame.path == "huge.txt", "reason"].item() == BAD_FILES["huge.txt"]
 
 
-def test_default_index_dir_is_under_the_home(toolkit_home, tmp_path):
+def _short_hash(path) -> str:
+    import hashlib
+
+    return hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:8]
+
+
+def test_default_index_dir_is_under_the_home_and_named_by_the_full_path(toolkit_home, tmp_path):
     settings = load_settings()
-    assert default_index_dir(settings, tmp_path / "my docs") == toolkit_home / "indexes" / "my docs"
+    docs = tmp_path / "my docs"
+    assert default_index_dir(settings, docs) == toolkit_home / "indexes" / f"my docs-{_short_hash(docs)}"
+    # Two folders of the same name get two indexes.
+    assert default_index_dir(settings, tmp_path / "a" / "docs") != default_index_dir(settings, tmp_path / "b" / "docs")
 
 
 def test_without_an_index_dir_the_index_goes_to_the_home(corpus, toolkit_home, counting):
     index, report = run(corpus, None, counting)
-    assert report.index == str(toolkit_home / "indexes" / "corpus")
-    assert Index.open(toolkit_home / "indexes" / "corpus").chunks == 7
+    expected = toolkit_home / "indexes" / f"corpus-{_short_hash(corpus)}"
+    assert report.index == str(expected)
+    assert Index.open(expected).chunks == 7
 
 
 def test_report_text_and_json(corpus, tmp_path, counting):
@@ -293,4 +303,55 @@ def test_report_text_and_json(corpus, tmp_path, counting):
     report.seconds = 1.25
     assert str(report) == "indexed 5 files into 7 chunks (7 embedded this run) in 1.2 s"
     assert report.to_dict() == {"indexed": DOC_IDS, "skipped": [], "chunks": 7, "embedded": 7, "seconds": 1.25,
-                                "source": str(corpus), "index": str(tmp_path / "index")}
+                                "source": str(corpus), "index": str(tmp_path / "index"), "notes": []}
+
+
+# --- the review's findings: safety of the index folder, corruption, concurrency ---------------
+
+def test_an_index_folder_that_holds_other_files_is_refused_and_nothing_is_deleted(corpus, tmp_path, counting):
+    mine = tmp_path / "my-stuff"
+    write_files(mine, {"vendors/keep.txt": "precious", "videos/keep.txt": "precious", "notes.md": "mine"})
+    with pytest.raises(ConfigError) as info:
+        run(corpus, mine, counting)
+    assert str(info.value) == (f"{mine} is not an index folder (it holds 'notes.md'); "
+                               f"choose an empty or new folder for the index")
+    assert sorted(p.relative_to(mine).as_posix() for p in mine.rglob("*") if p.is_file()) == [
+        "notes.md", "vendors/keep.txt", "videos/keep.txt"]
+
+
+def test_ingesting_again_rebuilds_a_corrupt_index(corpus, tmp_path, counting):
+    run(corpus, tmp_path / "index", counting)
+    (tmp_path / "index" / "v000001" / "store" / "nodes.jsonl").write_text("garbage\n")
+    _, report = run(corpus, tmp_path / "index", counting)
+    assert report.embedded == 7 and report.chunks == 7
+    assert len(report.notes) == 1 and report.notes[0].startswith(
+        "rebuilt from scratch: the previous index was unreadable (")
+    assert Index.open(tmp_path / "index").chunks == 7
+
+
+def test_an_index_kept_inside_its_source_folder_is_not_ingested(corpus, counting):
+    run(corpus, corpus / "index", counting)
+    _, again = run(corpus, corpus / "index", counting)
+    assert again.skipped == [] and again.embedded == 0 and again.indexed == DOC_IDS
+
+
+def test_two_ingests_at_once_take_turns(corpus, tmp_path, counting):
+    import threading
+
+    reports, errors = [], []
+
+    def one():
+        try:
+            reports.append(run(corpus, tmp_path / "index", counting)[1])
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(r.embedded for r in reports) == [0, 7]  # the second waited, then found nothing new
+    assert Index.open(tmp_path / "index").chunks == 7
+    assert sorted(p.name for p in (tmp_path / "index").iterdir()) == ["CURRENT", "v000001"]

@@ -14,7 +14,7 @@ from llama_index.core.schema import MetadataMode
 
 from conftest import BAD_FILES, BUNDLED_CORPUS, GOOD_FILES, IS_ROOT, PERMISSION_FILES, write_files
 from toolkit.errors import IngestError
-from toolkit.loaders import SkipFile, clean_text, html_to_text, load_folder, parse_file, read_file, scan_folder
+from toolkit.loaders import Skipped, SkipFile, clean_text, html_to_text, load_folder, parse_file, read_file, scan_folder
 
 SMALL_PDF = "handbook/remote_work_and_equipment_2021.pdf"
 SMALL_PDF_TEXT = (
@@ -243,3 +243,16 @@ def test_unreadable_file_and_folder_as_an_unprivileged_user(bad_folder):
     assert out["skipped"]["locked"] == "cannot list folder: Permission denied"
     assert out["skipped"] == BAD_FILES | PERMISSION_FILES
     assert out["docs"] == GOOD_FILES
+
+
+def test_a_file_name_that_is_not_utf8_is_skipped_not_a_crash(tmp_path):
+    import os
+
+    root = tmp_path / "docs"
+    root.mkdir()
+    (root / "good.md").write_text("Fine text here.", encoding="utf-8")
+    with open(os.path.join(os.fsencode(root), b"bad-\xff.md"), "wb") as f:
+        f.write(b"Text in a file whose name is Latin-1.")
+    docs, skipped = load_folder(root)
+    assert [d.doc_id for d in docs] == ["good.md"]
+    assert skipped == [Skipped("bad-\ufffd.md", "file name is not valid UTF-8; rename it")]

@@ -87,7 +87,7 @@ def test_local_embedding_path_that_is_not_a_model(tmp_path):
 
 @pytest.mark.parametrize("spec, stored", [
     ("local", "local:all-MiniLM-L6-v2"),
-    ("local:/models/bge-small-en", "local:bge-small-en"),
+    ("local:/models/bge-small-en", "local:/models/bge-small-en"),
     ("openai:text-embedding-3-small", "openai:text-embedding-3-small"),
 ])
 def test_embed_model_id(spec, stored):

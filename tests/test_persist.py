@@ -214,8 +214,7 @@ def test_index_round_trip(tmp_path):
     assert opened.store.documents() == ["a.md", "b.md"]
     assert sorted(n.get_content() for n in opened.store.get_nodes()) == ["alpha", "alpha two", "beta"]
     files = sorted(p.relative_to(path / "v000001").as_posix() for p in (path / "v000001").rglob("*") if p.is_file())
-    assert files == ["manifest.json", "pipeline/docstore.json", "pipeline/llama_cache", "store/nodes.jsonl",
-                     "store/vectors.faiss"]
+    assert files == ["manifest.json", "pipeline/docstore.json", "store/nodes.jsonl", "store/vectors.faiss"]
 
 
 def test_index_that_does_not_exist(tmp_path):

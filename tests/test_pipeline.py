@@ -149,14 +149,34 @@ def test_runs_of_a_new_pipeline_is_an_empty_frame_with_the_columns(pipeline):
 
 def test_a_model_without_a_price_is_refused_up_front(index, embed_model, llm):
     with pytest.raises(ConfigError, match=r"^no price for 'openai-like:my-model'"):
-        Pipeline(index, settings=load_settings(llm="openai-like:my-model"), embed_model=embed_model, llm=llm)
+        Pipeline(index, settings=load_settings(), embed_model=embed_model, llm=llm, model="openai-like:my-model")
+
+
+def test_a_price_table_of_your_own_adds_rows(index, embed_model, llm, toolkit_home):
+    (toolkit_home / "prices.csv").parent.mkdir(parents=True, exist_ok=True)
+    (toolkit_home / "prices.csv").write_text(
+        "provider,model,input_per_mtok,output_per_mtok,cached_input_per_mtok,effective_date,source\n"
+        "openai-like,my-model,1.00,2.00,0.50,2026-11-27,our own server\n", encoding="utf-8")
+    pipeline = Pipeline(index, settings=load_settings(), embed_model=embed_model, llm=llm, model="openai-like:my-model")
+    answer = pipeline.ask(PLUG)
+    r = answer.record
+    assert r.model == "openai-like:my-model"
+    assert r.cost_usd == round((r.input_tokens * 1.00 + r.output_tokens * 2.00) / 1e6, 10)
+
+
+def test_a_foreign_llm_object_needs_its_model_name(index, embed_model):
+    class SomeProviderLLM:  # stands for any LlamaIndex LLM the toolkit did not build
+        pass
+
+    with pytest.raises(ToolkitError, match=r"needs model='provider:name' too"):
+        Pipeline(index, settings=load_settings(), embed_model=embed_model, llm=SomeProviderLLM())
 
 
 def test_open_checks_the_embedding_model(index, tmp_path):
     with pytest.raises(ToolkitError) as info:
         Pipeline.open(index.path, settings=load_settings(embed="ollama:nomic-embed-text"))
-    assert str(info.value) == (f"{index.path} was embedded with local:all-MiniLM-L6-v2, but the settings name "
-                               f"ollama:nomic-embed-text; set embed to match or re-ingest")
+    assert str(info.value) == ("the index was embedded with local:all-MiniLM-L6-v2, but the settings name "
+                               "ollama:nomic-embed-text; set embed to match, or ingest again")
 
 
 def test_open_an_index_folder(index, embed_model, llm):

@@ -154,3 +154,13 @@ def test_the_same_node_id_twice_in_one_batch_keeps_one_vector_the_last():
     result = store.query(VectorStoreQuery(query_embedding=[0.0, 1.0, 0.0], similarity_top_k=5))
     assert result.ids == ["a"] and result.nodes[0].text == "second"
     assert result.similarities == [1.0]
+
+
+def test_an_embedding_of_the_wrong_size_is_refused_not_reshaped():
+    from llama_index.core.schema import TextNode
+    from toolkit.vectorstore import FaissStore, VectorStoreQuery
+
+    store = FaissStore.create(dim=2)
+    store.add([TextNode(id_="a", text="x", embedding=[1.0, 0.0])])
+    with pytest.raises(ValueError, match=r"do not fit this store of dimension 2"):
+        store.query(VectorStoreQuery(query_embedding=[1.0, 0.0, 0.0, 0.0], similarity_top_k=1))

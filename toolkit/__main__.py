@@ -146,6 +146,13 @@ def main(argv: list[str] | None = None) -> int:
     except ToolkitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a provider, disk or library failure: one line, not a traceback
+        if os.environ.get("TOOLKIT_DEBUG"):
+            raise
+        print(f"error: {type(exc).__name__}: {exc}\n(set TOOLKIT_DEBUG=1 to see the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

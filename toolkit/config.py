@@ -31,6 +31,7 @@ ENVIRONMENT = {
     "llm": "TOOLKIT_LLM",
     "embed": "TOOLKIT_EMBED",
     "base_url": "TOOLKIT_BASE_URL",
+    "prices": "TOOLKIT_PRICES",
 }
 
 
@@ -56,6 +57,8 @@ class Settings(BaseModel):
     temperature: float = Field(0.0, ge=0.0)
     seed: int = 0
     max_file_mb: float = Field(10.0, gt=0, description="larger files are skipped at ingestion")
+    prices: Path | None = Field(None, description="a price table CSV whose rows add to or override the "
+                                "bundled one; default <home>/prices.csv when it exists")
 
     @field_validator("chunk_overlap")
     @classmethod
@@ -69,6 +72,14 @@ class Settings(BaseModel):
     @property
     def index_root(self) -> Path:
         return self.home / "indexes"
+
+    @property
+    def price_file(self) -> Path | None:
+        """The user's price table, if any: the `prices` setting, else `<home>/prices.csv`."""
+        if self.prices is not None:
+            return Path(self.prices).expanduser()
+        default = self.home / "prices.csv"
+        return default if default.is_file() else None
 
 
 def default_home() -> Path:

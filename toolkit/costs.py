@@ -63,6 +63,18 @@ class PriceTable:
         self.path = path
 
     @classmethod
+    def for_settings(cls, settings) -> PriceTable:
+        """The bundled table, with the user's own rows (`settings.price_file`) added on top."""
+        table = cls.load()
+        if settings.price_file is not None:
+            if not settings.price_file.is_file():
+                raise ConfigError(f"price table {settings.price_file} does not exist; fix the 'prices' setting")
+            own = cls.load(settings.price_file)
+            table.prices.update(own.prices)
+            table.path = f"{table.path} + {own.path}"
+        return table
+
+    @classmethod
     def load(cls, path: str | Path | None = None) -> PriceTable:
         """Read a price table; the bundled one when no path is given."""
         if path is None:

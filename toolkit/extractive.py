@@ -1,7 +1,8 @@
 """An extractive answerer: quote the context sentence closest in meaning to the question.
 
-It is a LlamaIndex LLM, so it drops in wherever a model does (`llm="extractive"`). It reads the
-context blocks of the toolkit's prompt, splits them into sentences, embeds them with the
+It is a LlamaIndex LLM, so it drops into the toolkit's Pipeline wherever a model does
+(`llm="extractive"`). It needs the toolkit's own prompt format (prompts.rag_messages): it reads
+the context blocks of that prompt, splits them into sentences, embeds them with the
 pipeline's embedding model and returns the one nearest the question, or "I don't know." when
 nothing is near enough. It never invents text, costs no tokens and answers in milliseconds:
 a floor that any generative model should beat before it earns its cost.
@@ -98,7 +99,11 @@ class ExtractiveLLM(CustomLLM):
     @llm_chat_callback()
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
         response = self.chat(messages, **kwargs)
-        return iter([response])
+
+        def gen() -> ChatResponseGen:  # a quote arrives whole, as one chunk
+            yield ChatResponse(message=response.message, delta=response.message.content, raw=response.raw)
+
+        return gen()
 
     @llm_completion_callback()
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
@@ -107,4 +112,9 @@ class ExtractiveLLM(CustomLLM):
 
     @llm_completion_callback()
     def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
-        return iter([self.complete(prompt)])
+        response = self.complete(prompt)
+
+        def gen() -> CompletionResponseGen:
+            yield CompletionResponse(text=response.text, delta=response.text, raw=response.raw)
+
+        return gen()

@@ -4,12 +4,12 @@ One index folder holds, in its live version (see persist.py):
 
     store/vectors.faiss, store/nodes.jsonl    the FaissStore: vectors and chunk nodes
     pipeline/docstore.json                    IngestionPipeline's document hashes (for upserts)
-    pipeline/llama_cache                      IngestionPipeline's transformation cache
-    manifest.json                             checksums, and meta: embedding model, chunking, counts
+    manifest.json                             checksums, and meta: embedding model, chunking,
+                                              counts, and a SHA-256 of every source file
 
     >>> index = Index.open("~/.local/share/llm-pipeline-toolkit/indexes/tidewell")  # doctest: +SKIP
     >>> index.meta["chunks"]                                                       # doctest: +SKIP
-    412
+    357
 
 Not here: reading files (loaders.py) or deciding what to re-embed (ingest.py).
 """
@@ -35,14 +35,12 @@ def _fix_hint(path: Path) -> str:
 class Index:
     """The parts of one index that live together and are saved together."""
 
-    def __init__(self, store: FaissStore, docstore=None, cache=None, meta: dict | None = None,
+    def __init__(self, store: FaissStore, docstore=None, meta: dict | None = None,
                  path: str | Path | None = None):
-        from llama_index.core.ingestion import IngestionCache
         from llama_index.core.storage.docstore import SimpleDocumentStore
 
         self.store = store
         self.docstore = docstore if docstore is not None else SimpleDocumentStore()
-        self.cache = cache if cache is not None else IngestionCache()
         self.meta = dict(meta or {})
         self.path = Path(path).expanduser() if path else None
 
@@ -54,10 +52,15 @@ class Index:
     def exists(path: str | Path) -> bool:
         return VersionedFolder(Path(path).expanduser()).exists()
 
+    @staticmethod
+    def lock(path: str | Path):
+        """Hold this while reading, changing and saving an index, so writers take turns."""
+        path = Path(path).expanduser()
+        return VersionedFolder(path, _fix_hint(path)).lock()
+
     @classmethod
     def open(cls, path: str | Path) -> Index:
         """Load and verify an index; raises IndexCorruptError naming the bad file and the fix."""
-        from llama_index.core.ingestion import IngestionCache
         from llama_index.core.storage.docstore import SimpleDocumentStore
 
         path = Path(path).expanduser()
@@ -68,13 +71,12 @@ class Index:
         try:
             store = FaissStore.load(folder / "store")
             docstore = SimpleDocumentStore.from_persist_path(str(folder / "pipeline" / "docstore.json"))
-            cache = IngestionCache.from_persist_path(str(folder / "pipeline" / "llama_cache"))
         except Exception as exc:  # checksums passed, so this is a version or logic mismatch; say where
             raise IndexCorruptError(f"{folder} cannot be loaded ({type(exc).__name__}: {exc}); {_fix_hint(path)}") from exc
         if len(store) != meta.get("chunks"):
             raise IndexCorruptError(f"{folder} holds {len(store)} chunks but its manifest says "
                                     f"{meta.get('chunks')}; {_fix_hint(path)}")
-        return cls(store, docstore, cache, meta, path)
+        return cls(store, docstore, meta, path)
 
     def save(self, path: str | Path | None = None) -> Path:
         """Write a new version atomically; the previous one stays readable until the switch."""
@@ -86,7 +88,6 @@ class Index:
             self.store.persist(staging / "store")
             (staging / "pipeline").mkdir()
             self.docstore.persist(str(staging / "pipeline" / "docstore.json"))
-            self.cache.persist(str(staging / "pipeline" / "llama_cache"))
         self.path = path
         return path
 

@@ -23,6 +23,7 @@ import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from llama_index.core.schema import Document
 
@@ -95,7 +96,8 @@ def _pdf_text(data: bytes) -> tuple[str, str]:
     logging.getLogger("pypdf").setLevel(logging.ERROR)
     try:
         reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted:
+        # An owner-password-only PDF opens with the empty user password; only a real lock is a skip.
+        if reader.is_encrypted and not reader.decrypt(""):
             raise SkipFile("encrypted PDF; decrypt it first (for example: qpdf --decrypt in.pdf out.pdf)")
         pages = [page.extract_text() or "" for page in reader.pages]
         title = (reader.metadata.title if reader.metadata else None) or ""
@@ -174,9 +176,11 @@ def parse_file(data: bytes, suffix: str, doc_id: str) -> Document:
     )
 
 
-def scan_folder(folder: str | Path) -> tuple[list[tuple[Path, str]], list[Skipped]]:
-    """Every candidate file under `folder` as (path, doc id), in sorted order, and what was passed over."""
+def scan_folder(folder: str | Path, exclude: Sequence[str | Path] = ()) -> tuple[list[tuple[Path, str]], list[Skipped]]:
+    """Every candidate file under `folder` as (path, doc id), in sorted order, and what was passed
+    over. Paths in `exclude` (an index kept inside its own source, its lock file) are ignored."""
     root = Path(folder)
+    excluded = {os.path.realpath(p) for p in exclude}  # realpath, unlike resolve, survives symlink loops
     if not root.is_dir():
         from .errors import IngestError
 
@@ -191,7 +195,9 @@ def scan_folder(folder: str | Path) -> tuple[list[tuple[Path, str]], list[Skippe
         here = Path(dirpath)
         dirnames.sort()
         for name in list(dirnames):
-            if name.startswith("."):
+            if excluded and os.path.realpath(here / name) in excluded:
+                dirnames.remove(name)  # the index's own files are not documents
+            elif name.startswith("."):
                 dirnames.remove(name)
                 skipped.append(Skipped(_rel(here / name, root), "hidden folder; not indexed"))
             elif (here / name).is_symlink():  # os.walk does not descend into it; say so
@@ -199,7 +205,11 @@ def scan_folder(folder: str | Path) -> tuple[list[tuple[Path, str]], list[Skippe
                 skipped.append(Skipped(_rel(here / name, root),
                                        "symlinked folder; not followed (avoids loops and duplicates)"))
         for name in sorted(filenames):
-            if name.startswith("."):
+            if excluded and os.path.realpath(here / name) in excluded:
+                continue
+            if not _utf8(str((here / name).relative_to(root))):
+                skipped.append(Skipped(_rel(here / name, root), "file name is not valid UTF-8; rename it"))
+            elif name.startswith("."):
                 skipped.append(Skipped(_rel(here / name, root), "hidden file; not indexed"))
             else:
                 candidates.append((here / name, _rel(here / name, root)))
@@ -221,4 +231,13 @@ def load_folder(folder: str | Path, max_file_mb: float = 10.0) -> tuple[list[Doc
 
 
 def _rel(path: Path, root: Path) -> str:
-    return path.relative_to(root).as_posix()
+    # A file name that is not UTF-8 decodes to surrogates; keep them printable in reports.
+    return path.relative_to(root).as_posix().encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False

@@ -39,9 +39,10 @@ __all__ = ["LocalLLM"]
 def _load_llama(path: str, context_window: int, seed: int):
     from llama_cpp import Llama
 
-    # llama.cpp defaults to half the cores; on a 2-core laptop that halves the speed.
-    return Llama(model_path=path, n_ctx=context_window, seed=seed, n_threads=os.cpu_count() or 1,
-                 verbose=False)
+    # llama.cpp defaults to half the cores; on a 2-core laptop that halves the speed. The cores
+    # this process may use (affinity, containers) count, not the machine's.
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return Llama(model_path=path, n_ctx=context_window, seed=seed, n_threads=cores, verbose=False)
 
 
 class LocalLLM(CustomLLM):
@@ -52,9 +53,8 @@ class LocalLLM(CustomLLM):
     max_tokens: int = 96
     temperature: float = 0.0
     seed: int = 0
-    # A short answer ends at a blank line; without this the model goes on to invent the next
-    # "Question:" of the prompt format.
-    stop: list[str] = ["\n\n", "\nQuestion:"]
+    stop: list[str] = []  # models.make_llm gives the embedded model its stops
+
     _llama: Any = PrivateAttr()
 
     @classmethod

@@ -97,7 +97,13 @@ def make_llm(settings: Settings):
         path = Path(model).expanduser() if model else embedded_llm_path()
         if not path.is_file():
             raise ConfigError(f"GGUF model file {path} does not exist; check the path in llm='local:PATH'")
-        return LocalLLM.load(path, context_window=settings.context_window, seed=settings.seed, **common)
+        # The embedded 135M model rambles past its answer, so it stops at a blank line; a model
+        # of your own keeps its full output.
+        stop = ["\n\n", "\nQuestion:"] if not model else []
+        try:
+            return LocalLLM.load(path, context_window=settings.context_window, seed=settings.seed, stop=stop, **common)
+        except ValueError as exc:  # llama.cpp could not load the file
+            raise ConfigError(f"{path} could not be loaded as a GGUF model ({exc}); check the file") from exc
     if provider == "extractive":
         from .extractive import ExtractiveLLM
 
@@ -110,7 +116,7 @@ def make_llm(settings: Settings):
         return module.Anthropic(model=model, api_key=_key("ANTHROPIC_API_KEY", "anthropic"), timeout=60, **common)
     if provider == "ollama":
         module = require("llama_index.llms.ollama", "ollama")
-        base_url = settings.base_url or os.environ.get("OLLAMA_HOST") or "http://127.0.0.1:11434"
+        base_url = _url(settings.base_url or os.environ.get("OLLAMA_HOST") or "127.0.0.1:11434")
         return module.Ollama(model=model, base_url=base_url, request_timeout=120.0,
                              temperature=settings.temperature, context_window=settings.context_window,
                              additional_kwargs={"num_predict": settings.max_output_tokens, "seed": settings.seed})
@@ -119,13 +125,19 @@ def make_llm(settings: Settings):
     if not base_url:
         raise ConfigError("openai-like needs the server URL: set TOOLKIT_BASE_URL (for example "
                           "http://127.0.0.1:8000/v1) or base_url in the config file")
-    # Many self-hosted servers need no key; the client insists on a string.
-    return module.OpenAILike(model=model, api_base=base_url, api_key=os.environ.get("OPENAI_API_KEY", "unused"),
+    # The key has its own variable: an OpenAI key must not travel to whatever server base_url names.
+    # Many self-hosted servers need no key at all; the client insists on a string.
+    return module.OpenAILike(model=model, api_base=base_url, api_key=os.environ.get("TOOLKIT_API_KEY", "unused"),
                              is_chat_model=True, context_window=settings.context_window, timeout=60, **common)
 
 
+def _url(address: str) -> str:
+    """Ollama's OLLAMA_HOST may omit the scheme (`0.0.0.0:11434`); HTTP clients may not."""
+    return address if "://" in address else f"http://{address}"
+
+
 @functools.lru_cache(maxsize=4)
-def _local_embedding(path: str, batch_size: int):
+def _local_embedding(path: str, batch_size: int, cache_folder: str):
     # Offline by construction: the weights are a local folder, and the hub is never asked.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -133,7 +145,7 @@ def _local_embedding(path: str, batch_size: int):
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()  # no "Loading weights" bar in every notebook
-    return HuggingFaceEmbedding(model_name=path, device="cpu", normalize=True,
+    return HuggingFaceEmbedding(model_name=path, device="cpu", normalize=True, cache_folder=cache_folder,
                                 embed_batch_size=batch_size, show_progress_bar=False)
 
 
@@ -144,20 +156,20 @@ def make_embed_model(settings: Settings, batch_size: int = 64):
         path = Path(model).expanduser() if model else embedded_embed_path()
         if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
             raise ConfigError(f"{path} is not a sentence-transformers model folder; check embed='local:PATH'")
-        return _local_embedding(str(path), batch_size)
+        return _local_embedding(str(path), batch_size, str(settings.home / "cache"))
     if provider == "openai":
         module = require("llama_index.embeddings.openai", "openai")
         return module.OpenAIEmbedding(model=model, api_key=_key("OPENAI_API_KEY", "openai"))
     module = require("llama_index.embeddings.ollama", "ollama")
-    base_url = settings.base_url or os.environ.get("OLLAMA_HOST") or "http://127.0.0.1:11434"
+    base_url = _url(settings.base_url or os.environ.get("OLLAMA_HOST") or "127.0.0.1:11434")
     return module.OllamaEmbedding(model_name=model, base_url=base_url)
 
 
 def embed_model_id(settings: Settings) -> str:
     """A stable name for the embedding model, stored with an index so a mismatch is caught."""
     provider, model = _split(settings.embed, EMBED_PROVIDERS, "embedding")
-    if provider == "local":
-        return "local:" + (Path(model).name if model else "all-MiniLM-L6-v2")
+    if provider == "local":  # a folder of your own is named by its full path: two "model" folders differ
+        return "local:" + (str(Path(model).expanduser().resolve()) if model else "all-MiniLM-L6-v2")
     return settings.embed
 
 

@@ -17,6 +17,7 @@ import datetime as dt
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from .config import Settings, load_settings
 from .costs import PriceTable, Usage
@@ -92,17 +93,45 @@ class Answer:
                 f"<small>{r.total_s:.2f} s, {r.input_tokens}+{r.output_tokens} tokens, ${r.cost_usd:.6f}</small>")
 
 
+def _model_of(llm) -> str | None:
+    """The `provider:name` of the toolkit's own model classes; None for anything else."""
+    if llm is None:
+        return None
+    from .extractive import ExtractiveLLM
+    from .local_llm import LocalLLM
+
+    if isinstance(llm, LocalLLM):
+        return f"local:{Path(llm.model_path).stem}"
+    if isinstance(llm, ExtractiveLLM):
+        return "extractive:quote"
+    raise ToolkitError(f"Pipeline(llm={type(llm).__name__}(...)) needs model='provider:name' too "
+                       f"(for example model='openai:gpt-4o-mini'), so its runs are priced and labelled")
+
+
+def _check_embedding(index: Index, settings: Settings) -> None:
+    """Refuse to query an index with another embedding model than the one that built it."""
+    from .models import embed_model_id
+
+    built_with, expected = index.meta.get("embed_model"), embed_model_id(settings)
+    if built_with is not None and built_with != expected:
+        raise ToolkitError(f"the index was embedded with {built_with}, but the settings name {expected}; "
+                           f"set embed to match, or ingest again")
+
+
 class Pipeline:
     """Retrieve, prompt, generate; record every run."""
 
-    def __init__(self, index: Index, *, settings: Settings | None = None, llm=None, embed_model=None,
-                 prices: PriceTable | None = None, system_prompt: str = SYSTEM_PROMPT):
+    def __init__(self, index: Index, *, settings: Settings | None = None, llm=None, model: str | None = None,
+                 embed_model=None, prices: PriceTable | None = None, system_prompt: str = SYSTEM_PROMPT):
+        """`llm` overrides the model `settings.llm` names; then `model` must say what it is
+        (`provider:name`, as in the price table), so its runs are priced and labelled right."""
         self.settings = settings or load_settings()
         self.index = index
+        _check_embedding(index, self.settings)
         self.embed_model = embed_model or make_embed_model(self.settings)
         self.llm = llm if llm is not None else make_llm(self.settings)
-        self.model = model_name(self.settings.llm)
-        self.prices = prices or PriceTable.load()
+        self.model = model or _model_of(llm) or model_name(self.settings.llm)
+        self.prices = prices or PriceTable.for_settings(self.settings)
         self.prices.price(self.model)  # fail now, not after the first answer, if it has no price
         self.system_prompt = system_prompt
         self.records: list[RunRecord] = []
@@ -122,16 +151,8 @@ class Pipeline:
 
     @classmethod
     def open(cls, index_dir, settings: Settings | None = None, **kwargs) -> Pipeline:
-        """A pipeline over an index written by `ingest`; checks it used the same embedding model."""
-        from .models import embed_model_id
-
-        settings = settings or load_settings()
-        index = Index.open(index_dir)
-        expected = embed_model_id(settings)
-        if index.meta.get("embed_model") != expected:
-            raise ToolkitError(f"{index_dir} was embedded with {index.meta.get('embed_model')}, but the "
-                               f"settings name {expected}; set embed to match or re-ingest")
-        return cls(index, settings=settings, **kwargs)
+        """A pipeline over an index written by `ingest`."""
+        return cls(Index.open(index_dir), settings=settings, **kwargs)
 
     def retrieve(self, question: str) -> list:
         """The top-k chunks for a question, as LlamaIndex NodeWithScore objects, best first."""

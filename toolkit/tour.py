@@ -14,11 +14,12 @@ from __future__ import annotations
 import html
 import json
 import math
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-__all__ = ["checkpoint", "run_tour", "NotebookScore", "CHECKPOINT_MIME"]
+__all__ = ["checkpoint", "execute_notebook", "run_tour", "format_scorecard", "NotebookScore", "CHECKPOINT_MIME"]
 
 CHECKPOINT_MIME = "application/vnd.toolkit.checkpoint+json"
 
@@ -45,7 +46,8 @@ def checkpoint(metric: str, value: float, *, at_least: float | None = None,
         display({CHECKPOINT_MIME: payload, "text/plain": text}, raw=True)
     else:
         print(text)
-    assert passed, text
+    if not passed:  # raised, not asserted: `python -O` must not turn a checkpoint off
+        raise AssertionError(text)
 
 
 @dataclass
@@ -70,22 +72,36 @@ def _checkpoints(nb) -> list[dict]:
     return found
 
 
+def execute_notebook(nb, folder: Path, timeout: int = 900) -> None:
+    """Run every cell of `nb` in a fresh kernel started in `folder`, replacing all outputs.
+
+    Outputs are cleared first: a cell that never runs (after an error) must not keep the
+    committed output of an earlier run, or a stale checkpoint would look like a fresh pass.
+    """
+    from nbclient import NotebookClient
+
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    # A kernel that loads torch on a busy 2-core laptop can take more than nbclient's default 60 s.
+    NotebookClient(nb, timeout=timeout, startup_timeout=300, kernel_name="python3", record_timing=False,
+                   resources={"metadata": {"path": str(folder)}}).execute()
+
+
 def run_notebook(path: Path, report_dir: Path, timeout: int = 900) -> NotebookScore:
     """Execute one notebook in its own folder, write `<name>.html`, and score it."""
     import nbformat
-    from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(path, as_version=4)
     score = NotebookScore(notebook=path.name)
     started = time.perf_counter()
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
-                            resources={"metadata": {"path": str(path.parent)}})
     try:
-        client.execute()
+        execute_notebook(nb, path.parent, timeout)
     except CellExecutionError as exc:
-        lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+        plain = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))  # tracebacks arrive coloured
+        lines = [line for line in plain.strip().splitlines() if line.strip()]
         score.error = lines[-1] if lines else type(exc).__name__
     except Exception as exc:  # a dead kernel or a timeout still gets a scorecard row
         score.error = f"{type(exc).__name__}: {exc}"

@@ -78,7 +78,10 @@ class FaissStore(BasePydanticVectorStore):
     def _vectors(self, embeddings: Sequence[Sequence[float]]) -> np.ndarray:
         import faiss
 
-        vectors = np.asarray(embeddings, dtype="float32").reshape(-1, self.dim)
+        vectors = np.asarray(embeddings, dtype="float32")
+        if vectors.ndim != 2 or vectors.shape[1] != self.dim:
+            raise ValueError(f"embeddings of shape {vectors.shape} do not fit this store of dimension "
+                             f"{self.dim}: the index was built with another embedding model")
         faiss.normalize_L2(vectors)
         return vectors
 

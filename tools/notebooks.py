@@ -94,11 +94,10 @@ def check(folder: Path = NOTEBOOKS) -> list[str]:
 
 
 def execute(path: Path, timeout: int = 900) -> None:
-    from nbclient import NotebookClient
+    from toolkit.tour import execute_notebook
 
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    execute_notebook(nb, path.parent, timeout)
     for cell in nb.cells:
         cell.metadata = {}
     nb.metadata = {k: v for k, v in nb.metadata.items() if k in NOTEBOOK_METADATA}
@@ -114,6 +113,9 @@ def main(argv: list[str]) -> int:
     if command == "contents":
         (NOTEBOOKS / "README.md").write_text(contents(), encoding="utf-8")
         return 0
+    if command != "check":
+        print(f"unknown command {command!r}; use execute, contents or check", file=sys.stderr)
+        return 2
     found = check()
     print("\n".join(found) or "notebooks are clean")
     return 1 if found else 0
