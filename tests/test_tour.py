@@ -38,3 +38,5 @@ def test_scores_come_from_this_run_never_from_committed_outputs(tmp_path):
                                                          "index.html", "scorecard.json"]
     assert [row["passed"] for row in json.loads((report / "scorecard.json").read_text())] == [True, False, False]
     assert format_scorecard(scores).splitlines()[-1] == "1 of 3 notebooks passed their checkpoint"
+    page = (report / "00_pass.html").read_text()
+    assert "cdnjs" not in page and 'src="http' not in page  # the report opens offline

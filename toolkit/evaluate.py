@@ -20,7 +20,9 @@ and a correct paraphrase ("a month") counts as wrong unless it is an alias. Late
 token F1, judges and validators.
 
 Retrieval hit rate@k: the share of answerable questions with at least one gold source
-document among the top-k retrieved documents.
+document among the top-k retrieved documents. It is written here rather than taken from
+LlamaIndex's RetrieverEvaluator because gold labels are documents, not chunks: the ranked chunks
+are folded into ranked documents first, and a question may have several gold documents.
 """
 
 from __future__ import annotations

@@ -117,7 +117,11 @@ def run_notebook(path: Path, report_dir: Path, timeout: int = 900) -> NotebookSc
     elif not score.error:
         score.error = "no checkpoint cell ran"
 
-    body, _ = HTMLExporter().from_notebook_node(nb)
+    # The report must open offline and reach no CDN: no MathJax, require.js or mermaid scripts
+    # (the notebooks use no math or diagrams).
+    offline = {name: "" for name in ("mathjax_url", "require_js_url", "mermaid_js_url", "jquery_url",
+                                     "mermaid_layout_elk_js_url", "widget_renderer_url")}
+    body, _ = HTMLExporter(**offline).from_notebook_node(nb)
     (report_dir / path.with_suffix(".html").name).write_text(body, encoding="utf-8")
     return score
 
