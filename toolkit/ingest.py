@@ -62,7 +62,8 @@ class IngestReport:
         return pd.DataFrame(rows, columns=["path", "status", "reason"]).sort_values("path", ignore_index=True)
 
     def __str__(self) -> str:
-        lines = [f"indexed {len(self.indexed)} files into {self.chunks} chunks "
+        files = "file" if len(self.indexed) == 1 else "files"
+        lines = [f"indexed {len(self.indexed)} {files} into {self.chunks} chunks "
                  f"({self.embedded} embedded this run) in {self.seconds:.1f} s"]
         lines += [f"  skipped {s.path}: {s.reason}" for s in self.skipped]
         lines += [f"  note: {note}" for note in self.notes]
