@@ -94,7 +94,8 @@ class Answer:
 
 
 def _model_of(llm) -> str | None:
-    """The `provider:name` of the toolkit's own model classes; None for anything else."""
+    """The `provider:name` of the toolkit's own model classes, None when no `llm` was given;
+    any other object cannot be named (or priced) from here, so that is an error."""
     if llm is None:
         return None
     from .extractive import ExtractiveLLM
