@@ -78,7 +78,7 @@ class VersionedFolder:
             raise IndexCorruptError(f"{self.root} holds no index ({pointer} is missing); {self.fix_hint}")
         name = pointer.read_text(encoding="utf-8").strip()
         folder = self.root / name
-        if not name.startswith("v") or not folder.is_dir():
+        if not VERSION.match(name) or not folder.is_dir():
             raise IndexCorruptError(f"{pointer} names {name!r}, which is not a version folder; {self.fix_hint}")
         return folder
 
@@ -106,7 +106,7 @@ class VersionedFolder:
         foreign = sorted(p.name for p in self.root.iterdir() if not OWN.match(p.name))
         if foreign:
             raise ConfigError(f"{self.root} is not an index folder (it holds {foreign[0]!r}); "
-                                    f"choose an empty or new folder for the index")
+                              f"choose an empty or new folder for the index")
 
     def read(self) -> tuple[Path, dict]:
         """Verify the live version against its manifest; return its folder and the manifest's metadata.
@@ -117,7 +117,11 @@ class VersionedFolder:
         try:
             return self._read()
         except FileNotFoundError:
-            return self._read()
+            try:
+                return self._read()
+            except FileNotFoundError as exc:
+                raise IndexCorruptError(f"{exc.filename} vanished while it was read: another process is "
+                                        f"rewriting {self.root}; try again when it is done") from exc
 
     def _read(self) -> tuple[Path, dict]:
         folder = self.current()
