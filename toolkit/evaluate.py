@@ -74,15 +74,6 @@ def hit_at_k(retrieved: Sequence[str], gold: Iterable[str], k: int) -> bool:
     return bool(set(retrieved[:k]) & set(gold))
 
 
-def _ranked_documents(hits) -> list[str]:
-    seen: list[str] = []
-    for hit in hits:
-        doc = hit.node.ref_doc_id or hit.node.node_id
-        if doc not in seen:
-            seen.append(doc)
-    return seen
-
-
 def sample_questions(questions, n: int | None, seed: int = 0):
     """A fixed, seeded sample of n questions (all of them when n is None), in id order."""
     if n is None or n >= len(questions):
@@ -94,9 +85,11 @@ def evaluate_retrieval(pipeline, questions, ks: Sequence[int] = (1, 3, 5)):
     """Per answerable question: the ranked document ids and hit@k for each k."""
     import pandas as pd
 
+    from .pipeline import cite
+
     rows = []
     for q in questions[questions.answerable].itertuples():
-        docs = _ranked_documents(pipeline.retrieve(q.question))
+        docs = [source.id for source in cite(pipeline.retrieve(q.question))]
         row = {"id": q.id, "category": q.category, "difficulty": q.difficulty, "retrieved": docs}
         row.update({f"hit@{k}": hit_at_k(docs, q.sources, k) for k in ks})
         rows.append(row)

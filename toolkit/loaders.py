@@ -115,7 +115,7 @@ def _decode(data: bytes) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise SkipFile(f"not UTF-8 (invalid byte at offset {exc.start}); convert it, "
-                    f"for example: iconv -f latin1 -t utf-8") from exc
+                       f"for example: iconv -f latin1 -t utf-8") from exc
 
 
 def _first_heading(text: str) -> str:

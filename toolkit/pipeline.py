@@ -17,7 +17,6 @@ import datetime as dt
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from .config import Settings, load_settings
 from .costs import PriceTable, Usage
@@ -26,7 +25,7 @@ from .index import Index
 from .models import count_tokens, make_embed_model, make_llm, model_name, usage_from_response
 from .prompts import SYSTEM_PROMPT, context_block, rag_messages
 
-__all__ = ["Pipeline", "Answer", "Source", "RunRecord"]
+__all__ = ["Pipeline", "Answer", "Source", "RunRecord", "cite"]
 
 # Tokens the chat template adds around the messages (role markers, turn ends); measured on
 # SmolLM2's ChatML template as 15 and rounded up for other templates.
@@ -93,6 +92,16 @@ class Answer:
                 f"<small>{r.total_s:.2f} s, {r.input_tokens}+{r.output_tokens} tokens, ${r.cost_usd:.6f}</small>")
 
 
+def cite(hits) -> list[Source]:
+    """Fold ranked chunks into ranked documents: one Source per document, at its best chunk."""
+    best: dict[str, Source] = {}
+    for hit in hits:  # hits arrive best first, so the first chunk of a document is its best
+        doc = hit.node.ref_doc_id or hit.node.node_id
+        if doc not in best:
+            best[doc] = Source(doc, float(hit.score or 0.0), hit.node.get_content())
+    return list(best.values())
+
+
 def _model_of(llm) -> str | None:
     """The `provider:name` of the toolkit's own model classes, None when no `llm` was given;
     any other object cannot be named (or priced) from here, so that is an error."""
@@ -102,9 +111,9 @@ def _model_of(llm) -> str | None:
     from .local_llm import LocalLLM
 
     if isinstance(llm, LocalLLM):
-        return f"local:{Path(llm.model_path).stem}"
+        return model_name(f"local:{llm.model_path}")
     if isinstance(llm, ExtractiveLLM):
-        return "extractive:quote"
+        return model_name("extractive")
     raise ToolkitError(f"Pipeline(llm={type(llm).__name__}(...)) needs model='provider:name' too "
                        f"(for example model='openai:gpt-4o-mini'), so its runs are priced and labelled")
 
@@ -196,24 +205,20 @@ class Pipeline:
                 raise ToolkitError("the question is empty; ask something about the indexed documents")
             hits = self.retrieve(question)
             record.retrieve_s = time.perf_counter() - started
-            best: dict[str, Source] = {}
-            for hit in hits:  # one citation per document, at its best chunk's score
-                doc = hit.node.ref_doc_id or hit.node.node_id
-                if doc not in best:
-                    best[doc] = Source(doc, float(hit.score or 0.0), hit.node.get_content())
-            sources = list(best.values())
+            sources = cite(hits)
             record.sources = [s.id for s in sources]
 
             context = self._fit_context(question, hits)
             record.context_chunks = len(context)
             generate_started = time.perf_counter()
-            response = self.llm.chat(rag_messages(question, context, self.system_prompt))
+            messages = rag_messages(question, context, self.system_prompt)
+            response = self.llm.chat(messages)
             record.generate_s = time.perf_counter() - generate_started
             record.answer = (response.message.content or "").strip()
 
             usage = usage_from_response(response)
             if usage is None:  # the provider reported none: count with the model's tokenizer
-                prompt = "\n".join(m.content or "" for m in rag_messages(question, context, self.system_prompt))
+                prompt = "\n".join(m.content or "" for m in messages)
                 usage = Usage(count_tokens(self.llm, prompt), count_tokens(self.llm, record.answer))
             record.input_tokens, record.output_tokens = usage.input_tokens, usage.output_tokens
             record.cost_usd = self.prices.cost(self.model, usage)
