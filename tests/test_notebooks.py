@@ -10,9 +10,18 @@ def test_every_notebook_follows_the_conventions():
     assert tools["check"]() == []
 
 
-def test_the_sequence_starts_at_00_and_has_no_gaps():
-    numbers = [int(p.name[:2]) for p in tools["sequence"]()]
-    assert numbers == list(range(len(numbers))) and len(numbers) >= 2
+def test_the_sequence_starts_at_00_and_follows_the_plan():
+    paths = tools["sequence"]()
+    assert [p.name for p in paths[:2]] == ["00_start_here.ipynb", "01_minimum_viable_pipeline.ipynb"]
+    assert tools["sequence_problems"](paths) == []
+
+
+def test_a_notebook_under_another_planned_number_is_reported():
+    paths = [Path("00_start_here.ipynb"), Path("06_cost_and_caching.ipynb"), Path("12_extra.ipynb")]
+    assert tools["sequence_problems"](paths) == [
+        "06_cost_and_caching.ipynb: number 06 is planned as 06_confidence_and_escalation.ipynb"]
+    assert tools["sequence_problems"]([Path("01_minimum_viable_pipeline.ipynb")]) == [
+        "the sequence must start at 00_start_here.ipynb"]
 
 
 def test_a_notebook_breaking_the_conventions_is_reported(tmp_path):

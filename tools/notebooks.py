@@ -24,6 +24,12 @@ NOTEBOOKS = ROOT / "notebooks"
 NAME = re.compile(r"^\d\d_[a-z0-9_]+\.ipynb$")
 ABSOLUTE_PATH = re.compile(r"/(tmp|root|home|work|Users)/[\w.-]+/")
 NOTEBOOK_METADATA = {"kernelspec", "language_info"}
+# The planned sequence (DESIGN section 5). Numbers are fixed, so a notebook lands under its own
+# number even while an earlier one is still to be written; a gap is only allowed at a planned number.
+PLANNED = {0: "start_here", 1: "minimum_viable_pipeline", 2: "retrieval_layer", 3: "prompt_architecture",
+           4: "output_validation", 5: "designing_for_failure", 6: "confidence_and_escalation",
+           7: "cost_and_caching", 8: "model_tiering", 9: "measuring_what_matters", 10: "regression_tests",
+           11: "scaling_out"}
 
 
 def sequence(folder: Path = NOTEBOOKS) -> list[Path]:
@@ -85,8 +91,21 @@ def problems(path: Path) -> list[str]:
     return found
 
 
+def sequence_problems(paths: list[Path]) -> list[str]:
+    """Notebooks must carry their planned number and slug; numbers not yet written are gaps."""
+    found = []
+    for path in paths:
+        number, slug = int(path.name[:2]), path.stem[3:]
+        if PLANNED.get(number, slug) != slug:
+            found.append(f"{path.name}: number {number:02d} is planned as {number:02d}_{PLANNED[number]}.ipynb")
+    if paths and int(paths[0].name[:2]) != 0:
+        found.append("the sequence must start at 00_start_here.ipynb")
+    return found
+
+
 def check(folder: Path = NOTEBOOKS) -> list[str]:
-    found = [f"{path.name}: {p}" for path in sequence(folder) for p in problems(path)]
+    paths = sequence(folder)
+    found = [f"{path.name}: {p}" for path in paths for p in problems(path)] + sequence_problems(paths)
     page = folder / "README.md"
     if not page.is_file() or page.read_text(encoding="utf-8") != contents(folder):
         found.append("notebooks/README.md is out of date: run python tools/notebooks.py contents")
