@@ -31,7 +31,7 @@ import re
 from typing import Iterable, Sequence
 
 __all__ = ["normalize", "answer_correct", "is_abstention", "hit_at_k", "evaluate_retrieval",
-           "evaluate_answers", "summarize", "sample_questions"]
+           "evaluate_answers", "summarize", "sample_questions", "exact_match", "token_f1"]
 
 _ABSTAIN = re.compile(
     r"\b(i don'?t know|i do not know|not (?:mentioned|stated|provided|specified|given|included|available|found)"
@@ -63,6 +63,41 @@ def answer_correct(answer: str, gold: str, aliases: Sequence[str], answerable: b
         return is_abstention(answer)
     text = f" {normalize(answer)} "
     return any(f" {normalize(g)} " in text for g in [gold, *aliases] if normalize(g))
+
+
+def exact_match(answer: str, gold: str, aliases: Sequence[str], answerable: bool) -> bool:
+    """The normalized answer is the gold answer or an alias, nothing more (an abstention for an
+    unanswerable question).
+
+    >>> exact_match("30 days.", "30 days", [], True), exact_match("You have 30 days.", "30 days", [], True)
+    (True, False)
+    """
+    if not answerable:
+        return is_abstention(answer)
+    return normalize(answer) in {normalize(g) for g in [gold, *aliases] if normalize(g)}
+
+
+def token_f1(answer: str, gold: str, aliases: Sequence[str], answerable: bool) -> float:
+    """SQuAD-style token F1 of the normalized texts, the best over gold and aliases; for an
+    unanswerable question 1.0 for an abstention, else 0.0. Hand-written: it is ten lines, and
+    the usual packages (evaluate, squad scripts) pull in far more than they add here.
+
+    >>> round(token_f1("You have 30 days.", "30 days", [], True), 3)   # P 2/4, R 2/2
+    0.667
+    """
+    if not answerable:
+        return float(is_abstention(answer))
+    from collections import Counter
+
+    predicted = normalize(answer).split()
+    best = 0.0
+    for g in [gold, *aliases]:
+        expected = normalize(g).split()
+        common = sum((Counter(predicted) & Counter(expected)).values())
+        if common:
+            precision, recall = common / len(predicted), common / len(expected)
+            best = max(best, 2 * precision * recall / (precision + recall))
+    return best
 
 
 def hit_at_k(retrieved: Sequence[str], gold: Iterable[str], k: int) -> bool:
