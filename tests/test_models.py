@@ -184,3 +184,22 @@ def test_usage_from_the_local_model_payload_shape():
 @pytest.mark.parametrize("raw", [None, {}, {"usage": {"total_tokens": 5}}, {"prompt_eval_count": 3}])
 def test_no_usage_reported(raw):
     assert usage_from_response(response(raw)) is None
+
+
+def test_the_embedded_model_serves_concurrent_callers_in_turn():
+    # One llama.cpp context is not thread-safe; a retry after a timeout may call it while the
+    # abandoned call still runs. Both callers must get the answer a lone caller gets.
+    import threading
+
+    from llama_index.core.base.llms.types import ChatMessage
+
+    llm = make_llm(load_settings(llm="local"))
+    messages = [ChatMessage(role="user", content="Name one colour.")]
+    alone = llm.chat(messages).message.content
+    answers = []
+    threads = [threading.Thread(target=lambda: answers.append(llm.chat(messages).message.content)) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [alone, alone]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -42,7 +43,10 @@ def _load_llama(path: str, context_window: int, seed: int):
     # llama.cpp defaults to half the cores; on a 2-core laptop that halves the speed. The cores
     # this process may use (affinity, containers) count, not the machine's.
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return Llama(model_path=path, n_ctx=context_window, seed=seed, n_threads=cores, verbose=False)
+    llama = Llama(model_path=path, n_ctx=context_window, seed=seed, n_threads=cores, verbose=False)
+    # One llama.cpp context is not thread-safe, and a call abandoned by a timeout (reliability.py)
+    # keeps running, so every caller of this shared model takes its turn.
+    return llama, threading.Lock()
 
 
 class LocalLLM(CustomLLM):
@@ -56,11 +60,12 @@ class LocalLLM(CustomLLM):
     stop: list[str] = []  # models.make_llm gives the embedded model its stops
 
     _llama: Any = PrivateAttr()
+    _lock: Any = PrivateAttr()
 
     @classmethod
     def load(cls, path: str | Path, **kwargs: Any) -> LocalLLM:
         llm = cls(model_path=str(path), **kwargs)
-        llm._llama = _load_llama(str(path), llm.context_window, llm.seed)
+        llm._llama, llm._lock = _load_llama(str(path), llm.context_window, llm.seed)
         return llm
 
     @classmethod
@@ -83,24 +88,26 @@ class LocalLLM(CustomLLM):
 
     @llm_chat_callback()
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        response = self._llama.create_chat_completion(
-            messages=[{"role": m.role.value, "content": m.content or ""} for m in messages],
-            **self._params(kwargs))
+        with self._lock:
+            response = self._llama.create_chat_completion(
+                messages=[{"role": m.role.value, "content": m.content or ""} for m in messages],
+                **self._params(kwargs))
         text = response["choices"][0]["message"]["content"] or ""
         return ChatResponse(message=ChatMessage(role="assistant", content=text.strip()), raw=response)
 
     @llm_chat_callback()
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
-        stream = self._llama.create_chat_completion(
-            messages=[{"role": m.role.value, "content": m.content or ""} for m in messages],
-            stream=True, **self._params(kwargs))
+        params = self._params(kwargs)
 
         def gen() -> ChatResponseGen:
             text = ""
-            for chunk in stream:
-                delta = chunk["choices"][0]["delta"].get("content") or ""
-                text += delta
-                yield ChatResponse(message=ChatMessage(role="assistant", content=text), delta=delta, raw=chunk)
+            with self._lock:  # held until the stream ends or the consumer closes it
+                for chunk in self._llama.create_chat_completion(
+                        messages=[{"role": m.role.value, "content": m.content or ""} for m in messages],
+                        stream=True, **params):
+                    delta = chunk["choices"][0]["delta"].get("content") or ""
+                    text += delta
+                    yield ChatResponse(message=ChatMessage(role="assistant", content=text), delta=delta, raw=chunk)
 
         return gen()
 
