@@ -9,7 +9,7 @@ import pytest
 from toolkit.config import Settings, default_home, load_settings
 from toolkit.errors import ConfigError
 
-KNOWN = ("base_url, chunk_overlap, chunk_size, context_window, embed, llm, max_file_mb, "
+KNOWN = ("base_url, chunk_overlap, chunk_size, chunking, context_window, embed, llm, max_file_mb, "
          "max_output_tokens, prices, seed, temperature, top_k")
 
 
@@ -23,7 +23,7 @@ def test_defaults(toolkit_home):
     s = load_settings()
     assert s.model_dump() == {
         "home": toolkit_home, "llm": "local", "embed": "local", "base_url": None, "top_k": 3,
-        "chunk_size": 128, "chunk_overlap": 16, "context_window": 2048, "max_output_tokens": 64, "prices": None,
+        "chunk_size": 128, "chunk_overlap": 16, "chunking": "sentence", "context_window": 2048, "max_output_tokens": 64, "prices": None,
         "temperature": 0.0, "seed": 0, "max_file_mb": 10.0,
     }
     assert s.index_root == toolkit_home / "indexes"

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -52,6 +53,8 @@ class Settings(BaseModel):
     top_k: int = Field(3, ge=1, le=100)
     chunk_size: int = Field(128, ge=32, description="chunk length in tokens")
     chunk_overlap: int = Field(16, ge=0)
+    chunking: Literal["sentence", "token", "markdown"] = Field(
+        "sentence", description="chunking strategy (see chunking.py): 'sentence', 'token' or 'markdown'")
     context_window: int = Field(2048, ge=512, description="tokens the local model attends to")
     max_output_tokens: int = Field(64, ge=1)
     temperature: float = Field(0.0, ge=0.0)

@@ -96,7 +96,8 @@ class Index:
         return len(self.store)
 
     def retriever(self, embed_model, top_k: int = 4):
-        """A LlamaIndex retriever over this index (cosine similarity, exact search)."""
+        """A LlamaIndex retriever over this index (cosine similarity; exact search unless the store
+        is HNSW or IVF). BM25 and hybrid retrievers: `retrieve.make_retriever`."""
         from llama_index.core import VectorStoreIndex
 
         index = VectorStoreIndex.from_vector_store(self.store, embed_model=embed_model)

@@ -7,6 +7,10 @@ embeds nothing; a changed file re-embeds only its own chunks; a removed file's c
 index. (IngestionPipeline's transformation cache is off: it is keyed on a whole batch of nodes,
 so it never hit on a changed corpus, while it held three quarters of the index's bytes.)
 
+Chunks are embedded and stored a batch at a time (EMBED_BATCHES of the model's own batches), and
+each batch's embeddings are dropped once the store holds them: peak memory grows with the
+corpus's text, not with its embeddings (benchmarks/bench_ingest_memory.py measures it).
+
     >>> index, report = ingest("datasets/tidewell/corpus", "/tmp/tidewell-index")   # doctest: +SKIP
     >>> report.chunks, len(report.skipped)                                          # doctest: +SKIP
     (357, 0)
@@ -22,6 +26,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .chunking import make_chunker
 from .config import Settings, load_settings
 from .errors import IndexCorruptError, IngestError
 from .index import Index
@@ -30,6 +35,12 @@ from .models import embed_model_id, make_embed_model
 from .persist import VersionedFolder
 
 __all__ = ["IngestReport", "ingest", "default_index_dir"]
+
+# How many of the embedding model's batches are embedded and stored at a time: a whole multiple,
+# so the model sees exactly the batches it would see embedding everything at once.
+EMBED_BATCHES = 8
+# Index parameters that indexes written before the parameter existed were built with.
+LEGACY_PARAMS = {"chunking": "sentence"}
 
 
 @dataclass
@@ -87,7 +98,7 @@ def _open_compatible(path: Path, params: dict, notes: list[str]) -> Index | None
     except IndexCorruptError as exc:  # ingesting again is the documented fix: rebuild
         notes.append(f"rebuilt from scratch: the previous index was unreadable ({exc})")
         return None
-    changed = [k for k, v in params.items() if index.meta.get(k) != v]
+    changed = [k for k, v in params.items() if index.meta.get(k, LEGACY_PARAMS.get(k)) != v]
     if changed:  # another embedding model or chunking makes every stored vector stale
         notes.append(f"rebuilt from scratch: {', '.join(changed)} changed")
         return None
@@ -110,7 +121,7 @@ def ingest(source: str | Path, index_dir: str | Path | None = None, *, settings:
     index_dir = Path(index_dir).expanduser() if index_dir else default_index_dir(settings, source)
     report = IngestReport(source=str(source), index=str(index_dir))
     params = {"embed_model": embed_model_id(settings), "chunk_size": settings.chunk_size,
-              "chunk_overlap": settings.chunk_overlap}
+              "chunk_overlap": settings.chunk_overlap, "chunking": settings.chunking}
 
     candidates, report.skipped = scan_folder(source, exclude=[index_dir, VersionedFolder(index_dir).lock_path])
     try:
@@ -168,18 +179,27 @@ def _ingest_locked(source: Path, index_dir: Path, candidates, params: dict, repo
 
 def _run_pipeline(index: Index, documents: list, embed_model, settings: Settings, show_progress: bool) -> list:
     """Chunk and embed `documents` into the index; LlamaIndex's docstore skips unchanged texts
-    and replaces the chunks of changed ones."""
+    and replaces the chunks of changed ones. Returns the new chunks, without their embeddings."""
     if not documents:
         return []
     from llama_index.core.ingestion import DocstoreStrategy, IngestionPipeline
-    from llama_index.core.node_parser import SentenceSplitter
+    from tqdm.auto import tqdm
 
+    # The pipeline chunks, and (with the store) deletes the old chunks of changed documents; it
+    # embeds nothing, because it would hold every embedding of the run as Python lists at once.
     pipeline = IngestionPipeline(
-        transformations=[SentenceSplitter(chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap),
-                         embed_model],
+        transformations=make_chunker(settings.chunking, settings.chunk_size, settings.chunk_overlap),
         docstore=index.docstore,
         vector_store=index.store,
         docstore_strategy=DocstoreStrategy.UPSERTS,
         disable_cache=True,
     )
-    return list(pipeline.run(documents=documents, show_progress=show_progress, store_doc_text=False))
+    nodes = pipeline.run(documents=documents, show_progress=show_progress, store_doc_text=False)
+    step = max(1, int(getattr(embed_model, "embed_batch_size", 10))) * EMBED_BATCHES
+    for start in tqdm(range(0, len(nodes), step), desc="Embedding", unit="batch", disable=not show_progress):
+        batch = nodes[start:start + step]
+        embed_model(batch)          # sets each node's .embedding
+        index.store.add(batch)      # the store keeps normalized float32 vectors, not the lists
+        for node in batch:
+            node.embedding = None
+    return nodes
