@@ -1,26 +1,60 @@
-"""Token usage and what it costs, from a versioned price table.
+"""Token usage and what it costs: tokenizers, a versioned price table, a cost ledger, budgets, projections.
 
 The table is `toolkit/data/prices.csv`: per provider and model, dollars per million input,
-output and cached-input tokens, with the date the price took effect and its source. Local
-models cost nothing per token; the pipeline records their compute seconds instead.
+output and cached-input tokens, with the date the price took effect and its source. Every row
+is validated on load and a bad one is named. Local models cost nothing per token; the
+pipeline records their compute seconds instead.
 
     >>> table = PriceTable.load()
     >>> table.cost("openai:gpt-4o-mini", Usage(input_tokens=1200, output_tokens=300))
     0.00036
 
-Not here: budgets, projections and the per-query ledger (they build on this).
+Token counts come from each provider's own tokenizer where one is available offline: tiktoken
+for OpenAI models (o200k_base for the gpt-4o and gpt-4.1 families, from the encodings
+LlamaIndex ships), the GGUF file's own tokenizer for local models. Anthropic publishes no
+offline tokenizer: its counts are cl100k_base counts, an approximation (`TOKENIZERS` says which
+count is which). `priced_as` prices a local run as if a hosted model had run it: always a
+labelled projection, never a bill.
+
+The CostLedger (SQLite, safe for concurrent processes) records every call of a query: the model
+call, embeddings, each retry and re-ask, validator and judge calls, and what the cache saved.
+It enforces a budget: a paid call must reserve its estimate first, and a budget of zero blocks
+every paid call.
+
+Not here: which model to call (routing) and caching answers (cache.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import datetime as dt
+import functools
+import hashlib
+import json
+import math
+import os
+import sqlite3
+import threading
+import time
+import uuid
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from .errors import ConfigError
+from .errors import BudgetExceededError, ConfigError, LedgerCorruptError
 
-__all__ = ["Usage", "Price", "PriceTable"]
+__all__ = ["Usage", "Price", "PriceTable", "count_tokens_for", "tokenizer_for", "TOKENIZERS", "Projection",
+           "priced_as", "CostLedger", "estimate_batch", "project_monthly", "plot_projection", "LEDGER_KINDS"]
+
+LEDGER_KINDS = ("llm", "embedding", "retry", "reask", "validator", "judge", "cache_saved")
+TOKENIZERS = {
+    "openai": "tiktoken, the model's own encoding (o200k_base or cl100k_base); exact",
+    "local": "the GGUF file's tokenizer through llama.cpp; exact",
+    "anthropic": "tiktoken cl100k_base; an approximation (no offline Anthropic tokenizer)",
+    "other": "tiktoken cl100k_base; an approximation",
+    "extractive": "none: it reads no tokens (0)",
+}
 
 
 @dataclass(frozen=True)
@@ -50,6 +84,10 @@ class Price:
     effective_date: str
     source: str
 
+    @property
+    def paid(self) -> bool:
+        return max(self.input_per_mtok, self.output_per_mtok, self.cached_input_per_mtok) > 0
+
 
 class PriceTable:
     """Prices by `provider:model`, with `provider:*` rows for whole providers."""
@@ -76,7 +114,8 @@ class PriceTable:
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> PriceTable:
-        """Read a price table; the bundled one when no path is given."""
+        """Read a price table; the bundled one when no path is given. Any malformed row fails
+        the whole load, naming its line."""
         if path is None:
             text = resources.files("toolkit").joinpath("data/prices.csv").read_text("utf-8")
             path = "toolkit/data/prices.csv"
@@ -90,16 +129,31 @@ class PriceTable:
         header = next(reader, None)
         if header != cls.COLUMNS:
             raise ConfigError(f"price table {path}: header must be {','.join(cls.COLUMNS)}")
-        prices = {}
+        prices, first_line = {}, {}
         for (number, _), row in zip(body[1:], reader):
+            where = f"price table {path}, line {number}"
             try:
                 provider, model, inp, out, cached, date, source = row
                 price = Price(provider, model, float(inp), float(out), float(cached), date, source)
             except ValueError as exc:
-                raise ConfigError(f"price table {path}, line {number}: malformed row {row!r} ({exc})") from exc
-            if min(price.input_per_mtok, price.output_per_mtok, price.cached_input_per_mtok) < 0:
-                raise ConfigError(f"price table {path}, line {number}: negative price")
-            prices[f"{provider}:{model}"] = price
+                raise ConfigError(f"{where}: malformed row {row!r} ({exc})") from exc
+            numbers = (price.input_per_mtok, price.output_per_mtok, price.cached_input_per_mtok)
+            if not all(math.isfinite(n) for n in numbers):
+                raise ConfigError(f"{where}: prices must be finite numbers, got {row[2:5]!r}")
+            if min(numbers) < 0:
+                raise ConfigError(f"{where}: negative price")
+            if not provider.strip() or not model.strip():
+                raise ConfigError(f"{where}: provider and model must not be empty")
+            try:
+                dt.date.fromisoformat(date)
+            except ValueError:
+                raise ConfigError(f"{where}: effective_date {date!r} is not a date (write YYYY-MM-DD)") from None
+            if not source.strip():
+                raise ConfigError(f"{where}: source is empty; say where the price comes from")
+            name = f"{provider}:{model}"
+            if name in prices:
+                raise ConfigError(f"{where}: a second row for {name} (the first is line {first_line[name]}); keep one")
+            prices[name], first_line[name] = price, number
         return cls(prices, version, str(path))
 
     def price(self, model: str) -> Price:
@@ -121,3 +175,313 @@ class PriceTable:
                    + usage.cached_input_tokens * p.cached_input_per_mtok
                    + usage.output_tokens * p.output_per_mtok) / 1_000_000
         return round(dollars, 10)  # drop float noise below a hundred-millionth of a cent
+
+
+# --- tokenizers --------------------------------------------------------------------------------
+
+def _tiktoken(name: str, by_model: bool):
+    import tiktoken
+
+    # LlamaIndex ships tiktoken's cl100k_base and o200k_base files: point tiktoken at them, so
+    # counting never downloads anything.
+    import llama_index.core
+
+    os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(Path(llama_index.core.__file__).parent / "_static" / "tiktoken_cache"))
+    if by_model:
+        try:
+            return tiktoken.encoding_for_model(name)
+        except KeyError:  # a model tiktoken does not know yet: the current OpenAI encoding
+            return tiktoken.get_encoding("o200k_base")
+    return tiktoken.get_encoding(name)
+
+
+@functools.lru_cache(maxsize=4)
+def _gguf_vocab(path: str):
+    """The GGUF's vocabulary alone (0.2 s, no weights). llama.cpp's model object tokenizes
+    without a context; `Llama(vocab_only=True)` would also build one and warn about its size."""
+    import llama_cpp
+
+    try:
+        from llama_cpp._internals import LlamaModel
+    except ImportError:  # a llama-cpp-python that moved its internals: the public class
+        return llama_cpp.Llama(model_path=path, vocab_only=True, verbose=False)
+    params = llama_cpp.llama_model_default_params()
+    params.vocab_only = True
+    return LlamaModel(path_model=path, params=params, verbose=False)
+
+
+def tokenizer_for(model: str, gguf_path: str | Path | None = None):
+    """A function text -> token count for `provider:model`, and which tokenizer it is."""
+    provider, _, name = model.partition(":")
+    if provider == "openai":
+        encoding = _tiktoken(name, by_model=True)
+        return (lambda text: len(encoding.encode(text, disallowed_special=()))), f"tiktoken {encoding.name}"
+    if provider == "local":
+        from .models import embedded_llm_path
+
+        path = Path(gguf_path) if gguf_path else embedded_llm_path()
+        if gguf_path is None and name and name != path.stem:
+            raise ConfigError(f"{model} is not the embedded model; pass gguf_path= so its own tokenizer counts")
+        vocab = _gguf_vocab(str(path))
+        return (lambda text: len(vocab.tokenize(text.encode("utf-8"), add_bos=False, special=True))), f"GGUF {path.name}"
+    if provider == "extractive":
+        return (lambda text: 0), "none"
+    encoding = _tiktoken("cl100k_base", by_model=False)
+    return (lambda text: len(encoding.encode(text, disallowed_special=()))), "tiktoken cl100k_base (approximation)"
+
+
+def count_tokens_for(model: str, text: str, gguf_path: str | Path | None = None) -> int:
+    """Tokens in `text` as `provider:model` counts them (see TOKENIZERS).
+
+    >>> count_tokens_for("openai:gpt-4o-mini", "How long do I have to return an item?")
+    10
+    """
+    return tokenizer_for(model, gguf_path)[0](text)
+
+
+@dataclass(frozen=True)
+class Projection:
+    """What a run would have cost on a hosted model. A projection, never a bill."""
+
+    ran_on: str
+    priced_as: str
+    usage: Usage
+    usd: float
+    tokenizer: str
+
+    @property
+    def label(self) -> str:
+        return (f"PROJECTION: a {self.ran_on} run priced as {self.priced_as} "
+                f"(tokens by {self.tokenizer}); not money spent")
+
+
+def priced_as(hosted_model: str, prompt: str, answer: str, *, ran_on: str = "local",
+              prices: PriceTable | None = None) -> Projection:
+    """Price one call's texts as if `hosted_model` had read `prompt` and written `answer`.
+
+    >>> priced_as("openai:gpt-4o-mini", "x " * 1000, "y " * 100).usd      # doctest: +SKIP
+    7.2e-05
+    """
+    count, name = tokenizer_for(hosted_model)
+    usage = Usage(count(prompt), count(answer))
+    return Projection(ran_on, hosted_model, usage, (prices or PriceTable.load()).cost(hosted_model, usage), name)
+
+
+# --- the ledger --------------------------------------------------------------------------------
+
+LEDGER_FORMAT = "toolkit-cost-ledger/1"
+LEDGER_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS entries(
+    id TEXT PRIMARY KEY, ts REAL NOT NULL, query_id TEXT NOT NULL, kind TEXT NOT NULL, model TEXT NOT NULL,
+    attempt INTEGER NOT NULL, input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL,
+    cached_input_tokens INTEGER NOT NULL, usd REAL NOT NULL, projected_model TEXT NOT NULL,
+    projected_input_tokens INTEGER NOT NULL, projected_output_tokens INTEGER NOT NULL,
+    projected_usd REAL NOT NULL, note TEXT NOT NULL, pid INTEGER NOT NULL, digest TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS entries_query ON entries(query_id);
+CREATE TABLE IF NOT EXISTS reservations(id TEXT PRIMARY KEY, ts REAL NOT NULL, usd REAL NOT NULL);
+"""
+_FIELDS = ["id", "ts", "query_id", "kind", "model", "attempt", "input_tokens", "output_tokens",
+           "cached_input_tokens", "usd", "projected_model", "projected_input_tokens", "projected_output_tokens",
+           "projected_usd", "note", "pid"]
+
+
+def _row_digest(values) -> str:
+    return hashlib.sha256(json.dumps(list(values), default=str).encode("utf-8")).hexdigest()
+
+
+class CostLedger:
+    """Every priced call, per query, in one SQLite file several processes may write at once.
+
+    >>> ledger = CostLedger(home / "ledger.sqlite", budget_usd=1.0, priced_as="openai:gpt-4o-mini")  # doctest: +SKIP
+    >>> ledger.record("q1", "llm", "openai:gpt-4o-mini", Usage(1200, 300))                           # doctest: +SKIP
+
+    `priced_as` (a hosted model) adds a projected price to every call of a free local model.
+    A corrupt file is refused (LedgerCorruptError), never rebuilt silently: it records money.
+    """
+
+    def __init__(self, path: str | Path, *, prices: PriceTable | None = None, budget_usd: float | None = None,
+                 priced_as: str | None = None, embed_priced_as: str | None = None):
+        if budget_usd is not None and not budget_usd >= 0:
+            raise ConfigError(f"budget_usd must be 0 or more (or None for no budget), not {budget_usd}")
+        self.path = Path(path).expanduser()
+        self.prices = prices or PriceTable.load()
+        self.budget_usd, self.priced_as, self.embed_priced_as = budget_usd, priced_as, embed_priced_as
+        for model in filter(None, (priced_as, embed_priced_as)):
+            self.prices.price(model)  # an unpriced projection target fails now
+        self._local = threading.local()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            check = self.db.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise sqlite3.DatabaseError(f"integrity check failed: {check}")
+            self.db.executescript(LEDGER_SCHEMA)
+            self.db.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?)", (LEDGER_FORMAT,))
+            found = self.db.execute("SELECT value FROM meta WHERE name = 'format'").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise LedgerCorruptError(f"cost ledger {self.path} cannot be trusted ({exc}); it was left as it is: "
+                                     f"move it aside to start a new ledger, or restore it from a backup") from exc
+        if found != LEDGER_FORMAT:
+            raise LedgerCorruptError(f"{self.path} is a {found!r} file, not a cost ledger; use another path")
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if getattr(self._local, "db", None) is None:
+            db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA busy_timeout = 60000")
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = NORMAL")  # WAL stays consistent; a power cut may lose the last rows
+            self._local.db = db
+        return self._local.db
+
+    @contextlib.contextmanager
+    def _immediate(self):
+        """A write transaction taken at once, so check-then-write is atomic across processes."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def spent(self) -> float:
+        """Dollars recorded as spent (what the cache saved is not spending) plus open reservations."""
+        with self._immediate() as db:
+            return self._spent(db)
+
+    def _spent(self, db) -> float:
+        paid = db.execute("SELECT COALESCE(SUM(usd), 0) FROM entries WHERE kind != 'cache_saved'").fetchone()[0]
+        held = db.execute("SELECT COALESCE(SUM(usd), 0) FROM reservations").fetchone()[0]
+        return round(paid + held, 10)
+
+    def reserve(self, model: str, estimate_usd: float) -> str | None:
+        """Hold `estimate_usd` of the budget before a call to `model`; raises BudgetExceededError
+        when a paid call would pass the budget (a budget of 0 blocks every paid call). Free
+        models and ledgers without a budget reserve nothing (None)."""
+        if self.budget_usd is None or not self.prices.price(model).paid:
+            return None
+        with self._immediate() as db:
+            spent = self._spent(db)
+            if self.budget_usd <= 0 or spent >= self.budget_usd or spent + estimate_usd > self.budget_usd:
+                raise BudgetExceededError(
+                    f"budget ${self.budget_usd:.6f} would be passed: ${spent:.6f} spent or reserved, this "
+                    f"{model} call is estimated at ${estimate_usd:.6f}; the call was not made. Raise budget_usd, "
+                    f"use a free local model, or cache more")
+            reservation = uuid.uuid4().hex
+            db.execute("INSERT INTO reservations VALUES (?, ?, ?)", (reservation, time.time(), estimate_usd))
+        return reservation
+
+    def release(self, reservation: str | None) -> None:
+        """Drop a reservation whose call was not made (or failed before it was billed)."""
+        if reservation:
+            self.db.execute("DELETE FROM reservations WHERE id = ?", (reservation,))
+
+    def record(self, query_id: str, kind: str, model: str, usage: Usage, *, attempt: int = 1, note: str = "",
+               projected_usage: Usage | None = None, reservation: str | None = None,
+               entry_id: str | None = None, usd: float | None = None) -> dict:
+        """Record one call (or, kind 'cache_saved', one call the cache avoided). An `entry_id`
+        makes recording idempotent: the same id twice is one row."""
+        if kind not in LEDGER_KINDS:
+            raise ConfigError(f"unknown ledger kind {kind!r}; use one of: {', '.join(LEDGER_KINDS)}")
+        target = self.embed_priced_as if kind == "embedding" else self.priced_as
+        projected_usage = (projected_usage or usage) if target else Usage()
+        projected = self.prices.cost(target, projected_usage) if target else 0.0
+        values = [entry_id or uuid.uuid4().hex, time.time(), query_id, kind, model, attempt, usage.input_tokens,
+                  usage.output_tokens, usage.cached_input_tokens,
+                  self.prices.cost(model, usage) if usd is None else usd, target or "", projected_usage.input_tokens,
+                  projected_usage.output_tokens, projected, note, os.getpid()]
+        with self._immediate() as db:
+            db.execute(f"INSERT OR IGNORE INTO entries VALUES ({', '.join('?' * 17)})", values + [_row_digest(values)])
+            if reservation:
+                db.execute("DELETE FROM reservations WHERE id = ?", (reservation,))
+        return dict(zip(_FIELDS, values))
+
+    def attempt_recorder(self, query_id: str, input_tokens: int = 0):
+        """An `on_attempt` callback for reliability.RetryPolicy: each failed attempt becomes a
+        'retry' row charged its input tokens (an upper bound: a refused 429 is not billed)."""
+        def on_attempt(attempt) -> None:
+            if attempt.outcome != "ok":
+                self.record(query_id, "retry", attempt.tier, Usage(input_tokens), attempt=attempt.number,
+                            note=attempt.error[:200], entry_id=f"{query_id}:{attempt.tier}:{attempt.number}")
+        return on_attempt
+
+    def entries(self, query_id: str | None = None):
+        """The rows (all, or one query's) as a DataFrame; every row's digest is checked."""
+        import pandas as pd
+
+        sql, args = "SELECT * FROM entries", ()
+        if query_id is not None:
+            sql, args = sql + " WHERE query_id = ?", (query_id,)
+        rows = self.db.execute(sql + " ORDER BY ts, id", args).fetchall()
+        for row in rows:
+            if _row_digest(row[:-1]) != row[-1]:
+                raise LedgerCorruptError(f"cost ledger {self.path}: entry {row[0]} was altered (its digest does "
+                                         f"not match); the ledger cannot be trusted; restore it from a backup")
+        return pd.DataFrame([r[:-1] for r in rows], columns=_FIELDS)
+
+    def summary(self):
+        """Calls, tokens, dollars and projected dollars per kind of call."""
+        frame = self.entries()
+        grouped = frame.groupby("kind").agg(calls=("id", "size"), input_tokens=("input_tokens", "sum"),
+                                            output_tokens=("output_tokens", "sum"), usd=("usd", "sum"),
+                                            projected_input_tokens=("projected_input_tokens", "sum"),
+                                            projected_output_tokens=("projected_output_tokens", "sum"),
+                                            projected_usd=("projected_usd", "sum"))
+        return grouped.reindex([k for k in LEDGER_KINDS if k in grouped.index])
+
+
+# --- estimates and projections -----------------------------------------------------------------
+
+def estimate_batch(prompts: list[str], model: str, *, output_tokens: int, prices: PriceTable | None = None) -> dict:
+    """A dry run: what `prompts` would cost on `model`, each answer assumed `output_tokens` long
+    (use the max_output_tokens setting for an upper bound). No call is made.
+
+    >>> estimate_batch(["x " * 100] * 10, "openai:gpt-4o-mini", output_tokens=50)["usd"]   # doctest: +SKIP
+    0.000450
+    """
+    prices = prices or PriceTable.load()
+    count, tokenizer = tokenizer_for(model)
+    usage = sum((Usage(count(p), output_tokens) for p in prompts), Usage())
+    return {"model": model, "calls": len(prompts), "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens, "usd": prices.cost(model, usage), "tokenizer": tokenizer}
+
+
+def project_monthly(queries_per_day: float, usage_per_call: dict[str, Usage], routing: dict[str, float], *,
+                    hit_rate: float = 0.0, days: int = 30, prices: PriceTable | None = None):
+    """Monthly cost at `queries_per_day`: a cache hit costs nothing, a miss goes to a model by
+    the `routing` shares (they sum to 1), each call using `usage_per_call[model]`.
+
+    >>> project_monthly(1000, {"openai:gpt-4o-mini": Usage(1000, 100)}, {"openai:gpt-4o-mini": 1.0}, hit_rate=0.5)  # doctest: +SKIP
+    """
+    import pandas as pd
+
+    if not math.isclose(sum(routing.values()), 1.0, abs_tol=1e-9):
+        raise ConfigError(f"routing shares must sum to 1, not {sum(routing.values())}")
+    if not 0 <= hit_rate <= 1:
+        raise ConfigError(f"hit_rate must be between 0 and 1, not {hit_rate}")
+    prices = prices or PriceTable.load()
+    rows = []
+    for model, share in routing.items():
+        calls = queries_per_day * days * (1 - hit_rate) * share
+        per_call = prices.cost(model, usage_per_call[model])
+        rows.append({"model": model, "share": share, "calls_per_month": round(calls),
+                     "usd_per_call": per_call, "usd_per_month": round(calls * per_call, 2)})
+    return pd.DataFrame(rows)
+
+
+def plot_projection(usage_per_call: dict[str, Usage], routing: dict[str, float], *, hit_rates=(0.0, 0.6, 0.8),
+                    volumes=(100, 1_000, 10_000, 100_000, 1_000_000), prices: PriceTable | None = None, ax=None):
+    """Monthly cost against queries per day, one line per cache hit rate (log-log)."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots()
+    for rate in hit_rates:
+        totals = [project_monthly(v, usage_per_call, routing, hit_rate=rate, prices=prices)["usd_per_month"].sum()
+                  for v in volumes]
+        ax.plot(volumes, totals, marker="o", label=f"hit rate {rate:.0%}")
+    ax.set(xscale="log", yscale="log", xlabel="queries per day", ylabel="US dollars per month (projection)",
+           title="Projected monthly cost")
+    ax.legend()
+    return ax
