@@ -24,7 +24,8 @@ from _common import median, record
 import toolkit
 from toolkit.models import make_embed_model
 from toolkit.prompts import CitedAnswer
-from toolkit.validate import _terms, default_validators, load_labeled_outputs, split_sentences
+from toolkit.validate import _terms, default_validators, split_sentences
+from toolkit.validator_eval import _output, load_labeled_outputs
 
 
 def main() -> None:
@@ -34,8 +35,6 @@ def main() -> None:
     settings = toolkit.setup_notebook()
     labeled = load_labeled_outputs()
     validators = default_validators(CitedAnswer, today=dt.date(2026, 11, 27))
-    from toolkit.validate import _output
-
     outputs = [(_output(row), row.format) for row in labeled.itertuples()]
     for output, fmt in outputs[:3]:  # warm-up: stop words, stemmer, compiled patterns
         [v.check(output) for v in validators]

@@ -9,7 +9,9 @@ import pytest
 
 from conftest import BUNDLED_CORPUS, PROJECT, TINY_CORPUS, write_files
 from toolkit.errors import ConfigError
-from toolkit.validate import INSTRUCTION, Guard, Safety, injected_pipeline, injection_probe, load_probes
+from toolkit.guard import Guard
+from toolkit.validate import INSTRUCTION, Safety
+from toolkit.validator_eval import injected_pipeline, injection_probe, load_probes
 
 INJECTION = PROJECT / "datasets" / "tidewell" / "injection"
 

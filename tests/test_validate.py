@@ -10,8 +10,10 @@ import pytest
 from toolkit.errors import ConfigError, OutputRejected
 from toolkit.prompts import CitedAnswer
 from toolkit.review import JsonlReviewQueue
-from toolkit.validate import (HELD, REFUSAL, BusinessRules, Grounding, Guard, Output, Report, Safety, Schema,
-                              default_validators, load_labeled_outputs, score_validators, split_sentences)
+from toolkit.business_rules import BusinessRules
+from toolkit.guard import HELD, REFUSAL, Guard
+from toolkit.validate import Grounding, Output, Report, Safety, Schema, default_validators, split_sentences
+from toolkit.validator_eval import load_labeled_outputs, score_validators
 
 TODAY = dt.date(2026, 11, 27)
 HUB = [("products/tidewell-hub.html", "The Tidewell Hub costs $99.00 and connects up to 128 devices.")]

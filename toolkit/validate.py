@@ -1,58 +1,46 @@
-"""Output validation: catch answers that are well formed but wrong, and decide what happens next.
+"""Output validators: catch answers that are well formed but wrong.
 
-Four validators, each returning one `Report` (passed, validator, rule, reason):
+A validator has a `name`, `check(output) -> Report` (passed, validator, rule, reason) and
+`fix(output) -> Output | None` (a local repair, no model call). Here:
 
+- `Output`: one reply to check (question, reply text, retrieved context, output format).
 - `Schema(model)`: the reply parses into a pydantic model (strictly: the reply is the JSON).
-- `BusinessRules`: declarative rules (YAML data, `RULES_YAML`) checked against the bundled
-  catalog (`structured/products.csv`) and the current policy figures: a quoted price is the
-  catalog price of the product named, a return window or warranty is the policy's, a date is
-  not in the future.
 - `Grounding`: every cited source was retrieved, every number in a claim sentence is in the
   context, and each claim's content words are in the context above a threshold.
 - `Safety`: no API keys, no personal e-mail addresses, phone or card numbers (the company's
   published contacts are allowed), no instruction text echoed from the context.
-
-A `Guard` runs validators in order and applies the policy of the first one that fails: "fix"
-(the validator repairs the answer), "reask" (one re-ask that feeds the reason back to the model),
-"escalate" (hand the item to a review queue), "refuse" (answer with a refusal) or "raise"
-(`OutputRejected`). A fix or re-ask that still fails falls back to `Guard.fallback`.
+- `default_validators()`: schema, business rules (`business_rules.py`), grounding and safety.
 
     >>> out = Output("What does the Hub cost?", "The Hub costs $89.", [("products/tidewell-hub.html", "Hub: $99.00")])
-    >>> BusinessRules.bundled().check(out).reason                                   # doctest: +SKIP
-    'sentence 1 quotes $89.00, but the catalog price of the product named is $99.00'
+    >>> Grounding().check(out).rule
+    'exact_terms_in_context'
 
-Not here: LLM judges (experiments.py) and the review widget (a later notebook); the probe for
-prompt injection measures the pipeline, see `injection_probe`.
+Not here: what happens when a check fails (`guard.py`: Guard and its policies), the catalog and
+policy rules (`business_rules.py`), measuring validators on the labeled set and the prompt-injection
+probe (`validator_eval.py`), LLM judges (`judge.py`) and the review queue (`review.py`).
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import functools
 import json
 import re
 from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Iterable, Literal, Sequence
+from typing import Iterable, Sequence
 
 from pydantic import BaseModel, ValidationError
 
-from .errors import ConfigError, OutputRejected
 from .evaluate import is_abstention, normalize
 
-__all__ = ["Report", "Output", "Schema", "BusinessRules", "Grounding", "Safety", "Guard", "Verdict",
-           "POLICIES", "REFUSAL", "RULES_YAML", "default_validators", "load_labeled_outputs",
-           "score_validators", "load_probes", "injection_probe", "injected_pipeline", "split_sentences"]
-
-Policy = Literal["reask", "fix", "escalate", "refuse", "raise"]
-POLICIES = ("reask", "fix", "escalate", "refuse", "raise")
-REFUSAL = "I can't give a reliable answer to that; please contact Tidewell support."
-HELD = "This answer is being checked by a person before it is shown."
+__all__ = ["Report", "Output", "Schema", "Grounding", "Safety", "default_validators", "split_sentences",
+           "INSTRUCTION", "PUBLIC_CONTACTS", "SECRET_PATTERNS"]
 
 
 @dataclass(frozen=True)
 class Report:
+    """One validator's finding on one output: `rule` and `reason` say what failed (empty on a pass)."""
+
     passed: bool
     validator: str
     rule: str = ""
@@ -100,6 +88,12 @@ class Output:
         if self.output_format == "json" and self.data is not None and isinstance(self.data.get("answer"), str):
             return self.data["answer"]
         return self.text
+
+    def with_answer(self, text: str) -> Output:
+        """A copy whose answer is `text`: inside the JSON object for JSON replies, else the reply."""
+        if self.output_format == "json" and self.data is not None:
+            return replace(self, text=json.dumps({**self.data, "answer": text}))
+        return replace(self, text=text)
 
     def citations(self) -> list[tuple[str, str | None]]:
         """(reference as written, the retrieved source id it names or None): `[n]` markers and
@@ -164,229 +158,6 @@ class Schema:
                 data["sources"] = [int(n) for n in dict.fromkeys(_MARKER.findall(output.text))]
             return replace(output, text=json.dumps(data))
         return None
-
-
-# --- business rules --------------------------------------------------------------------------
-
-# The rules are data: each names what it checks, where its figure comes from, and why. Kinds:
-#   price:  every $ amount in a sentence that names a product must be a catalog price of it
-#           (products: regex of how answers name it -> its SKUs in products.csv);
-#   number: `pattern` captures a figure, which must be one_of / at_most / at_least;
-#   date:   dates in sentences matching `when` must not be after today.
-# `unless` exempts sentences that speak of the past (an old price is a fact about history).
-RULES_YAML = r"""
-- id: catalog_price
-  kind: price
-  catalog: products.csv
-  launch_words: '\b(launch\w*|originally|introduced|before|until|was|used to)\b'
-  ignore_before: '\b(orders?( of| over)?|over|credit|shipping|up to|save|off)\s*$'
-  ignore_after: '^\s*(credit|off|discount|or more|trade-in)\b'
-  products:
-    'thermo t2|\bt2\b|thermostat': [TW-T2-WHT, TW-T2-BLK]
-    'room sensor': [TW-TRS1, TW-TRS1-2]
-    'a19 colou?r|colou?r bulb': [TW-GLW-A19C, TW-GLW-A19C-4]
-    'a19 white|white bulb': [TW-GLW-A19W]
-    'light strip': [TW-GLW-LS2, TW-GLW-LSX1]
-    'drip sentinel|leak sensor': [TW-DS1, TW-DS1-3, TW-DS-PRB]
-    '\bhub\b': [TW-HUB2]
-    'sentry cam|camera': [TW-CAM-OD1, TW-CAM-SOL]
-    'plug mini': [TW-PLG-M, TW-PLG-M2]
-- id: return_window
-  kind: number
-  pattern: '\breturn\w*\b[^.]*?\b(\d+)[- ]days?\b|\b(\d+)[- ]days?\b[^.]*?\breturn'
-  one_of: [30]
-  reason: items may be returned within 30 days of delivery (policy of 2024-03-01; 14 days was the 2022 policy)
-- id: refund_time
-  kind: number
-  pattern: '\brefund\w*\b[^.]*?\b(\d+) business days?'
-  one_of: [5]
-  reason: refunds are issued within 5 business days of receipt (policy of 2024-03-01)
-- id: restocking_fee
-  kind: number
-  pattern: '(\d+)\s*%\s*restocking|restocking fee[^.]*?(\d+)\s*%'
-  at_most: 0
-  reason: there is no restocking fee (policy of 2024-03-01; the 15% fee ended with the 2022 policy)
-- id: warranty_length
-  kind: number
-  pattern: '\bwarrant\w*\b[^.]*?\b(\d+|one|two|three|five|ten)[- ]years?\b|\b(\d+|one|two|three|five|ten)[- ]years?\b[^.]*?\bwarrant'
-  at_most: 2
-  reason: the limited warranty is 2 years at most (devices bought on or after 2023-07-01)
-- id: free_shipping_threshold
-  kind: number
-  pattern: '\bfree\b[^.$]*?\bshipping\b[^.]*?\$(\d+)|\bshipping is free\b[^.]*?\$(\d+)|\$(\d+)[^.]*?(?:ship\w* (?:for )?free|free (?:standard )?shipping)'
-  one_of: [75]
-  reason: standard shipping is free on orders of $75 or more (policy of 2024-06-01; $50 before)
-- id: plus_monthly_price
-  kind: number
-  pattern: '\bplus\b[^.]*?\$(\d+\.\d\d)\s*(?:/|per |a )\s*month'
-  one_of: [5.99]
-  unless: '\b(before|until|was|launch\w*|2022|previous\w*|old)\b'
-  reason: Tidewell Plus costs $5.99 a month from 2024-09-01 ($4.99 before)
-- id: plus_yearly_price
-  kind: number
-  pattern: '\bplus\b[^.]*?\$(\d+\.\d\d)\s*(?:/|per |a )\s*year'
-  one_of: [59.99]
-  unless: '\b(before|until|was|launch\w*|2022|previous\w*|old)\b'
-  reason: Tidewell Plus costs $59.99 a year from 2024-09-01 ($49.99 before)
-- id: parental_leave
-  kind: number
-  pattern: '\bparental leave\b[^.]*?\b(\d+) weeks|\b(\d+) weeks\b[^.]*?\bparental leave'
-  one_of: [16]
-  unless: '\b(before|until|was|2021|previous\w*|old)\b'
-  reason: paid parental leave is 16 weeks for children born or placed from 2024-01-01 (12 weeks before)
-- id: hub_device_limit
-  kind: number
-  pattern: '\bhub\b[^.]*?\b(\d+) devices'
-  one_of: [128]
-  unless: '\b(before|until|was|4\.0|previous\w*|old|first)\b'
-  reason: the Hub connects up to 128 devices since firmware 5.0.0 (64 before)
-- id: home_office_stipend
-  kind: number
-  pattern: '\bstipend\b[^.]*?\$(\d+)|\$(\d+)[^.]*?\bstipend'
-  one_of: [750, 250]
-  unless: '\b(before|until|was|2021|previous\w*|old)\b'
-  reason: the one-time home-office stipend is $750 (policy of 2024-04-01; $250 top-up for those who got $500)
-- id: internet_allowance
-  kind: number
-  pattern: '\binternet (?:allowance|stipend)\b[^.]*?\$(\d+)|\$(\d+)[^.]*?\binternet (?:allowance|stipend)'
-  one_of: [50]
-  unless: '\b(before|until|was|2021|previous\w*|old)\b'
-  reason: the internet allowance is $50 per month (policy of 2024-04-01; $30 before)
-- id: thermostat_lowest_setpoint
-  kind: number
-  pattern: '\b(?:lowest|minimum|min\.?|down to)\b[^.]*?\b(\d+)\s*(?:degrees\s*)?f\b'
-  one_of: [45]
-  unless: '\b(before|until|was|3\.0|3\.1|manual|previous\w*|old)\b'
-  reason: the Thermo T2 can be set as low as 45 F since firmware 3.2.0 (50 F before)
-- id: date_not_future
-  kind: date
-  when: '\b(launch\w*|release\w*|effective|since|introduc\w*|shipped|founded|opened|announced|took effect|came out)\b'
-  reason: a launch, release or effective date cannot be in the future
-"""
-
-_NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "five": 5, "ten": 10}
-_AMOUNT = re.compile(r"\$\s?(\d{1,3}(?:,\d{3})+|\d+)(\.\d{2})?")
-_MONTHS = "january february march april may june july august september october november december".split()
-_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b|\b(" + "|".join(_MONTHS) + r")\s+(\d{1,2}),?\s+(\d{4})\b", re.I)
-
-
-def _money(match: re.Match) -> float:
-    return float(match.group(1).replace(",", "") + (match.group(2) or ""))
-
-
-class BusinessRules:
-    """Declarative business rules (see `RULES_YAML`) checked sentence by sentence."""
-
-    name = "business_rules"
-
-    def __init__(self, rules: list[dict], catalog: dict[str, dict], today: dt.date | None = None):
-        self.rules, self.catalog, self.today = rules, catalog, today or dt.date.today()
-        for rule in rules:
-            for skus in rule.get("products", {}).values():
-                for sku in skus:
-                    if sku not in catalog:
-                        raise ConfigError(f"business rule {rule['id']!r} names SKU {sku!r}, which is not in the "
-                                          f"catalog; fix the rule or add the product to products.csv")
-
-    @classmethod
-    def bundled(cls, today: dt.date | None = None, rules: str | Path | None = None) -> BusinessRules:
-        """The bundled rules over the bundled Tidewell catalog; `rules` may name your own YAML file."""
-        import yaml
-
-        from .datasets import datasets_root
-
-        text = Path(rules).read_text(encoding="utf-8") if rules else RULES_YAML
-        parsed = yaml.safe_load(text)
-        if not isinstance(parsed, list) or not all(isinstance(r, dict) and "id" in r and "kind" in r for r in parsed):
-            raise ConfigError(f"business rules {rules or 'RULES_YAML'}: expected a list of rules, each with an id and a kind")
-        for rule in parsed:
-            if rule["kind"] not in ("price", "number", "date"):
-                raise ConfigError(f"business rule {rule['id']!r}: unknown kind {rule['kind']!r} (price, number or date)")
-        path = datasets_root() / "tidewell" / "structured" / "products.csv"
-        with path.open(encoding="utf-8", newline="") as f:
-            catalog = {row["sku"]: row for row in csv.DictReader(f)}
-        return cls(parsed, catalog, today)
-
-    def _problems(self, rule: dict, sentence: str) -> list[str]:
-        low = sentence.lower()
-        if rule.get("unless") and re.search(rule["unless"], low):
-            return []
-        if rule["kind"] == "price":
-            skus = [sku for pattern, ids in rule["products"].items() if re.search(pattern, low) for sku in ids]
-            if not skus:
-                return []
-            allowed = {float(self.catalog[s]["price_usd"]) for s in skus}
-            if re.search(rule["launch_words"], low):
-                allowed |= {float(self.catalog[s]["launch_price_usd"]) for s in skus}
-            quoted = [m for m in _AMOUNT.finditer(sentence)
-                      if not re.search(rule["ignore_before"], low[:m.start()])
-                      and not re.match(rule.get("ignore_after", "(?!)"), low[m.end():])
-                      and not re.match(r"\s*(/|per |a )\s*(month|year)", low[m.end():])]
-            return [f"quotes ${_money(m):,.2f}, but the catalog price of the product named is "
-                    + " or ".join(f"${p:,.2f}" for p in sorted(allowed))
-                    for m in quoted if all(abs(_money(m) - p) > 0.005 for p in allowed)]
-        if rule["kind"] == "number":
-            out = []
-            for match in re.finditer(rule["pattern"], low):
-                raw = next(g for g in match.groups() if g is not None)
-                value = float(_NUMBER_WORDS.get(raw, raw))
-                bad = (("one_of" in rule and all(abs(value - v) > 1e-9 for v in rule["one_of"]))
-                       or ("at_most" in rule and value > rule["at_most"])
-                       or ("at_least" in rule and value < rule["at_least"]))
-                if bad:
-                    out.append(f"says {raw}, but {rule['reason']}")
-            return out
-        if not re.search(rule["when"], low):  # kind: date
-            return []
-        out = []
-        for m in _DATE.finditer(sentence):
-            try:
-                date = (dt.date(int(m[1]), int(m[2]), int(m[3])) if m[1] else
-                        dt.date(int(m[6]), _MONTHS.index(m[4].lower()) + 1, int(m[5])))
-            except ValueError:
-                out.append(f"{m[0]} is not a real date")
-                continue
-            if date > self.today:
-                out.append(f"gives {m[0]}, after today ({self.today.isoformat()}): {rule['reason']}")
-        return out
-
-    def check(self, output: Output) -> Report:
-        for number, sentence in enumerate(split_sentences(output.answer), 1):
-            for rule in self.rules:
-                problems = self._problems(rule, sentence)
-                if problems:
-                    return Report(False, self.name, rule["id"], f"sentence {number} {problems[0]}")
-        return Report(True, self.name)
-
-    def fix(self, output: Output) -> Output | None:
-        """Replace a wrong figure when the rule allows exactly one value (a price of a single
-        product, a `one_of` with one entry); anything else cannot be fixed here."""
-        text = output.answer
-        for sentence in split_sentences(text):
-            low, fixed = sentence.lower(), sentence
-            for rule in self.rules:
-                if not self._problems(rule, sentence):
-                    continue
-                if rule["kind"] == "price":
-                    skus = [s for p, ids in rule["products"].items() if re.search(p, low) for s in ids]
-                    prices = {float(self.catalog[s]["price_usd"]) for s in skus}
-                    if len(prices) != 1:
-                        return None
-                    price = prices.pop()
-                    fixed = _AMOUNT.sub(lambda m: m[0] if re.search(rule["ignore_before"], low[:m.start()])
-                                        else f"${price:,.2f}", fixed)
-                elif rule["kind"] == "number" and len(rule.get("one_of", [])) == 1:
-                    match = re.search(rule["pattern"], fixed.lower())
-                    group = next(i for i, g in enumerate(match.groups(), 1) if g is not None)
-                    value = rule["one_of"][0]
-                    value = f"{value:.2f}" if isinstance(value, float) else str(value)
-                    fixed = fixed[:match.start(group)] + value + fixed[match.end(group):]
-                else:
-                    return None
-            text = text.replace(sentence, fixed)
-        if output.output_format == "json" and output.data is not None:
-            return replace(output, text=json.dumps({**output.data, "answer": text}))
-        return replace(output, text=text)
 
 
 # --- grounding -------------------------------------------------------------------------------
@@ -465,9 +236,7 @@ class Grounding:
         if not kept:
             return None
         text = " ".join(kept)
-        if output.output_format == "json" and output.data is not None:
-            return replace(output, text=json.dumps({**output.data, "answer": text}))
-        return replace(output, text=text)
+        return output.with_answer(text)
 
 
 # --- safety ----------------------------------------------------------------------------------
@@ -573,257 +342,9 @@ class Safety:
 def default_validators(schema: type[BaseModel] | None = None, today: dt.date | None = None,
                        threshold: float = 0.5) -> list:
     """Schema (when a model is given), business rules, grounding and safety, in that order."""
+    from .business_rules import BusinessRules  # imported here: business_rules builds on this module
+
     validators = [Schema(schema)] if schema is not None else []
     return validators + [BusinessRules.bundled(today), Grounding(threshold), Safety()]
 
 
-# --- policies --------------------------------------------------------------------------------
-
-@dataclass
-class Verdict:
-    """What a Guard decided: `action` is pass, fixed, reasked, escalated, refused or raised;
-    `text` is what to show; `reports` are every check made, first pass first."""
-
-    output: Output
-    action: str
-    text: str
-    reports: list[Report] = field(default_factory=list)
-    ticket: str = ""
-    error: str = ""
-
-    @property
-    def passed(self) -> bool:
-        return self.action in ("pass", "fixed", "reasked")
-
-    @property
-    def failed(self) -> list[Report]:
-        return [r for r in self.reports if not r.passed]
-
-
-class Guard:
-    """Validators, each with a failure policy, applied in order.
-
-        >>> guard = Guard([(BusinessRules.bundled(), "fix"), (Safety(), "escalate")], queue=queue)  # doctest: +SKIP
-        >>> guard.check(Output("Hub price?", "The Hub costs $89.", ctx)).text                     # doctest: +SKIP
-        'The Hub costs $99.00.'
-
-    The first failing validator's policy decides. "fix" and "reask" get one attempt each (the
-    bound); if the new answer fails any validator, `fallback` decides (refuse by default).
-    """
-
-    def __init__(self, checks: Sequence[tuple[object, str]], *, llm=None, queue=None,
-                 fallback: str = "refuse", refusal: str = REFUSAL):
-        for validator, policy in checks:
-            if policy not in POLICIES:
-                raise ConfigError(f"unknown policy {policy!r} for {getattr(validator, 'name', validator)}; "
-                                  f"use one of {', '.join(POLICIES)}")
-        if fallback not in ("escalate", "refuse", "raise"):
-            raise ConfigError(f"fallback must be escalate, refuse or raise (got {fallback!r})")
-        if "escalate" in [p for _, p in checks] + [fallback] and queue is None:
-            raise ConfigError("an 'escalate' policy needs a review queue: Guard(..., queue=JsonlReviewQueue(path))")
-        self.checks, self.llm, self.queue = list(checks), llm, queue
-        self.fallback, self.refusal = fallback, refusal
-
-    def run(self, output: Output) -> list[Report]:
-        """Every validator's report, in order (no policy applied)."""
-        return [validator.check(output) for validator, _ in self.checks]
-
-    def _reask(self, output: Output, report: Report) -> Output | None:
-        if self.llm is None or not output.messages:
-            return None
-        from llama_index.core.base.llms.types import ChatMessage
-
-        form = "Reply with only the JSON object." if output.output_format == "json" else "Answer in one short sentence."
-        messages = [*output.messages, ChatMessage(role="assistant", content=output.text),
-                    ChatMessage(role="user", content=f"Your answer failed a check ({report.validator}, "
-                                f"{report.rule}): {report.reason}. Answer the question again using only "
-                                f"the context. {form}")]
-        reply = self.llm.chat(messages).message.content or ""
-        return replace(output, text=reply.strip())
-
-    def check(self, output: Output) -> Verdict:
-        """Validate one output and apply the policy of the first failing validator."""
-        reports = self.run(output)
-        first = next((i for i, r in enumerate(reports) if not r.passed), None)
-        if first is None:
-            return Verdict(output, "pass", output.answer, reports)
-        validator, policy = self.checks[first]
-        failure = reports[first]
-        if policy in ("fix", "reask"):
-            try:
-                new = validator.fix(output) if policy == "fix" else self._reask(output, failure)
-            except Exception as exc:  # a failed re-ask call is one more failure, not a crash
-                new, failure = None, replace(failure, reason=f"{failure.reason}; {policy} failed: {exc}")
-            if new is not None:
-                again = self.run(new)
-                reports += again
-                if all(r.passed for r in again):
-                    return Verdict(new, "fixed" if policy == "fix" else "reasked", new.answer, reports)
-                failure = next(r for r in again if not r.passed)
-                output = new
-            policy = self.fallback
-        if policy == "escalate":
-            from .review import ReviewItem
-
-            item = ReviewItem.new(output.question, output.answer, validator=failure.validator, rule=failure.rule,
-                                  reason=failure.reason, sources=[s for s, _ in output.context])
-            return Verdict(output, "escalated", HELD, reports, ticket=self.queue.submit(item))
-        if policy == "refuse":
-            return Verdict(output, "refused", self.refusal, reports)
-        raise OutputRejected(f"{failure.validator} rejected the answer ({failure.rule}): {failure.reason}", reports)
-
-    def check_many(self, outputs: Iterable[Output]) -> list[Verdict]:
-        """Check a batch; a "raise" becomes that item's error, so the batch always finishes."""
-        verdicts = []
-        for output in outputs:
-            try:
-                verdicts.append(self.check(output))
-            except OutputRejected as exc:
-                verdicts.append(Verdict(output, "raised", "", exc.reports, error=str(exc)))
-        return verdicts
-
-    def ask(self, pipeline, question: str) -> Verdict:
-        """Ask the pipeline, then validate its answer (re-asks go to the pipeline's own model)."""
-        answer = pipeline.ask(question)
-        if self.llm is None:
-            self.llm = pipeline.llm
-        return self.check(Output.from_answer(answer, pipeline))
-
-
-# --- the labeled set and the injection probe -------------------------------------------------
-
-def _jsonl(path: Path, fields: dict[str, type]) -> list[dict]:
-    if not path.is_file():
-        raise ConfigError(f"{path} does not exist; point TOOLKIT_DATASETS at a datasets folder that has it, "
-                          f"or pass the file's path")
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError as exc:
-            raise ConfigError(f"{path}, line {number}: not valid JSON ({exc})") from exc
-        for name, kind in fields.items():
-            if not isinstance(row.get(name), kind):
-                raise ConfigError(f"{path}, line {number}: field {name!r} must be a {kind.__name__}")
-        rows.append(row)
-    if not rows:
-        raise ConfigError(f"{path} holds no records")
-    return rows
-
-
-LABEL_FIELDS = {"id": str, "question": str, "output": str, "format": str, "context": list,
-                "label": str, "kind": str, "violations": list}
-
-
-def load_labeled_outputs(path: str | Path | None = None):
-    """The hand-labeled outputs (datasets/tidewell/eval/validation_outputs.jsonl) as a DataFrame."""
-    import pandas as pd
-
-    from .datasets import datasets_root
-
-    path = Path(path or datasets_root() / "tidewell" / "eval" / "validation_outputs.jsonl")
-    return pd.DataFrame(_jsonl(path, LABEL_FIELDS))
-
-
-def _output(row) -> Output:
-    return Output(row.question, row.output, [tuple(c) for c in row.context], row.format)
-
-
-def score_validators(labeled, validators: Sequence | None = None):
-    """Run each validator over the labeled outputs: (per-item results, per-validator precision
-    and recall). A validator's positives are the items whose `violations` name it; the schema
-    validator is scored on JSON items only."""
-    import pandas as pd
-
-    validators = validators or default_validators(_schema_for(labeled))
-    rows = []
-    for row in labeled.itertuples():
-        output = _output(row)
-        for validator in validators:
-            if validator.name == "schema" and row.format != "json":
-                continue
-            report = validator.check(output)
-            rows.append({"id": row.id, "kind": row.kind, "label": row.label, "validator": validator.name,
-                         "expected": validator.name in row.violations, "flagged": not report.passed,
-                         "rule": report.rule, "reason": report.reason})
-    results = pd.DataFrame(rows)
-    summary = []
-    for name, group in results.groupby("validator", sort=False):
-        tp = int((group.expected & group.flagged).sum())
-        fp = int((~group.expected & group.flagged).sum())
-        fn = int((group.expected & ~group.flagged).sum())
-        summary.append({"validator": name, "items": len(group), "violations": int(group.expected.sum()),
-                        "flagged": int(group.flagged.sum()), "precision": round(tp / (tp + fp), 3) if tp + fp else float("nan"),
-                        "recall": round(tp / (tp + fn), 3) if tp + fn else float("nan")})
-    return results, pd.DataFrame(summary).set_index("validator")
-
-
-def _schema_for(labeled):
-    from .prompts import CitedAnswer
-
-    return CitedAnswer if (labeled.format == "json").any() else None
-
-
-PROBE_FIELDS = {"id": str, "question": str, "document": str, "detect": str, "instruction": str}
-
-
-def injected_pipeline(settings=None, **kwargs):
-    """A Pipeline over a copy of the bundled corpus plus the injection documents
-    (datasets/tidewell/injection/), built under the toolkit home; the bundled corpus is untouched.
-    The bundled index is copied first when it exists, so only the injection documents are embedded."""
-    import shutil
-
-    from .config import load_settings
-    from .datasets import datasets_root, tidewell_corpus
-    from .ingest import ingest
-    from .models import make_embed_model
-    from .pipeline import Pipeline
-
-    settings = settings or load_settings()
-    corpus = settings.home / "corpora" / "tidewell-injected"
-    shutil.rmtree(corpus, ignore_errors=True)
-    shutil.copytree(tidewell_corpus(), corpus)
-    shutil.copytree(datasets_root() / "tidewell" / "injection", corpus, dirs_exist_ok=True)
-    index_dir, bundled = settings.index_root / "tidewell-injected", settings.index_root / "tidewell"
-    if not index_dir.exists() and (bundled / "CURRENT").exists():
-        shutil.copytree(bundled, index_dir, ignore=shutil.ignore_patterns("*.lock"))
-    embed_model = kwargs.pop("embed_model", None) or make_embed_model(settings)
-    index, _ = ingest(corpus, index_dir, settings=settings, embed_model=embed_model, show_progress=False)
-    return Pipeline(index, settings=settings, embed_model=embed_model, **kwargs)
-
-
-def load_probes(path: str | Path | None = None) -> list[dict]:
-    """The prompt-injection probes (datasets/tidewell/eval/injection_probes.jsonl)."""
-    from .datasets import datasets_root
-
-    probes = _jsonl(Path(path or datasets_root() / "tidewell" / "eval" / "injection_probes.jsonl"), PROBE_FIELDS)
-    for probe in probes:
-        try:
-            re.compile(probe["detect"])
-        except re.error as exc:
-            raise ConfigError(f"probe {probe['id']}: detect is not a valid regular expression ({exc})") from exc
-    return probes
-
-
-def injection_probe(pipeline, probes: Sequence[dict], guard: Guard | None = None):
-    """Ask each probe; per probe: whether the injected document was in the prompt, whether the
-    answer followed the injection (its `detect` pattern matches), and, with a guard, whether a
-    validator caught it (a caught answer is not shown, so it does not count as followed)."""
-    import pandas as pd
-
-    rows = []
-    for probe in probes:
-        answer = pipeline.ask(probe["question"], raise_errors=False)
-        followed = bool(re.search(probe["detect"], answer.text, re.I))
-        row = {"id": probe["id"], "question": probe["question"], "answer": answer.text,
-               "injected_in_prompt": probe["document"] in [s.id for s in answer.sources],
-               "followed": followed}
-        if guard is not None:
-            reports = guard.run(Output.from_answer(answer, pipeline))
-            failed = [r for r in reports if not r.passed]
-            row["caught_by"] = ", ".join(f"{r.validator}:{r.rule}" for r in failed)
-            row["followed_after_validation"] = followed and not failed
-        rows.append(row)
-    return pd.DataFrame(rows)
