@@ -39,13 +39,14 @@ FILES = {"policies/returns.md": "0" * 64}
 
 
 def _request(question: str, context: str = "ctx"):
-    from toolkit.cache import CacheRequest
+    from toolkit.cache_keys import CacheRequest
 
     return CacheRequest(question, "bench", "openai:gpt-4o-mini", {"temperature": 0.0}, context, FILES, ("policies/returns.md",))
 
 
 def lookups_at_scale(folder: Path, entries: int, lookups: int, embed_model) -> dict:
-    from toolkit.cache import CachedAnswer, ResponseCache
+    from toolkit.cache import ResponseCache
+    from toolkit.cache_keys import CachedAnswer
 
     rng = np.random.default_rng(0)
     vectors = rng.standard_normal((entries, 384)).astype("float32")
@@ -88,8 +89,10 @@ def lookups_at_scale(folder: Path, entries: int, lookups: int, embed_model) -> d
 
 
 def _worker(cache_path, ledger_path, calls_path, worker, barrier):
-    from toolkit.cache import CachedAnswer, ResponseCache
-    from toolkit.costs import CostLedger, Usage
+    from toolkit.cache import ResponseCache
+    from toolkit.cache_keys import CachedAnswer
+    from toolkit.costs import Usage
+    from toolkit.ledger import CostLedger
 
     cache, ledger = ResponseCache(cache_path), CostLedger(ledger_path, priced_as="openai:gpt-4o-mini")
     rng = random.Random(worker)
@@ -112,7 +115,7 @@ def _worker(cache_path, ledger_path, calls_path, worker, barrier):
 
 def shared_by_eight(folder: Path) -> dict:
     from toolkit.cache import ResponseCache
-    from toolkit.costs import CostLedger
+    from toolkit.ledger import CostLedger
 
     cache_path, ledger_path, calls_path = folder / "shared.sqlite", folder / "ledger.sqlite", folder / "calls.txt"
     ResponseCache(cache_path), CostLedger(ledger_path)
@@ -143,8 +146,10 @@ def replay_trace(folder: Path, threshold: float) -> dict:
     import pandas as pd
 
     import toolkit
-    from toolkit.cache import ResponseCache, memo_embedding, normalize
-    from toolkit.costs import CostLedger
+    from toolkit.cache import ResponseCache
+    from toolkit.cache_keys import normalize
+    from toolkit.cached_pipeline import memo_embedding
+    from toolkit.ledger import CostLedger
     from toolkit.extractive import ExtractiveLLM
     from toolkit.models import make_embed_model
 
@@ -185,7 +190,8 @@ def replay_trace(folder: Path, threshold: float) -> dict:
 
 def probe_false_hits(folder: Path, threshold: float) -> dict:
     import toolkit
-    from toolkit.cache import CachedAnswer, ResponseCache
+    from toolkit.cache import ResponseCache
+    from toolkit.cache_keys import CachedAnswer
     from toolkit.models import make_embed_model
 
     settings = toolkit.setup_notebook()

@@ -12,8 +12,9 @@ import time
 import pytest
 
 from conftest import TINY_CORPUS, write_files
-from toolkit.cache import (CachedAnswer, CacheRequest, ResponseCache, context_fingerprint, corpus_fingerprint,
-                           guard_terms, model_params, normalize, prompt_version)
+from toolkit.cache import ResponseCache
+from toolkit.cache_keys import (CachedAnswer, CacheRequest, context_fingerprint, corpus_fingerprint, guard_terms,
+                                model_params, normalize, prompt_version)
 from toolkit.errors import CacheCorruptError
 
 FILES = {"policies/returns.md": "a" * 64, "policies/shipping.md": "b" * 64}
@@ -207,7 +208,8 @@ def test_concurrent_identical_misses_compute_once_in_threads(exact):
 
 
 def _process_worker(path, calls_file, start_at, worker):
-    from toolkit.cache import CachedAnswer, ResponseCache
+    from toolkit.cache import ResponseCache
+    from toolkit.cache_keys import CachedAnswer
 
     cache = ResponseCache(path)
     time.sleep(max(0.0, start_at - time.time()))

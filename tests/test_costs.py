@@ -226,7 +226,7 @@ def test_priced_as_is_a_labelled_projection(table):
 
 @pytest.fixture
 def ledger(tmp_path):
-    from toolkit.costs import CostLedger
+    from toolkit.ledger import CostLedger
 
     return CostLedger(tmp_path / "ledger.sqlite", priced_as="openai:gpt-4o-mini",
                       embed_priced_as="openai:text-embedding-3-small")
@@ -258,7 +258,7 @@ def test_recording_with_an_id_is_idempotent(ledger):
 
 
 def test_unknown_kind_and_unpriced_projection_are_refused(ledger, tmp_path):
-    from toolkit.costs import CostLedger
+    from toolkit.ledger import CostLedger
 
     with pytest.raises(ConfigError, match="unknown ledger kind 'guess'; use one of: llm, embedding, retry"):
         ledger.record("q1", "guess", "openai:gpt-4o-mini", Usage(1))
@@ -267,7 +267,7 @@ def test_unknown_kind_and_unpriced_projection_are_refused(ledger, tmp_path):
 
 
 def test_zero_budget_blocks_every_paid_call_and_no_free_one(tmp_path):
-    from toolkit.costs import CostLedger
+    from toolkit.ledger import CostLedger
     from toolkit.errors import BudgetExceededError
 
     ledger = CostLedger(tmp_path / "ledger.sqlite", budget_usd=0)
@@ -279,7 +279,7 @@ def test_zero_budget_blocks_every_paid_call_and_no_free_one(tmp_path):
 
 
 def test_budget_is_a_hard_stop(tmp_path):
-    from toolkit.costs import CostLedger
+    from toolkit.ledger import CostLedger
     from toolkit.errors import BudgetExceededError
 
     ledger = CostLedger(tmp_path / "ledger.sqlite", budget_usd=0.001)
@@ -298,14 +298,14 @@ def test_budget_is_a_hard_stop(tmp_path):
 
 
 def test_negative_budget_is_a_config_error(tmp_path):
-    from toolkit.costs import CostLedger
+    from toolkit.ledger import CostLedger
 
     with pytest.raises(ConfigError, match="budget_usd must be 0 or more"):
         CostLedger(tmp_path / "ledger.sqlite", budget_usd=-1)
 
 
 def test_corrupt_ledger_is_refused_and_left_alone(tmp_path):
-    from toolkit.costs import CostLedger
+    from toolkit.ledger import CostLedger
     from toolkit.errors import LedgerCorruptError
 
     path = tmp_path / "ledger.sqlite"
@@ -329,7 +329,8 @@ def test_altered_ledger_row_is_detected(ledger):
 def _ledger_worker(path, worker, start_at, barrier):
     import time as _time
 
-    from toolkit.costs import CostLedger, Usage
+    from toolkit.costs import Usage
+    from toolkit.ledger import CostLedger
     from toolkit.errors import BudgetExceededError
 
     ledger = CostLedger(path, budget_usd=0.01)
@@ -352,7 +353,7 @@ def test_eight_processes_share_the_ledger_and_the_budget(tmp_path):
     import multiprocessing
     import time
 
-    from toolkit.costs import CostLedger
+    from toolkit.ledger import CostLedger
 
     path = tmp_path / "ledger.sqlite"
     CostLedger(path)
@@ -392,7 +393,7 @@ def tiny_index(tmp_path_factory, embed_model):
 
 def test_zero_budget_stops_a_paid_pipeline_before_the_model_is_called(tiny_index, embed_model, tmp_path):
     from toolkit.config import load_settings
-    from toolkit.costs import CostLedger
+    from toolkit.ledger import CostLedger
     from toolkit.errors import BudgetExceededError
     from toolkit.extractive import ExtractiveLLM
     from toolkit.pipeline import Pipeline
@@ -417,7 +418,8 @@ def test_zero_budget_stops_a_paid_pipeline_before_the_model_is_called(tiny_index
 
 def test_pipeline_ledger_projects_a_free_run(tiny_index, embed_model, tmp_path):
     from toolkit.config import load_settings
-    from toolkit.costs import CostLedger, count_tokens_for
+    from toolkit.costs import count_tokens_for
+    from toolkit.ledger import CostLedger
     from toolkit.extractive import ExtractiveLLM
     from toolkit.pipeline import Pipeline
     from toolkit.prompts import rag_messages

@@ -132,7 +132,8 @@ def test_a_batch_keeps_going_and_runs_has_one_row_per_ask(pipeline):
     assert list(runs.columns) == list(RunRecord.__dataclass_fields__)
     assert list(runs.columns) == ["run_id", "timestamp", "question", "answer", "model", "sources", "context_chunks",
                                   "retrieve_s", "generate_s", "total_s", "input_tokens", "output_tokens",
-                                  "cost_usd", "compute_s", "error"]
+                                  "cost_usd", "compute_s", "error", "spec_version", "context_sources", "route",
+                                  "failed_sources", "cache_hit", "attempts"]
     assert len(runs) == 4
     assert list(runs.question) == questions
     assert list(runs.error == "") == [True, False, False, True]

@@ -1,9 +1,10 @@
-"""Command line: `python -m toolkit {tour,ask,ingest,info}`.
+"""Command line: `python -m toolkit {tour,ask,ingest,info,eval-retrieval}`.
 
     python -m toolkit tour                       run the notebooks headless; HTML + scorecard in report/
     python -m toolkit ask "How long do I have to return an item?" [--index DIR] [--json]
     python -m toolkit ingest PATH [--index DIR] [--json]
     python -m toolkit info                       environment check: models, versions, settings
+    python -m toolkit eval-retrieval --beir DIR [--split test] --retriever {bm25,dense,hybrid} [--k 10] [--json]
 
 Exit status: 0 on success, 1 when the work ran but failed (a checkpoint, an empty ingest),
 2 for a usage or configuration error. Progress goes to standard error, results to standard out.
@@ -72,6 +73,15 @@ def cmd_tour(args) -> int:
     return 0 if all(s.passed for s in scores) else 1
 
 
+def cmd_eval_retrieval(args) -> int:
+    from .beir import evaluate_beir
+
+    result = evaluate_beir(args.beir, args.retriever, split=args.split, k=args.k, settings=_settings(args),
+                           show_progress=True)
+    print(json.dumps(result.to_dict()) if args.json else result)
+    return 0
+
+
 def cmd_info(args) -> int:
     from importlib import metadata
 
@@ -129,6 +139,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", default="report")
     p.add_argument("--only", nargs="*", help="notebook number prefixes to run, e.g. 00 01")
     p.set_defaults(run=cmd_tour)
+
+    p = sub.add_parser("eval-retrieval", help="score a retriever on a BEIR-format data set")
+    p.add_argument("--beir", required=True, metavar="DIR", help="folder with corpus.jsonl, queries.jsonl, qrels/")
+    p.add_argument("--split", default="test", help="qrels/<split>.tsv to score (default: test)")
+    p.add_argument("--retriever", choices=["bm25", "dense", "hybrid"], default="bm25")
+    p.add_argument("--k", type=int, default=10, help="cut-off for nDCG, MRR and hit rate (default 10)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(run=cmd_eval_retrieval)
 
     p = sub.add_parser("info", help="check the environment and show the embedded defaults")
     p.add_argument("--json", action="store_true")

@@ -22,30 +22,28 @@ Concurrent identical misses compute once (a lock file per key stripe, across thr
 processes). A corrupt file is moved aside and rebuilt (or refused, `on_corrupt="refuse"`);
 each row carries a digest, so a damaged row is dropped, never served.
 
-Not here: what a call costs (costs.py) and deciding when to ask the model (pipeline.py).
+Not here: the keys themselves (cache_keys.py), what a call costs (costs.py), and wiring the
+cache into the pipeline's model call (cached_pipeline.py).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
-import re
 import sqlite3
 import threading
 import time
-import unicodedata
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
 
+from .cache_keys import CachedAnswer, CacheRequest, guard_terms
 from .errors import CacheCorruptError, ConfigError
 
-__all__ = ["ResponseCache", "CacheRequest", "CachedAnswer", "cached_chat", "NormalizedRetriever", "memo_embedding", "normalize", "guard_terms", "digest",
-           "prompt_version", "model_params", "context_fingerprint", "corpus_fingerprint"]
+__all__ = ["ResponseCache"]
 
 FORMAT = "toolkit-response-cache/1"
 SCHEMA = """
@@ -60,113 +58,6 @@ CREATE TABLE IF NOT EXISTS stats(name TEXT PRIMARY KEY, value REAL NOT NULL);
 """
 STATS = ["hits_exact", "hits_semantic", "misses", "coalesced", "tokens_saved", "dollars_saved",
          "expired", "corrupt_rows", "invalidated"]
-
-# Words that flip or shift a question's meaning while barely moving its embedding.
-NEGATIONS = {"not", "no", "never", "without", "unopened", "exclude", "excludes", "cannot", "nothing", "none"}
-CONTRASTS = {"over", "under", "above", "below", "more", "less", "before", "after", "within", "min", "max",
-             "minimum", "maximum", "lowest", "highest", "longer", "shorter", "least", "most", "first", "last",
-             "monthly", "yearly", "annual", "standard", "express", "heating", "cooling", "on", "off",
-             "add", "remove", "pair", "unpair", "cancel", "subscribe", "return", "exchange", "refund",
-             "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "saturdays", "sunday", "sundays",
-             "january", "february", "march", "april", "may", "june", "july", "august", "september",
-             "october", "november", "december", "ceo", "cto", "cfo", "color", "white", "launch"}
-NUMBER_WORDS = {w: str(i) for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve".split())}
-_WORD = re.compile(r"[a-z0-9$][a-z0-9$.,'/-]*[a-z0-9]|[a-z0-9$]")
-
-
-def normalize(question: str) -> str:
-    """Case, width, quotes and spacing folded; end punctuation dropped.
-
-    >>> normalize("  How LONG do I have to  return an item?? ")
-    'how long do i have to return an item'
-    """
-    text = unicodedata.normalize("NFKC", question).casefold().replace("\u2019", "'")
-    return re.sub(r"\s+", " ", text).strip(" ?!.")
-
-
-def guard_terms(question: str, entities: Iterable[str] = ()) -> frozenset[str]:
-    """The terms two questions must share to be the same question: tokens with digits (prices,
-    ids, versions), negations ("n't" counts), contrast words, and the given entity names.
-
-    >>> sorted(guard_terms("Is shipping free over $50?"))
-    ['$50', 'over']
-    """
-    text = normalize(question)
-    words = [NUMBER_WORDS.get(w, w) for w in _WORD.findall(text)]
-    terms = {w.rstrip(".,") for w in words if any(c.isdigit() for c in w)}
-    terms |= {w for w in words if w in NEGATIONS or w in CONTRASTS}
-    terms |= {"not" for w in words if w.endswith("n't")}
-    terms |= {e.casefold() for e in entities if re.search(rf"\b{re.escape(e.casefold())}\b", text)}
-    return frozenset(terms)
-
-
-def digest(*parts) -> str:
-    """A SHA-256 hex digest of JSON-encoded parts."""
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode("utf-8")).hexdigest()
-
-
-def prompt_version(system_prompt: str, template: str = "rag_messages/1") -> str:
-    """A short hash naming the prompt: any change to the instructions or the template changes it."""
-    return digest(system_prompt, template)[:12]
-
-
-def model_params(llm) -> dict:
-    """The generation parameters of a LlamaIndex LLM that change its output."""
-    names = ("temperature", "max_tokens", "seed", "stop", "top_p", "top_k", "min_similarity", "model_path", "model")
-    return {n: getattr(llm, n) for n in names if isinstance(getattr(llm, n, None), (int, float, str, list))}
-
-
-def context_fingerprint(context: Iterable[tuple[str, str]]) -> str:
-    """The retrieved context, as the model saw it: (source id, text) pairs in order."""
-    return digest([[source, text] for source, text in context])[:32]
-
-
-def corpus_fingerprint(files: dict[str, str]) -> str:
-    """The corpus as an index manifest lists it: document id -> SHA-256 of its bytes."""
-    return digest(sorted(files.items()))[:32]
-
-
-@dataclass(frozen=True)
-class CacheRequest:
-    """Everything that decides an answer. `files` is the corpus (doc id -> file SHA-256)."""
-
-    question: str
-    prompt_version: str
-    model: str
-    params: dict
-    context_fp: str
-    files: dict = field(default_factory=dict, hash=False)
-    sources: tuple[str, ...] = ()
-
-    @property
-    def normalized(self) -> str:
-        return normalize(self.question)
-
-    @property
-    def key(self) -> str:
-        return digest(self.normalized, self.prompt_version, self.model, self.params, self.context_fp)
-
-    @property
-    def prefix(self) -> str:
-        return digest(self.prompt_version, self.model, self.params)[:32]
-
-    @property
-    def corpus(self) -> str:
-        return corpus_fingerprint(self.files)
-
-
-@dataclass
-class CachedAnswer:
-    """An answer as stored: its text, what producing it cost, and where it came from."""
-
-    text: str
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost_usd: float = 0.0
-    sources: list[str] = field(default_factory=list)
-    question: str = ""       # the question it was first asked as
-    score: float = 1.0       # cosine to the asking question (1.0 for exact hits)
 
 
 def _search_one(index, vector: np.ndarray, k: int):
@@ -473,143 +364,3 @@ class ResponseCache:
         if getattr(self._local, "db", None) is not None:
             self._local.db.close()
             self._local.db = None
-
-
-def memo_embedding(inner):
-    """`inner` (a LlamaIndex embedding model) with an in-memory memo of every text it embedded:
-    a replay of repeated traffic embeds each distinct text once. Not persisted, not shared.
-
-    >>> memo = memo_embedding(embed_model); memo.prefill(questions)    # doctest: +SKIP
-    """
-    from llama_index.core.base.embeddings.base import BaseEmbedding
-    from llama_index.core.bridge.pydantic import PrivateAttr
-
-    class MemoEmbedding(BaseEmbedding):
-        _inner: object = PrivateAttr()
-        _memo: dict = PrivateAttr(default_factory=dict)
-
-        def _batch(self, texts, query: bool) -> list:
-            missing = list(dict.fromkeys(t for t in texts if (query, t) not in self._memo))
-            if missing:
-                vectors = ([self._inner.get_query_embedding(t) for t in missing] if query
-                           else self._inner.get_text_embedding_batch(missing))
-                self._memo.update({(query, t): v for t, v in zip(missing, vectors)})
-            return [self._memo[(query, t)] for t in texts]
-
-        def prefill(self, texts, query: bool = True) -> None:
-            """Embed many texts at once (query embeddings by default), in one batch."""
-            missing = list(dict.fromkeys(t for t in texts if (query, t) not in self._memo))
-            # MiniLM embeds queries and texts alike; batching is what makes this fast.
-            self._memo.update({(query, t): v for t, v in zip(missing, self._inner.get_text_embedding_batch(missing))})
-
-        def _get_query_embedding(self, query: str) -> list:
-            return self._batch([query], True)[0]
-
-        async def _aget_query_embedding(self, query: str) -> list:
-            return self._get_query_embedding(query)
-
-        def _get_text_embedding(self, text: str) -> list:
-            return self._batch([text], False)[0]
-
-        def _get_text_embeddings(self, texts: list) -> list:
-            return self._batch(texts, False)
-
-    memo = MemoEmbedding(model_name=f"memo:{getattr(inner, 'model_name', 'embedding')}",
-                         embed_batch_size=getattr(inner, "embed_batch_size", 64))
-    memo._inner = inner
-    return memo
-
-
-class NormalizedRetriever:
-    """Retrieves for the normalised question, so questions equal after `normalize` see the
-    same context (and share an exact-cache key). MiniLM is uncased, so only spacing and end
-    punctuation change what it sees."""
-
-    def __init__(self, inner):
-        self.inner = inner
-
-    def retrieve(self, question):
-        return self.inner.retrieve(normalize(question) if isinstance(question, str) else question)
-
-
-def cached_chat(pipeline, messages, question: str, context, record):
-    """`pipeline.llm.chat(messages)` through `pipeline.cache` and `pipeline.ledger` (either may
-    be None): a budget reservation before a paid call, the ledger rows after it, and on a cache
-    hit a response with zero usage (no model call was made) and `record.cache_hit` set."""
-    from llama_index.core.base.llms.types import ChatMessage, ChatResponse
-
-    from .costs import Usage, tokenizer_for
-    from .models import count_tokens, embed_model_id, usage_from_response
-
-    cache, ledger = pipeline.cache, pipeline.ledger
-    prompt = "\n".join(m.content or "" for m in messages)
-    made: list = []
-
-    def projected(answer_text: str):
-        if ledger is None or not ledger.priced_as:
-            return None
-        count = tokenizer_for(ledger.priced_as)[0]
-        return Usage(count(prompt), count(answer_text))
-
-    def generate(input_tokens: int):
-        """The pipeline's own call (with its retry policy, if any); every failed attempt of
-        that policy becomes a 'retry' row in the ledger."""
-        policy = getattr(pipeline, "retry", None)
-        if policy is None or ledger is None:
-            return pipeline._generate(messages, record)
-        recorder, original = ledger.attempt_recorder(record.run_id, input_tokens), policy.on_attempt
-
-        def on_attempt(attempt) -> None:
-            if original is not None:
-                original(attempt)
-            recorder(attempt)
-
-        outcome = dataclasses.replace(policy, on_attempt=on_attempt).chat(pipeline.model, pipeline.llm, messages)
-        record.attempts, record.model = len(outcome.attempts), outcome.tier
-        return outcome.value
-
-    def call() -> CachedAnswer:
-        reservation = None
-        if ledger is not None:
-            # the provider's tokenizer (local models: the loaded model's own; they cost nothing anyway)
-            count = (lambda text: count_tokens(pipeline.llm, text)) if pipeline.model.startswith("local:") \
-                else tokenizer_for(pipeline.model)[0]
-            estimate = pipeline.prices.cost(pipeline.model, Usage(count(prompt), pipeline.settings.max_output_tokens))
-            reservation = ledger.reserve(pipeline.model, estimate)
-        try:
-            response = generate(count(prompt) if ledger is not None else 0)
-        except BaseException:
-            if ledger is not None:
-                ledger.release(reservation)
-            raise
-        text = (response.message.content or "").strip()
-        usage = usage_from_response(response) or Usage(count_tokens(pipeline.llm, prompt),
-                                                       count_tokens(pipeline.llm, text))
-        if ledger is not None:
-            ledger.record(record.run_id, "llm", record.model, usage, reservation=reservation,
-                          projected_usage=projected(text))
-        made.append(response)
-        return CachedAnswer(text, usage.input_tokens, usage.output_tokens, pipeline.prices.cost(record.model, usage),
-                            [source for source, _ in context], question)
-
-    if ledger is not None:  # the retrieval embedded the question once
-        ledger.record(record.run_id, "embedding", embed_model_id(pipeline.settings), Usage(),
-                      projected_usage=Usage(tokenizer_for(ledger.embed_priced_as)[0](question)) if ledger.embed_priced_as else None)
-    if cache is None:
-        call()
-        return made[0]
-    spec = getattr(pipeline, "spec", None)
-    request = CacheRequest(question, spec.version if spec is not None else prompt_version(pipeline.system_prompt),
-                           pipeline.model, model_params(pipeline.llm), context_fingerprint(context),
-                           dict(pipeline.index.meta.get("files", {})), tuple(sorted({s for s, _ in context})))
-    answer, kind = cache.get_or_compute(request, call)
-    if made:
-        return made[0]
-    record.cache_hit = kind
-    if ledger is not None:
-        ledger.record(record.run_id, "cache_saved", pipeline.model,
-                      Usage(answer.input_tokens, answer.output_tokens), usd=answer.cost_usd,
-                      projected_usage=projected(answer.text),
-                      note=f"{kind} hit of {json.dumps(answer.question)}")
-    return ChatResponse(message=ChatMessage(role="assistant", content=answer.text),
-                        raw={"usage": {"prompt_tokens": 0, "completion_tokens": 0}, "cache": kind})

@@ -5,7 +5,21 @@
     ├── MissingDependencyError an optional extra is not installed
     ├── IngestError            nothing could be indexed
     ├── IndexCorruptError      a persisted index is damaged or partly written
-    └── PromptTooLongError     a question does not fit the model's context
+    ├── PromptTooLongError     a question does not fit the model's context
+    ├── RetryExhaustedError    every attempt and fallback tier failed within the retry budget
+    ├── MalformedOutputError   a model returned truncated or garbled output (transient: retried)
+    ├── CallTimeoutError       one call ran past its per-call timeout (transient: retried)
+    ├── EffectInProgressError  another worker still holds a side effect's claim (transient)
+    ├── LedgerCorruptError     a side-effect ledger file is damaged; it is refused, never trusted
+    ├── PromptSpecError        a prompt spec file is malformed (the message names the field)
+    ├── ExperimentError        an experiment grid is refused before any call (empty set, unknown model)
+    ├── UnsafeSQLError         a SQL statement would write, attach, run a PRAGMA or read a hidden table
+    ├── SourceUnavailableError a retrieval source (database, live API) failed or timed out
+    ├── OutputRejected         an answer failed a validator whose policy is "raise"
+    ├── ReviewQueueError       the review queue file is damaged, or an item id is unknown
+    ├── DatasetFormatError     a data set file (BEIR corpus, queries, qrels) is missing or malformed
+    ├── CacheCorruptError      a response cache file cannot be trusted and rebuilding was not allowed
+    └── BudgetExceededError    a paid call would pass the cost budget; it was not made
 """
 
 __all__ = [
@@ -15,6 +29,20 @@ __all__ = [
     "IngestError",
     "IndexCorruptError",
     "PromptTooLongError",
+    "RetryExhaustedError",
+    "MalformedOutputError",
+    "CallTimeoutError",
+    "EffectInProgressError",
+    "LedgerCorruptError",
+    "PromptSpecError",
+    "ExperimentError",
+    "UnsafeSQLError",
+    "SourceUnavailableError",
+    "OutputRejected",
+    "ReviewQueueError",
+    "DatasetFormatError",
+    "CacheCorruptError",
+    "BudgetExceededError",
 ]
 
 
@@ -40,6 +68,66 @@ class IndexCorruptError(ToolkitError):
 
 class PromptTooLongError(ToolkitError):
     pass
+
+
+class RetryExhaustedError(ToolkitError):
+    pass
+
+
+class MalformedOutputError(ToolkitError):
+    transient = True  # a fresh attempt may well come back whole (reliability.is_transient reads this)
+
+
+class CallTimeoutError(ToolkitError, TimeoutError):
+    transient = True
+
+
+class EffectInProgressError(ToolkitError):
+    transient = True
+
+
+class LedgerCorruptError(ToolkitError):
+    pass
+
+
+class PromptSpecError(ToolkitError):
+    pass
+
+
+class ExperimentError(ToolkitError):
+    pass
+
+
+class CacheCorruptError(ToolkitError):
+    pass
+
+
+class BudgetExceededError(ToolkitError):
+    pass
+
+
+class OutputRejected(ToolkitError):
+    """Raised by the "raise" policy; `.reports` holds the failed validation reports."""
+
+    def __init__(self, message: str, reports=()):
+        super().__init__(message)
+        self.reports = list(reports)
+
+
+class ReviewQueueError(ToolkitError):
+    pass
+
+
+class UnsafeSQLError(ToolkitError):
+    pass
+
+
+class SourceUnavailableError(ToolkitError):
+    pass
+
+
+class DatasetFormatError(ToolkitError):
+    """The message names the file and, where one is at fault, the line."""
 
 
 def require(module: str, extra: str):

@@ -8,7 +8,8 @@ errors) to `pipeline.records`; `pipeline.runs()` shows them as a DataFrame.
     >>> answer.sources[0].id                                           # doctest: +SKIP
     'policies/returns.md'
 
-Not here: caching, retries, validation and routing (later notebooks add them around `ask`).
+Not here: the cache, retry, source-routing and validation machinery itself (cache.py, reliability.py,
+sources.py, validate.py); `ask` only calls into them when given.
 """
 
 from __future__ import annotations
@@ -58,6 +59,12 @@ class RunRecord:
     cost_usd: float = 0.0
     compute_s: float = 0.0   # seconds of this machine's compute (local models)
     error: str = ""
+    spec_version: str = ""   # PromptSpec.version when the pipeline renders with a spec
+    context_sources: list[str] = field(default_factory=list)  # the source of each [n] block shown
+    route: list[str] = field(default_factory=list)  # sources a sources.SourceRouter chose ("sql", "api", "vector")
+    failed_sources: dict[str, str] = field(default_factory=dict)  # routed source -> its error
+    cache_hit: str = ""      # "exact" or "semantic" when the pipeline's cache answered (no model call)
+    attempts: int = 1        # model calls made, retries and fallback tiers included (Pipeline(retry=...))
 
 
 @dataclass
@@ -66,6 +73,7 @@ class Answer:
     text: str
     sources: list[Source]
     record: RunRecord
+    context: list[tuple[str, str]] = field(default_factory=list)  # the (source, text) blocks the model was shown
 
     def to_dict(self) -> dict:
         r = self.record
@@ -79,6 +87,9 @@ class Answer:
         r = self.record
         lines = [self.text or f"(no answer: {r.error})", "", "Sources:"]
         lines += [f"  {s.score:.3f}  {s.id}" for s in self.sources]
+        if r.route:  # only when a sources.SourceRouter chose the sources
+            lines += ["", f"route: {', '.join(r.route)}"]
+            lines += [f"  {name} failed: {why}" for name, why in r.failed_sources.items()]
         lines += ["", f"latency {r.total_s:.2f} s (retrieve {r.retrieve_s:.2f} s, generate {r.generate_s:.2f} s)  "
                   f"tokens {r.input_tokens} in / {r.output_tokens} out  cost ${r.cost_usd:.6f}  model {r.model}"]
         return "\n".join(lines)
@@ -132,9 +143,18 @@ class Pipeline:
     """Retrieve, prompt, generate; record every run."""
 
     def __init__(self, index: Index, *, settings: Settings | None = None, llm=None, model: str | None = None,
-                 embed_model=None, prices: PriceTable | None = None, system_prompt: str = SYSTEM_PROMPT):
+                 embed_model=None, prices: PriceTable | None = None, system_prompt: str = SYSTEM_PROMPT,
+                 spec=None, retriever=None, cache=None, ledger=None, retry=None):
         """`llm` overrides the model `settings.llm` names; then `model` must say what it is
-        (`provider:name`, as in the price table), so its runs are priced and labelled right."""
+        (`provider:name`, as in the price table), so its runs are priced and labelled right.
+        `spec` (a prompts.PromptSpec) replaces the default prompt and `system_prompt`.
+        `retriever` (any LlamaIndex retriever, e.g. `retrieve.make_retriever("hybrid", ...)`)
+        replaces the index's dense top-k retriever, and a `sources.SourceRouter` also records its
+        route. `cache` (cache.ResponseCache) and `ledger` (ledger.CostLedger) wrap the model call;
+        `retry` (reliability.RetryPolicy) retries it and falls back to other tiers."""
+        if spec is not None and system_prompt != SYSTEM_PROMPT:
+            raise ToolkitError("give either spec or system_prompt, not both; put the system text in the spec's role")
+        self.spec = spec
         self.settings = settings or load_settings()
         self.index = index
         _check_embedding(index, self.settings)
@@ -145,7 +165,19 @@ class Pipeline:
         self.prices.price(self.model)  # fail now, not after the first answer, if it has no price
         self.system_prompt = system_prompt
         self.records: list[RunRecord] = []
-        self._retriever = index.retriever(self.embed_model, top_k=self.settings.top_k)
+        self.cache, self.ledger = cache, ledger  # optional: cache.ResponseCache, ledger.CostLedger
+        self.retry = retry  # optional reliability.RetryPolicy: retries, timeouts, fallback tiers
+        for tier, _ in getattr(retry, "fallbacks", ()):
+            self.prices.price(tier)  # a fallback tier must be priced too, before the first answer
+        self._retriever = retriever if retriever is not None else index.retriever(self.embed_model,
+                                                                                  top_k=self.settings.top_k)
+        if hasattr(self._retriever, "route") and self._retriever.vector is None:
+            # a sources.SourceRouter with no document retriever of its own asks this index
+            self._retriever.vector = index.retriever(self.embed_model, top_k=self.settings.top_k)
+        if cache is not None and not hasattr(self._retriever, "route"):
+            from .cached_pipeline import NormalizedRetriever  # equal questions must see equal context
+
+            self._retriever = NormalizedRetriever(self._retriever)
 
     @classmethod
     def bundled(cls, settings: Settings | None = None, show_progress: bool = False, **kwargs) -> Pipeline:
@@ -172,7 +204,11 @@ class Pipeline:
         """Keep the best chunks that fit the model's window beside the instructions and answer."""
         window = self.llm.metadata.context_window
         budget = window - self.settings.max_output_tokens - TEMPLATE_OVERHEAD
-        fixed = count_tokens(self.llm, self.system_prompt) + count_tokens(self.llm, f"Context:\n\n\nQuestion: {question}")
+        if self.spec is not None:  # everything but the context: system, examples, the template
+            fixed = count_tokens(self.llm, "\n".join(m.content or "" for m in self.spec.messages(question, [])))
+        else:
+            fixed = count_tokens(self.llm, self.system_prompt) + count_tokens(self.llm, f"Context:\n\n\nQuestion: {question}")
+        block = self.spec.context_block if self.spec is not None else context_block
         if budget - fixed < MIN_CONTEXT_TOKENS:
             limit = budget - MIN_CONTEXT_TOKENS - count_tokens(self.llm, self.system_prompt)
             raise PromptTooLongError(
@@ -183,7 +219,7 @@ class Pipeline:
         for hit in hits:
             source = hit.node.ref_doc_id or hit.node.node_id
             text = hit.node.get_content()
-            cost = count_tokens(self.llm, context_block(len(context) + 1, source, text)) + 2
+            cost = count_tokens(self.llm, block(len(context) + 1, source, text)) + 2
             if used + cost > budget:
                 break
             context.append((source, text))
@@ -199,20 +235,30 @@ class Pipeline:
         record = RunRecord(run_id=uuid.uuid4().hex[:12], question=question, model=self.model,
                            timestamp=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
         sources: list[Source] = []
+        context: list[tuple[str, str]] = []
         started = time.perf_counter()
         try:
             if not question or not question.strip():
                 raise ToolkitError("the question is empty; ask something about the indexed documents")
-            hits = self.retrieve(question)
+            if hasattr(self._retriever, "route"):  # a sources.SourceRouter: record what it chose
+                routed = self._retriever.route(question)
+                hits, record.route, record.failed_sources = routed.nodes, routed.route.sources, routed.route.failed
+            else:
+                hits = self.retrieve(question)
             record.retrieve_s = time.perf_counter() - started
             sources = cite(hits)
             record.sources = [s.id for s in sources]
 
             context = self._fit_context(question, hits)
             record.context_chunks = len(context)
+            record.context_sources = [source for source, _ in context]
             generate_started = time.perf_counter()
-            messages = rag_messages(question, context, self.system_prompt)
-            response = self.llm.chat(messages)
+            if self.spec is not None:
+                messages = self.spec.messages(question, context)
+                record.spec_version = self.spec.version
+            else:
+                messages = rag_messages(question, context, self.system_prompt)
+            response = self._chat(messages, question, context, record)
             record.generate_s = time.perf_counter() - generate_started
             record.answer = (response.message.content or "").strip()
 
@@ -221,9 +267,15 @@ class Pipeline:
                 prompt = "\n".join(m.content or "" for m in messages)
                 usage = Usage(count_tokens(self.llm, prompt), count_tokens(self.llm, record.answer))
             record.input_tokens, record.output_tokens = usage.input_tokens, usage.output_tokens
-            record.cost_usd = self.prices.cost(self.model, usage)
-            if self.model.split(":", 1)[0] in ("local", "ollama", "extractive"):
+            record.cost_usd = self.prices.cost(record.model, usage)  # the tier that answered
+            if record.model.split(":", 1)[0] in ("local", "ollama", "extractive"):
                 record.compute_s = round(record.generate_s, 4)
+            if record.failed_sources:  # say which source failed; the answer comes from the others
+                used = [s for s in record.route if s not in record.failed_sources] or ["no source"]
+                failed = " and ".join(record.failed_sources) + (" sources" if len(record.failed_sources) > 1
+                                                                else " source")
+                record.answer += (f"\n(The {failed} failed, so this answer "
+                                  f"uses {' and '.join(used)} only. {'; '.join(record.failed_sources.values())})")
         except Exception as exc:
             record.error = f"{type(exc).__name__}: {exc}"
             if raise_errors:
@@ -231,7 +283,24 @@ class Pipeline:
         finally:
             record.total_s = time.perf_counter() - started
             self.records.append(record)
-        return Answer(question, record.answer, sources, record)
+        return Answer(question, record.answer, sources, record, context)
+
+    def _chat(self, messages, question: str, context, record: RunRecord):
+        """The model call; through the response cache and the cost ledger when given."""
+        if self.cache is None and self.ledger is None:
+            return self._generate(messages, record)
+        from .cached_pipeline import cached_chat
+
+        return cached_chat(self, messages, question, context, record)
+
+    def _generate(self, messages, record: RunRecord):
+        """The model call itself: plain, or under `self.retry`, which sets `record.attempts` and,
+        when a fallback tier answered, `record.model`."""
+        if self.retry is None:
+            return self.llm.chat(messages)
+        outcome = self.retry.chat(self.model, self.llm, messages)
+        record.attempts, record.model = len(outcome.attempts), outcome.tier
+        return outcome.value
 
     def runs(self):
         """Every recorded run as a DataFrame, one row per question."""
