@@ -87,6 +87,19 @@ def embed_model(session_settings):
 
 
 @pytest.fixture(scope="session")
+def tiny_index(tmp_path_factory, embed_model):
+    """TINY_CORPUS ingested once with the real embedding model; tests only read it."""
+    from toolkit.config import load_settings
+    from toolkit.ingest import ingest
+
+    root = tmp_path_factory.mktemp("tiny-index")
+    corpus = write_files(root / "corpus", TINY_CORPUS)
+    index, _ = ingest(corpus, root / "index", settings=load_settings(home=root / "home"),
+                      embed_model=embed_model, show_progress=False)
+    return index
+
+
+@pytest.fixture(scope="session")
 def llm(session_settings):
     """The real SmolLM2-135M through llama-cpp-python, loaded once."""
     from toolkit.models import make_llm

@@ -11,7 +11,6 @@ import time
 
 import pytest
 
-from conftest import TINY_CORPUS, write_files
 from toolkit.cache import ResponseCache
 from toolkit.cache_keys import (CachedAnswer, CacheRequest, context_fingerprint, corpus_fingerprint, guard_terms,
                                 model_params, normalize, prompt_version)
@@ -289,18 +288,6 @@ def test_a_tampered_row_is_dropped_not_served(exact):
 
 
 # --- in the pipeline -----------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def tiny_index(tmp_path_factory, embed_model):
-    from toolkit.config import load_settings
-    from toolkit.ingest import ingest
-
-    root = tmp_path_factory.mktemp("cache-pipeline")
-    corpus = write_files(root / "corpus", TINY_CORPUS)
-    index, _ = ingest(corpus, root / "index", settings=load_settings(home=root / "home"),
-                      embed_model=embed_model, show_progress=False)
-    return index
-
 
 def test_pipeline_serves_repeats_from_the_cache(tiny_index, embed_model, tmp_path):
     from toolkit.config import load_settings

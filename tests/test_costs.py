@@ -378,19 +378,6 @@ def test_eight_processes_share_the_ledger_and_the_budget(tmp_path):
 
 # --- in the pipeline -----------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def tiny_index(tmp_path_factory, embed_model):
-    from conftest import TINY_CORPUS, write_files
-    from toolkit.config import load_settings
-    from toolkit.ingest import ingest
-
-    root = tmp_path_factory.mktemp("costs-pipeline")
-    corpus = write_files(root / "corpus", TINY_CORPUS)
-    index, _ = ingest(corpus, root / "index", settings=load_settings(home=root / "home"),
-                      embed_model=embed_model, show_progress=False)
-    return index
-
-
 def test_zero_budget_stops_a_paid_pipeline_before_the_model_is_called(tiny_index, embed_model, tmp_path):
     from toolkit.config import load_settings
     from toolkit.ledger import CostLedger

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from .errors import ConfigError, DatasetFormatError
+from .persist import sha256_file
 
 __all__ = ["BeirDataset", "BeirEvaluation", "load_beir", "write_beir", "evaluate_beir", "RETRIEVERS"]
 
@@ -211,14 +212,6 @@ class BeirEvaluation:
         return "\n".join(lines)
 
 
-def _file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _embed_corpus(texts: list[str], embed_model, show_progress: bool):
     """float32 matrix, one row per text, filled batch by batch (never the whole corpus as lists)."""
     import numpy as np
@@ -246,7 +239,7 @@ def _corpus_vectors(data: BeirDataset, settings, show_progress: bool):
 
     from .models import embed_model_id, make_embed_model
 
-    key = hashlib.sha256(f"{_file_hash(data.folder / 'corpus.jsonl')}|{embed_model_id(settings)}|title+text"
+    key = hashlib.sha256(f"{sha256_file(data.folder / 'corpus.jsonl')}|{embed_model_id(settings)}|title+text"
                          .encode()).hexdigest()[:32]
     cache = Path(settings.home) / "cache" / "beir" / f"{key}.npy"
     if cache.is_file():

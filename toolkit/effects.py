@@ -38,11 +38,12 @@ import time
 import urllib.request
 import uuid
 from contextlib import closing, contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 from .errors import ConfigError, EffectInProgressError, LedgerCorruptError
+from .loopback import QuietHandler
 
 __all__ = ["idempotency_key", "SideEffectLedger", "EffectService", "post_effect", "support_steps", "EFFECT_KINDS"]
 
@@ -281,40 +282,21 @@ class EffectService:
 
 
 def _service_handler(service: EffectService) -> type:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args) -> None:
-            pass
-
-        def handle(self) -> None:
-            try:
-                super().handle()
-            except ConnectionError:   # the client hung up (killed, or gave up waiting): no one to answer
-                pass
-
-        def _send(self, status: int, body: Any) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             kind = self.path.strip("/")
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             if kind not in EFFECT_KINDS:
-                return self._send(404, {"error": f"unknown kind {kind!r}"})
+                return self.send_json(404, {"error": f"unknown kind {kind!r}"})
             try:
                 payload = json.loads(raw or b"{}")
             except json.JSONDecodeError:
-                return self._send(400, {"error": "body is not JSON"})
-            self._send(*service.create(kind, payload, self.headers.get("Idempotency-Key")))
+                return self.send_json(400, {"error": "body is not JSON"})
+            self.send_json(*service.create(kind, payload, self.headers.get("Idempotency-Key")))
 
         def do_GET(self) -> None:
             kind = self.path.strip("/")
-            self._send(200, service.records(kind if kind in EFFECT_KINDS else None))
+            self.send_json(200, service.records(kind if kind in EFFECT_KINDS else None))
 
     return Handler
 

@@ -35,10 +35,11 @@ import time
 import urllib.parse
 from collections import Counter
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any, Callable, Sequence
 
 from .errors import ConfigError
+from .loopback import QuietHandler
 
 __all__ = ["FaultInjector", "FaultProxy", "KINDS", "FAILURES"]
 
@@ -254,18 +255,7 @@ _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"
 
 
 def _proxy_handler(proxy: FaultProxy) -> type:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args) -> None:   # quiet: the injector's counts are the record
-            pass
-
-        def handle(self) -> None:
-            try:
-                super().handle()
-            except ConnectionError:   # the client hung up (killed, or gave up waiting): no one to answer
-                pass
-
+    class Handler(QuietHandler):
         def _reply(self, status: int, headers: list, body: bytes, length: int | None = None) -> None:
             self.send_response(status)
             for key, value in headers:

@@ -18,7 +18,6 @@ metrics (evaluate.py) or running a grid (experiments.py).
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,21 +77,14 @@ def load_judge_labels(path: str | Path | None = None):
     'incorrect'); raises ConfigError naming a malformed line."""
     import pandas as pd
 
-    from .datasets import datasets_root
+    from .datasets import datasets_root, read_jsonl
     from .errors import ConfigError
 
     path = Path(path or datasets_root() / "tidewell" / "eval" / "judge_labels.jsonl")
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}, line {number}: not valid JSON ({exc.msg})") from exc
+    rows = read_jsonl(path, what="labels")
+    for number, row in enumerate(rows, 1):
         if row.get("label") not in ("correct", "incorrect"):
-            raise ConfigError(f"{path}, line {number}: label must be 'correct' or 'incorrect'")
-        rows.append(row)
+            raise ConfigError(f"{path}, record {number}: label must be 'correct' or 'incorrect'")
     return pd.DataFrame(rows)
 
 

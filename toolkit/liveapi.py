@@ -28,14 +28,14 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
-import json
 import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from .errors import ConfigError, SourceUnavailableError
+from .loopback import QuietHandler
 
 __all__ = ["live_api", "LiveService", "LiveAPISource", "load_live_data"]
 
@@ -74,34 +74,23 @@ def load_live_data(csv_dir: str | Path | None = None) -> dict[str, dict]:
     return {"shipping": shipping, "stock": stock}
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     server: _Server
+    # One request per connection: a kept-alive connection would let a stopped service still answer.
+    protocol_version = "HTTP/1.0"
 
     def do_GET(self):  # noqa: N802 (the stdlib's name)
         if self.server.delay_s:  # a slow back end, for timeout demonstrations; ends early on shutdown
             self.server.stopping.wait(self.server.delay_s)
         parts = self.path.strip("/").split("/")
         if parts == ["health"]:
-            return self._send(200, {"ok": True})
+            return self.send_json(200, {"ok": True})
         if len(parts) == 2 and parts[0] in ("shipping", "stock"):
             record = self.server.data[parts[0]].get(parts[1].upper() if parts[0] == "stock" else parts[1])
             if record is None:
-                return self._send(404, {"error": f"no {parts[0]} record for {parts[1]}"})
-            return self._send(200, {**record, "served_at": _now()})
-        self._send(404, {"error": f"unknown path {self.path}; try /shipping/<order_id> or /stock/<sku>"})
-
-    def _send(self, status: int, body: dict) -> None:
-        payload = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client gave up (timeout)
-            self.wfile.write(payload)
-
-    def log_message(self, format, *args):  # keep notebooks and test output quiet
-        pass
-
+                return self.send_json(404, {"error": f"no {parts[0]} record for {parts[1]}"})
+            return self.send_json(200, {**record, "served_at": _now()})
+        self.send_json(404, {"error": f"unknown path {self.path}; try /shipping/<order_id> or /stock/<sku>"})
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True

@@ -34,7 +34,7 @@ from typing import Iterator
 
 from .errors import ConfigError, IndexCorruptError
 
-__all__ = ["VersionedFolder"]
+__all__ = ["VersionedFolder", "sha256_file"]
 
 MANIFEST = "manifest.json"
 CURRENT = "CURRENT"
@@ -43,7 +43,8 @@ VERSION = re.compile(r"^v\d{6}$")
 OWN = re.compile(r"^(v\d{6}|CURRENT|\.staging-v\d{6}-\d+|\.CURRENT\.tmp-\d+)$")
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """The SHA-256 of a file's bytes, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -141,7 +142,7 @@ class VersionedFolder:
                 if not folder.exists():
                     raise FileNotFoundError(path)  # deleted under us by a writer: read() tries again
                 raise IndexCorruptError(f"{path} is missing; {self.fix_hint}")
-            if _sha256(path) != expected:
+            if sha256_file(path) != expected:
                 raise IndexCorruptError(f"{path} is corrupt (its checksum does not match the manifest); {self.fix_hint}")
         return folder, manifest.get("meta", {})
 
@@ -163,7 +164,7 @@ class VersionedFolder:
             files = {}
             for path in sorted(p for p in staging.rglob("*") if p.is_file()):
                 _fsync(path)
-                files[path.relative_to(staging).as_posix()] = _sha256(path)
+                files[path.relative_to(staging).as_posix()] = sha256_file(path)
             (staging / MANIFEST).write_text(json.dumps({"files": files, "meta": meta}, indent=1), encoding="utf-8")
             _fsync(staging / MANIFEST)
             os.rename(staging, self.root / name)

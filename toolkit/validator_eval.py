@@ -15,38 +15,17 @@ It measures; it does not change what a guard does.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Sequence
 
+from .datasets import read_jsonl
 from .errors import ConfigError
 from .guard import Guard
 from .validate import Output, default_validators
 
 __all__ = ["load_labeled_outputs", "score_validators", "load_probes", "injected_pipeline", "injection_probe",
            "LABEL_FIELDS", "PROBE_FIELDS"]
-
-
-def _jsonl(path: Path, fields: dict[str, type]) -> list[dict]:
-    if not path.is_file():
-        raise ConfigError(f"{path} does not exist; point TOOLKIT_DATASETS at a datasets folder that has it, "
-                          f"or pass the file's path")
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError as exc:
-            raise ConfigError(f"{path}, line {number}: not valid JSON ({exc})") from exc
-        for name, kind in fields.items():
-            if not isinstance(row.get(name), kind):
-                raise ConfigError(f"{path}, line {number}: field {name!r} must be a {kind.__name__}")
-        rows.append(row)
-    if not rows:
-        raise ConfigError(f"{path} holds no records")
-    return rows
 
 
 LABEL_FIELDS = {"id": str, "question": str, "output": str, "format": str, "context": list,
@@ -60,7 +39,7 @@ def load_labeled_outputs(path: str | Path | None = None):
     from .datasets import datasets_root
 
     path = Path(path or datasets_root() / "tidewell" / "eval" / "validation_outputs.jsonl")
-    return pd.DataFrame(_jsonl(path, LABEL_FIELDS))
+    return pd.DataFrame(read_jsonl(path, LABEL_FIELDS))
 
 
 def _output(row) -> Output:
@@ -134,7 +113,7 @@ def load_probes(path: str | Path | None = None) -> list[dict]:
     """The prompt-injection probes (datasets/tidewell/eval/injection_probes.jsonl)."""
     from .datasets import datasets_root
 
-    probes = _jsonl(Path(path or datasets_root() / "tidewell" / "eval" / "injection_probes.jsonl"), PROBE_FIELDS)
+    probes = read_jsonl(Path(path or datasets_root() / "tidewell" / "eval" / "injection_probes.jsonl"), PROBE_FIELDS)
     for probe in probes:
         try:
             re.compile(probe["detect"])
