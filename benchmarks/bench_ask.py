@@ -14,7 +14,7 @@ import numpy as np
 from _common import median, record
 
 import toolkit
-from toolkit.evaluate import sample_questions
+from toolkit.evaluation.answers import sample_questions
 
 
 def main() -> None:

@@ -22,9 +22,9 @@ from _common import median, record
 from bench_index_kinds import corpus_sentences
 
 import toolkit
-from toolkit.datasets import load_questions, tidewell_corpus
-from toolkit.ingest import ingest
-from toolkit.retrieve import BM25Index
+from toolkit.demo.datasets import load_questions, tidewell_corpus
+from toolkit.ingestion.incremental import ingest
+from toolkit.retrieval.retrievers import BM25Index
 
 
 def main() -> None:

@@ -39,14 +39,15 @@ FILES = {"policies/returns.md": "0" * 64}
 
 
 def _request(question: str, context: str = "ctx"):
-    from toolkit.cache_keys import CacheRequest
+    from toolkit.cost.cache_keys import CacheRequest
 
-    return CacheRequest(question, "bench", "openai:gpt-4o-mini", {"temperature": 0.0}, context, FILES, ("policies/returns.md",))
+    return CacheRequest(question, "bench", "openai:gpt-4o-mini", {"temperature": 0.0}, context, FILES,
+                        ("policies/returns.md",))
 
 
 def lookups_at_scale(folder: Path, entries: int, lookups: int, embed_model) -> dict:
-    from toolkit.cache import ResponseCache
-    from toolkit.cache_keys import CachedAnswer
+    from toolkit.cost.cache import ResponseCache
+    from toolkit.cost.cache_keys import CachedAnswer
 
     rng = np.random.default_rng(0)
     vectors = rng.standard_normal((entries, 384)).astype("float32")
@@ -89,10 +90,10 @@ def lookups_at_scale(folder: Path, entries: int, lookups: int, embed_model) -> d
 
 
 def _worker(cache_path, ledger_path, calls_path, worker, barrier):
-    from toolkit.cache import ResponseCache
-    from toolkit.cache_keys import CachedAnswer
-    from toolkit.costs import Usage
-    from toolkit.ledger import CostLedger
+    from toolkit.cost.cache import ResponseCache
+    from toolkit.cost.cache_keys import CachedAnswer
+    from toolkit.cost.ledger import CostLedger
+    from toolkit.cost.prices import Usage
 
     cache, ledger = ResponseCache(cache_path), CostLedger(ledger_path, priced_as="openai:gpt-4o-mini")
     rng = random.Random(worker)
@@ -101,7 +102,7 @@ def _worker(cache_path, ledger_path, calls_path, worker, barrier):
         question = f"Shared question {min(int(rng.paretovariate(1.0)), 60)}?"   # a Zipf-like mix, overlapping
         query_id = f"w{worker}-{n}"
 
-        def compute():
+        def compute(question=question, query_id=query_id):   # called at once, in this iteration
             with open(calls_path, "a") as f:
                 f.write(question + "\n")
             ledger.record(query_id, "llm", "openai:gpt-4o-mini", Usage(400, 30), entry_id=f"{query_id}:llm")
@@ -114,8 +115,8 @@ def _worker(cache_path, ledger_path, calls_path, worker, barrier):
 
 
 def shared_by_eight(folder: Path) -> dict:
-    from toolkit.cache import ResponseCache
-    from toolkit.ledger import CostLedger
+    from toolkit.cost.cache import ResponseCache
+    from toolkit.cost.ledger import CostLedger
 
     cache_path, ledger_path, calls_path = folder / "shared.sqlite", folder / "ledger.sqlite", folder / "calls.txt"
     ResponseCache(cache_path), CostLedger(ledger_path)
@@ -146,26 +147,28 @@ def replay_trace(folder: Path, threshold: float) -> dict:
     import pandas as pd
 
     import toolkit
-    from toolkit.cache import ResponseCache
-    from toolkit.cache_keys import normalize
-    from toolkit.cached_pipeline import memo_embedding
-    from toolkit.ledger import CostLedger
-    from toolkit.extractive import ExtractiveLLM
-    from toolkit.models import make_embed_model
+    from toolkit.cost.cache import ResponseCache
+    from toolkit.cost.cache_keys import normalize
+    from toolkit.cost.ledger import CostLedger
+    from toolkit.cost.middleware import Budget, Cache
+    from toolkit.cost.pipeline_cache import memo_embedding
+    from toolkit.models.extractive import ExtractiveLLM
+    from toolkit.models.providers import make_embed_model
 
     settings = toolkit.setup_notebook(llm="extractive")
     trace = pd.read_json(TIDEWELL / "traffic" / "trace.jsonl", lines=True)
     memo = memo_embedding(make_embed_model(settings))
     memo.prefill(list(dict.fromkeys(list(trace.question) + [normalize(q) for q in trace.question])))
     llm = ExtractiveLLM.from_embed_model(memo)
-    intent = dict(zip(trace.question, trace.intent))
+    intent = dict(zip(trace.question, trace.intent, strict=True))
     results = {}
     for name, cache in [("none", None), ("exact", ResponseCache(folder / "exact.sqlite")),
                         ("exact+semantic", ResponseCache(folder / "semantic.sqlite", embed_model=memo,
                                                          threshold=threshold, entities=ENTITIES))]:
         ledger = CostLedger(folder / f"{name}-ledger.sqlite", priced_as="openai:gpt-4o-mini",
                             embed_priced_as="openai:text-embedding-3-small")
-        pipeline = toolkit.Pipeline.bundled(settings, llm=llm, embed_model=memo, cache=cache, ledger=ledger)
+        middleware = [Budget(ledger)] + ([Cache(cache)] if cache is not None else [])
+        pipeline = toolkit.Pipeline.bundled(settings, llm=llm, embed_model=memo, middleware=middleware)
         started = time.perf_counter()
         for question in trace.question:
             pipeline.ask(question)
@@ -174,14 +177,17 @@ def replay_trace(folder: Path, threshold: float) -> dict:
         saved = rows[rows["kind"] == "cache_saved"]
         wrong = sum(intent[json.loads(note.split(" hit of ", 1)[1])] != intent[q]
                     for note, q in zip(saved["note"], saved["query_id"].map(dict(zip(
-                        [r.run_id for r in pipeline.records], [r.question for r in pipeline.records])))))
+                        [r.run_id for r in pipeline.records], [r.question for r in pipeline.records], strict=True))),
+                                       strict=True))
         llm_rows = rows[rows["kind"] == "llm"]
         results[name] = {"queries": len(trace), "model_calls": len(llm_rows),
                          "exact_hits": int((saved["note"].str.startswith("exact")).sum()),
                          "semantic_hits": int((saved["note"].str.startswith("semantic")).sum()),
                          "wrong_intent_hits": int(wrong),
-                         "projected_tokens": int(llm_rows["projected_input_tokens"].sum() + llm_rows["projected_output_tokens"].sum()),
-                         "projected_usd": round(float(llm_rows["projected_usd"].sum()), 4), "seconds": round(seconds, 1)}
+                         "projected_tokens": int(llm_rows["projected_input_tokens"].sum()
+                                                 + llm_rows["projected_output_tokens"].sum()),
+                         "projected_usd": round(float(llm_rows["projected_usd"].sum()), 4),
+                         "seconds": round(seconds, 1)}
     base = results["none"]["model_calls"]
     for name in results:
         results[name]["call_reduction"] = round(1 - results[name]["model_calls"] / base, 4)
@@ -190,9 +196,9 @@ def replay_trace(folder: Path, threshold: float) -> dict:
 
 def probe_false_hits(folder: Path, threshold: float) -> dict:
     import toolkit
-    from toolkit.cache import ResponseCache
-    from toolkit.cache_keys import CachedAnswer
-    from toolkit.models import make_embed_model
+    from toolkit.cost.cache import ResponseCache
+    from toolkit.cost.cache_keys import CachedAnswer
+    from toolkit.models.providers import make_embed_model
 
     settings = toolkit.setup_notebook()
     probes = [json.loads(line) for line in (TIDEWELL / "eval" / "cache_probes.jsonl").read_text().splitlines()]
@@ -219,7 +225,7 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=0.9)
     args = parser.parse_args()
     import toolkit
-    from toolkit.models import make_embed_model
+    from toolkit.models.providers import make_embed_model
 
     embed_model = make_embed_model(toolkit.setup_notebook())
     with tempfile.TemporaryDirectory() as tmp:

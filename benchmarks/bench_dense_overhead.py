@@ -18,10 +18,10 @@ import time
 from _common import median, record
 
 import toolkit
-from toolkit.datasets import load_questions, tidewell_corpus
-from toolkit.ingest import ingest
-from toolkit.models import make_embed_model
-from toolkit.retrieve import make_retriever
+from toolkit.demo.datasets import load_questions, tidewell_corpus
+from toolkit.ingestion.incremental import ingest
+from toolkit.models.providers import make_embed_model
+from toolkit.retrieval.retrievers import make_retriever
 
 
 def main() -> None:

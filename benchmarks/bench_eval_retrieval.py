@@ -37,7 +37,7 @@ from pathlib import Path
 
 from _common import record
 
-from toolkit.beir import load_beir, write_beir
+from toolkit.evaluation.beir import load_beir, write_beir
 
 PROJECT = Path(__file__).resolve().parents[1]
 BUNDLED = PROJECT / "datasets" / "tidewell" / "beir"

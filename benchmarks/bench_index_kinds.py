@@ -22,10 +22,10 @@ import numpy as np
 from _common import median, record
 
 import toolkit
-from toolkit.datasets import load_questions, tidewell_corpus
-from toolkit.ingest import ingest
-from toolkit.models import make_embed_model
-from toolkit.retrieve import DenseIndex
+from toolkit.demo.datasets import load_questions, tidewell_corpus
+from toolkit.ingestion.incremental import ingest
+from toolkit.models.providers import make_embed_model
+from toolkit.retrieval.retrievers import DenseIndex
 
 
 def corpus_sentences() -> list[str]:
@@ -41,7 +41,7 @@ def corpus_sentences() -> list[str]:
 
 
 def recall_at(found: np.ndarray, exact: np.ndarray) -> float:
-    return float(np.mean([len(set(f) & set(e)) / len(e) for f, e in zip(found, exact)]))
+    return float(np.mean([len(set(f) & set(e)) / len(e) for f, e in zip(found, exact, strict=True)]))
 
 
 def timed_search(index: DenseIndex, queries: np.ndarray, k: int) -> tuple[float, np.ndarray]:

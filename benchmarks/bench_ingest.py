@@ -20,8 +20,8 @@ from pathlib import Path
 from _common import median, record, timed
 
 import toolkit
-from toolkit.loaders import load_folder
-from toolkit.models import make_embed_model
+from toolkit.ingestion.loaders import load_folder
+from toolkit.models.providers import make_embed_model
 
 
 def main() -> None:

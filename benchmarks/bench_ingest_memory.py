@@ -36,9 +36,9 @@ LIST_BYTES = sys.getsizeof([0.0] * 384) + 384 * sys.getsizeof(1.5)  # one embedd
 def measure(copies: int) -> dict:
     """Run in the child: ingest `copies` copies of the bundled corpus; report peak memory."""
     import toolkit
-    from toolkit.datasets import tidewell_corpus
-    from toolkit.ingest import ingest
-    from toolkit.models import make_embed_model
+    from toolkit.demo.datasets import tidewell_corpus
+    from toolkit.ingestion.incremental import ingest
+    from toolkit.models.providers import make_embed_model
 
     settings = toolkit.setup_notebook()
     embed_model = make_embed_model(settings)
@@ -53,10 +53,10 @@ def measure(copies: int) -> dict:
                                show_progress=False)
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-        import toolkit.ingest
+        import toolkit.ingestion.incremental
 
         return {"copies": copies, "chunks": report.chunks, "seconds": report.seconds,
-                "batched_embedding": hasattr(toolkit.ingest, "EMBED_BATCHES"),  # which toolkit ran
+                "batched_embedding": hasattr(toolkit.ingestion.incremental, "EMBED_BATCHES"),  # which toolkit ran
                 "traced_peak_mb": round(peak / 1e6, 2),
                 "rss_peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3, 1),
                 "rss_growth_during_ingest_mb": round((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

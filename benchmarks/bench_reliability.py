@@ -32,10 +32,11 @@ from pathlib import Path
 from _common import median, record
 
 import toolkit
-from toolkit.effects import EffectService, SideEffectLedger, idempotency_key, post_effect, support_steps
-from toolkit.extractive import ExtractiveLLM
-from toolkit.faults import FAILURES, FaultInjector, FaultProxy
-from toolkit.reliability import RetryPolicy
+from toolkit.models.extractive import ExtractiveLLM
+from toolkit.reliability.effects import EffectService, SideEffectLedger, idempotency_key, post_effect, support_steps
+from toolkit.reliability.faults import FAILURES, FaultInjector, FaultProxy
+from toolkit.reliability.middleware import Retry
+from toolkit.reliability.retry import RetryPolicy
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -52,7 +53,7 @@ def faults(args, work: Path) -> dict:
     ledger = SideEffectLedger(work / "ledger.db")
     pipeline = toolkit.Pipeline.bundled(settings=settings, embed_model=embed, model="extractive:quote",
                                         llm=llm_faults.wrap_llm(ExtractiveLLM.from_embed_model(embed)),
-                                        retry=policy(lambda a: ledger.log_attempt(a, "llm")))
+                                        middleware=[Retry(policy(lambda a: ledger.log_attempt(a, "llm")))])
     questions = list(toolkit.load_questions().question)
     requests = [{"request_id": f"q-{i:03d}", "question": questions[i % len(questions)]} for i in range(args.queries)]
     wire_faults = FaultInjector.transient(args.rate, seed=1, retry_after_s=0.02)
@@ -86,7 +87,7 @@ def faults(args, work: Path) -> dict:
         "answers_from_fallback": int((runs.model != "extractive:quote").sum()),
         "llm_attempts": {"ledger": attempts.get("llm", 0), "injector_calls": llm_faults.counts["calls"],
                          "ledger_failed": failed.get("llm", 0), "injector_injected": llm_faults.injected,
-                         "max_per_query": int(runs.attempts.max()), "by_kind": llm_faults.summary()},
+                         "max_per_query": int(runs["retry.attempts"].max()), "by_kind": llm_faults.summary()},
         "effect_attempts": {"ledger": attempts.get("effects", 0), "injector_calls": wire_faults.counts["calls"],
                             "ledger_failed": failed.get("effects", 0), "injector_injected": wire_faults.injected,
                             "by_kind": wire_faults.summary()},
@@ -101,7 +102,7 @@ def faults(args, work: Path) -> dict:
 
 BATCH = textwrap.dedent("""
     import sys, time
-    from toolkit.effects import SideEffectLedger, post_effect, support_steps
+    from toolkit.reliability.effects import SideEffectLedger, post_effect, support_steps
 
     ledger = SideEffectLedger(sys.argv[1])
     for i in range(int(sys.argv[3])):
@@ -150,7 +151,8 @@ def _worker(path: str, url: str, items: int, seed: int, out) -> None:
     for i in order:
         request = {"request_id": f"r-{i:04d}"}
         # No Idempotency-Key: only the ledger stands between eight workers and eight tickets.
-        ledger.once(idempotency_key(request, "open_ticket"), lambda k: post_effect(url, "tickets", request))
+        ledger.once(idempotency_key(request, "open_ticket"),
+                    lambda k, request=request: post_effect(url, "tickets", request))
         ledger.record(idempotency_key(request, "write_crm_note"), "crm_notes", request)
     out.put(time.perf_counter() - started)
 
@@ -170,12 +172,15 @@ def concurrency(args, work: Path) -> dict:
             w.join()
         wall = time.perf_counter() - started
         tickets = collections.Counter(r["request_id"] for r in service.records("tickets"))
-    notes = collections.Counter(row[0] for row in ledger.query("SELECT json_extract(payload, '$.request_id') FROM records"))
+    notes = collections.Counter(row[0] for row in
+                                ledger.query("SELECT json_extract(payload, '$.request_id') FROM records"))
     ids = [f"r-{i:04d}" for i in range(args.items)]
     return {"workers": args.workers, "items": args.items, "calls_per_worker": 2 * args.items,
             "exit_codes": [w.exitcode for w in workers],
-            "tickets": {"missing": sum(1 for i in ids if tickets[i] == 0), "duplicated": sum(1 for i in ids if tickets[i] > 1)},
-            "crm_notes": {"missing": sum(1 for i in ids if notes[i] == 0), "duplicated": sum(1 for i in ids if notes[i] > 1)},
+            "tickets": {"missing": sum(1 for i in ids if tickets[i] == 0),
+                        "duplicated": sum(1 for i in ids if tickets[i] > 1)},
+            "crm_notes": {"missing": sum(1 for i in ids if notes[i] == 0),
+                          "duplicated": sum(1 for i in ids if notes[i] > 1)},
             "ledger": ledger.stats(), "wall_s_with_process_start": round(wall, 2),
             "median_worker_s": round(median(seconds), 2), "slowest_worker_s": round(max(seconds), 2),
             "ledger_calls_per_s": round(args.workers * 2 * args.items / max(seconds), 1)}
@@ -197,12 +202,14 @@ def main() -> None:
     f, k, c = results["faults"], results["kill_and_resume"], results["concurrency"]
     results["targets"] = {
         "all_queries_completed": f["completed"] == f["queries"],
-        "zero_duplicate_side_effects": all(v["duplicated"] == 0 and v["missing"] == 0 for v in f["side_effects"].values()),
+        "zero_duplicate_side_effects": all(v["duplicated"] == 0 and v["missing"] == 0
+                                           for v in f["side_effects"].values()),
         "ledger_attempts_equal_injector_calls": f["llm_attempts"]["ledger"] == f["llm_attempts"]["injector_calls"]
         and f["effect_attempts"]["ledger"] == f["effect_attempts"]["injector_calls"]
         and f["llm_attempts"]["ledger_failed"] == f["llm_attempts"]["injector_injected"]
         and f["effect_attempts"]["ledger_failed"] == f["effect_attempts"]["injector_injected"],
-        "kill_resume_nothing_lost_or_duplicated": all(v == {"missing": 0, "duplicated": 0} for v in k["final"].values()),
+        "kill_resume_nothing_lost_or_duplicated": all(v == {"missing": 0, "duplicated": 0}
+                                                      for v in k["final"].values()),
         "workers_nothing_lost_or_duplicated": c["tickets"] == c["crm_notes"] == {"missing": 0, "duplicated": 0},
     }
     results["met"] = all(results["targets"].values())

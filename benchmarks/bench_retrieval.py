@@ -20,8 +20,8 @@ import numpy as np
 from _common import median, record
 
 import toolkit
-from toolkit.models import make_embed_model
-from toolkit.vectorstore import FaissStore
+from toolkit.ingestion.vectorstore import FaissStore
+from toolkit.models.providers import make_embed_model
 
 
 def main() -> None:

@@ -22,10 +22,11 @@ import numpy as np
 from _common import median, record
 
 import toolkit
-from toolkit.models import make_embed_model
-from toolkit.prompts import CitedAnswer
-from toolkit.validate import _terms, default_validators, split_sentences
-from toolkit.validator_eval import _output, load_labeled_outputs
+from toolkit.demo import validators as tidewell_validators
+from toolkit.evaluation.validators import _output, load_labeled_outputs
+from toolkit.models.providers import make_embed_model
+from toolkit.prompting.spec import CitedAnswer
+from toolkit.validation.checks import _terms, split_sentences
 
 
 def main() -> None:
@@ -34,9 +35,9 @@ def main() -> None:
     args = parser.parse_args()
     settings = toolkit.setup_notebook()
     labeled = load_labeled_outputs()
-    validators = default_validators(CitedAnswer, today=dt.date(2026, 11, 27))
+    validators = tidewell_validators(CitedAnswer, today=dt.date(2026, 11, 27))
     outputs = [(_output(row), row.format) for row in labeled.itertuples()]
-    for output, fmt in outputs[:3]:  # warm-up: stop words, stemmer, compiled patterns
+    for output, _ in outputs[:3]:  # warm-up: stop words, stemmer, compiled patterns
         [v.check(output) for v in validators]
 
     per_answer, per_validator = [], {v.name: [] for v in validators}

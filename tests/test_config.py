@@ -23,7 +23,8 @@ def test_defaults(toolkit_home):
     s = load_settings()
     assert s.model_dump() == {
         "home": toolkit_home, "llm": "local", "embed": "local", "base_url": None, "top_k": 3,
-        "chunk_size": 128, "chunk_overlap": 16, "chunking": "sentence", "context_window": 2048, "max_output_tokens": 64, "prices": None,
+        "chunk_size": 128, "chunk_overlap": 16, "chunking": "sentence", "context_window": 2048, "max_output_tokens": 64,
+        "prices": None,
         "temperature": 0.0, "seed": 0, "max_file_mb": 10.0,
     }
     assert s.index_root == toolkit_home / "indexes"
@@ -113,7 +114,8 @@ def test_invalid_toml_names_the_file(toolkit_home):
 
 @pytest.mark.parametrize("arguments, message", [
     ({"top_k": 0}, "setting 'top_k': Input should be greater than or equal to 1 (got 0)"),
-    ({"top_k": "abc"}, "setting 'top_k': Input should be a valid integer, unable to parse string as an integer (got 'abc')"),
+    ({"top_k": "abc"},
+     "setting 'top_k': Input should be a valid integer, unable to parse string as an integer (got 'abc')"),
     ({"chunk_size": 8}, "setting 'chunk_size': Input should be greater than or equal to 32 (got 8)"),
     ({"max_file_mb": 0}, "setting 'max_file_mb': Input should be greater than 0 (got 0)"),
     ({"colour": "red"}, "setting 'colour': Extra inputs are not permitted (got 'red')"),

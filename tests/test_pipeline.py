@@ -8,10 +8,11 @@ import pytest
 from conftest import TINY_CORPUS, write_files
 from toolkit.config import load_settings
 from toolkit.errors import ConfigError, PromptTooLongError, ToolkitError
-from toolkit.evaluate import answer_correct
-from toolkit.ingest import ingest
-from toolkit.pipeline import MIN_CONTEXT_TOKENS, TEMPLATE_OVERHEAD, Answer, Pipeline, RunRecord
-from toolkit.prompts import SYSTEM_PROMPT, rag_messages
+from toolkit.evaluation.answers import answer_correct
+from toolkit.ingestion.incremental import ingest
+from toolkit.pipeline import Answer, Pipeline, RunRecord
+from toolkit.steps import MIN_CONTEXT_TOKENS, TEMPLATE_OVERHEAD
+from toolkit.prompting.spec import SYSTEM_PROMPT, rag_messages
 
 RETURNS = "How long do I have to return an item?"
 PLUG = "How much does the Plug Mini cost?"
@@ -129,11 +130,9 @@ def test_a_batch_keeps_going_and_runs_has_one_row_per_ask(pipeline):
     assert str(answers[1]).startswith(f"(no answer: ToolkitError: {EMPTY})")
 
     runs = pipeline.runs()
-    assert list(runs.columns) == list(RunRecord.__dataclass_fields__)
     assert list(runs.columns) == ["run_id", "timestamp", "question", "answer", "model", "sources", "context_chunks",
-                                  "retrieve_s", "generate_s", "total_s", "input_tokens", "output_tokens",
-                                  "cost_usd", "compute_s", "error", "spec_version", "context_sources", "route",
-                                  "failed_sources", "cache_hit", "attempts"]
+                                  "context_sources", "retrieve_s", "generate_s", "total_s", "input_tokens",
+                                  "output_tokens", "cost_usd", "compute_s", "error", "calls", "prompt.spec_version"]
     assert len(runs) == 4
     assert list(runs.question) == questions
     assert list(runs.error == "") == [True, False, False, True]
@@ -145,7 +144,7 @@ def test_a_batch_keeps_going_and_runs_has_one_row_per_ask(pipeline):
 def test_runs_of_a_new_pipeline_is_an_empty_frame_with_the_columns(pipeline):
     runs = pipeline.runs()
     assert len(runs) == 0
-    assert list(runs.columns) == list(RunRecord.__dataclass_fields__)
+    assert list(runs.columns) == [f for f in RunRecord.__dataclass_fields__ if f != "parts"]
 
 
 def test_a_model_without_a_price_is_refused_up_front(index, embed_model, llm):
@@ -200,7 +199,7 @@ def questions_frame():
 
 
 def test_evaluate_retrieval(pipeline):
-    from toolkit.evaluate import evaluate_retrieval
+    from toolkit.evaluation.answers import evaluate_retrieval
 
     results = evaluate_retrieval(pipeline, questions_frame(), ks=(1, 3))
     assert list(results.columns) == ["id", "category", "difficulty", "retrieved", "hit@1", "hit@3"]
@@ -212,15 +211,19 @@ def test_evaluate_retrieval(pipeline):
 
 
 def test_evaluate_answers(pipeline):
-    from toolkit.evaluate import evaluate_answers, is_abstention
+    from toolkit.evaluation.answers import evaluate_answers, is_abstention
 
     results = evaluate_answers(pipeline, questions_frame().iloc[[0, 2]])
     assert list(results.columns) == ["id", "category", "difficulty", "answerable", "question", "gold", "answer",
-                                     "correct", "hit", "latency_s", "input_tokens", "output_tokens", "cost_usd",
-                                     "error"]
+                                     "correct", "hit", "seen_hit", "abstained", "action", "original_correct",
+                                     "cache_hit", "latency_s", "input_tokens", "output_tokens", "cost_usd", "error",
+                                     "calls"]
     first, unanswerable = results.iloc[0], results.iloc[1]
-    assert (first.id, first.correct, first.hit, first.error) == ("t1", True, True, "")
-    assert unanswerable.hit is None
+    assert (first.id, first.correct, first.hit, first.seen_hit, first.error) == ("t1", True, True, True, "")
+    assert (first.action, first.cache_hit, first.original_correct) == ("", "", True)
+    assert [c["kind"] for c in first.calls] == ["llm"]
+    assert unanswerable.hit is None and unanswerable.seen_hit is None
+    assert unanswerable.abstained == is_abstention(unanswerable.answer)
     assert unanswerable.correct == is_abstention(unanswerable.answer)
     assert list(results.input_tokens) == [r.input_tokens for r in pipeline.records]
     assert len(pipeline.records) == 2

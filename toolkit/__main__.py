@@ -1,7 +1,7 @@
 """Command line: `python -m toolkit {tour,ask,ingest,info,eval-retrieval}`.
 
     python -m toolkit tour                       run the notebooks headless; HTML + scorecard in report/
-    python -m toolkit ask "How long do I have to return an item?" [--index DIR] [--json]
+    python -m toolkit ask "How long do I have to return an item?" [--index DIR | --pipeline FILE] [--json]
     python -m toolkit ingest PATH [--index DIR] [--json]
     python -m toolkit info                       environment check: models, versions, settings
     python -m toolkit eval-retrieval --beir DIR [--split test] --retriever {bm25,dense,hybrid} [--k 10] [--json]
@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 
 
 def _quiet() -> None:
@@ -36,7 +37,13 @@ def cmd_ask(args) -> int:
     from .pipeline import Pipeline
 
     settings = _settings(args)
-    if args.index:
+    if args.pipeline:
+        if args.index:
+            from .errors import ConfigError
+
+            raise ConfigError("give --pipeline or --index, not both: the pipeline file names its own corpus and index")
+        pipeline = Pipeline.from_config(args.pipeline, settings=settings, show_progress=not args.json)
+    elif args.index:
         pipeline = Pipeline.open(args.index, settings=settings)
     else:
         pipeline = Pipeline.bundled(settings=settings, show_progress=not args.json)
@@ -47,7 +54,7 @@ def cmd_ask(args) -> int:
 
 def cmd_ingest(args) -> int:
     from .errors import IngestError
-    from .ingest import ingest
+    from .ingestion import ingest
 
     settings = _settings(args)
     try:
@@ -64,17 +71,23 @@ def cmd_ingest(args) -> int:
 
 
 def cmd_tour(args) -> int:
-    from .tour import format_scorecard, run_tour
+    from .notebook import format_scorecard, run_tour
 
     scores = run_tour(args.notebooks, args.report, only=args.only,
                       echo=lambda line: print(line, file=sys.stderr, flush=True))
     print(format_scorecard(scores))
+    scoreboard = Path(args.notebooks) / "pipelines" / "scoreboard.csv"
+    if scoreboard.is_file():
+        from .evaluation import Scoreboard
+
+        print("\nscoreboard (each notebook's pipeline on its evaluation sample):")
+        print(Scoreboard.show(Scoreboard(scoreboard).table()))
     print(f"report: {os.path.join(args.report, 'index.html')}")
     return 0 if all(s.passed for s in scores) else 1
 
 
 def cmd_eval_retrieval(args) -> int:
-    from .beir import evaluate_beir
+    from .evaluation import evaluate_beir
 
     result = evaluate_beir(args.beir, args.retriever, split=args.split, k=args.k, settings=_settings(args),
                            show_progress=True)
@@ -122,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="answer a question from an index")
     p.add_argument("question")
     p.add_argument("--index", help="index folder written by `ingest` (default: the bundled corpus)")
+    p.add_argument("--pipeline", metavar="FILE", help="a pipeline configuration (YAML), e.g. "
+                   "notebooks/pipelines/07_cost_and_caching.yaml: the whole pipeline it describes answers")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--top-k", type=int, help="chunks to retrieve")
     p.add_argument("--llm", help="model spec, e.g. local, openai:gpt-4o-mini, ollama:llama3.2")

@@ -11,7 +11,7 @@ environment variable, else `~/.local/share/llm-pipeline-toolkit`. The config fil
 Keys never live here: providers read their own variables (`OPENAI_API_KEY`, ...), so a
 config file can be shared and a Settings object can be printed safely.
 
-Not here: model construction (see models.py) and prices (see costs.py).
+Not here: model construction (see models/providers.py) and prices (see cost/prices.py).
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class Settings(BaseModel):
     chunk_size: int = Field(128, ge=32, description="chunk length in tokens")
     chunk_overlap: int = Field(16, ge=0)
     chunking: Literal["sentence", "token", "markdown"] = Field(
-        "sentence", description="chunking strategy (see chunking.py): 'sentence', 'token' or 'markdown'")
+        "sentence", description="chunking strategy (see ingest/chunking.py): 'sentence', 'token' or 'markdown'")
     context_window: int = Field(2048, ge=512, description="tokens the local model attends to")
     max_output_tokens: int = Field(64, ge=1)
     temperature: float = Field(0.0, ge=0.0)

@@ -1,15 +1,20 @@
-"""The pipeline: question -> retrieve top-k -> prompt -> LLM -> answer with cited sources.
+"""The pipeline: a question through its steps, every model call through one chain, every run recorded.
 
-Every call to `ask` appends a RunRecord (per-step latency, tokens, cost, compute seconds,
-errors) to `pipeline.records`; `pipeline.runs()` shows them as a DataFrame.
+    question ─► Retrieve ─► FitContext ─► Prompt ─► Generate ─► after-steps ─► Answer
 
     >>> pipeline = Pipeline.bundled()                                  # doctest: +SKIP
     >>> answer = pipeline.ask("How long do I have to return an item?")  # doctest: +SKIP
     >>> answer.sources[0].id                                           # doctest: +SKIP
     'policies/returns.md'
 
-Not here: the cache, retry, source-routing and validation machinery itself (cache.py, reliability.py,
-sources.py, validate.py); `ask` only calls into them when given.
+A capability is a step (`after=[guard]`) or a middleware of the model call
+(`middleware=[Budget(ledger), Cache(cache), Retry(policy)]`), not another keyword argument.
+Every call to `ask` appends a RunRecord to `pipeline.records`; `pipeline.runs()` shows them as a
+DataFrame with each step's fields as `step.field` columns. `Pipeline.from_config(path)` builds the
+whole pipeline from one YAML file (pipeline_config.py).
+
+Not here: the steps themselves (steps.py) and the middleware (toolkit.cost.middleware,
+toolkit.reliability.middleware).
 """
 
 from __future__ import annotations
@@ -17,54 +22,28 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
 
 from .config import Settings, load_settings
-from .costs import PriceTable, Usage
-from .errors import PromptTooLongError, ToolkitError
-from .index import Index
-from .models import count_tokens, make_embed_model, make_llm, model_name, usage_from_response
-from .prompts import SYSTEM_PROMPT, context_block, rag_messages
+from .cost import CostLedger, PriceTable, ResponseCache
+from .cost.middleware import Budget, Cache
+from .cost.pipeline_cache import NormalizedRetriever
+from .errors import ConfigError, ToolkitError
+from .ingestion import Index, default_index_dir, ingest
+from .models import ModelClient, ModelRef, embed_model_id, make_embed_model, make_llm
+from .models.extractive import ExtractiveLLM
+from .models.local import LocalLLM
+from .pipeline_config import DEMO, PipelineConfig, RetrieverConfig
+from .prompting import DEFAULT_SPEC, SCHEMAS, PromptSpec, bundled_specs, load_spec
+from .reliability import FaultInjector, RetryPolicy
+from .reliability.middleware import Faults, Retry
+from .retrieval import Source, SourceRouter, make_retriever
+from .steps import FitContext, Generate, Prompt, Retrieve, Run, RunRecord, as_step
+from .validation import BusinessRules, Grounding, Guard, JsonlReviewQueue, Safety, Schema
 
-__all__ = ["Pipeline", "Answer", "Source", "RunRecord", "cite"]
-
-# Tokens the chat template adds around the messages (role markers, turn ends); measured on
-# SmolLM2's ChatML template as 15 and rounded up for other templates.
-TEMPLATE_OVERHEAD = 32
-# A question must leave at least this much room for retrieved context.
-MIN_CONTEXT_TOKENS = 128
-
-
-@dataclass
-class Source:
-    id: str            # the document id: its path relative to the ingested folder
-    score: float       # cosine similarity of the best chunk of this document
-    text: str = ""     # that chunk's text
-
-
-@dataclass
-class RunRecord:
-    run_id: str
-    timestamp: str
-    question: str
-    answer: str = ""
-    model: str = ""
-    sources: list[str] = field(default_factory=list)
-    context_chunks: int = 0
-    retrieve_s: float = 0.0
-    generate_s: float = 0.0
-    total_s: float = 0.0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost_usd: float = 0.0
-    compute_s: float = 0.0   # seconds of this machine's compute (local models)
-    error: str = ""
-    spec_version: str = ""   # PromptSpec.version when the pipeline renders with a spec
-    context_sources: list[str] = field(default_factory=list)  # the source of each [n] block shown
-    route: list[str] = field(default_factory=list)  # sources a sources.SourceRouter chose ("sql", "api", "vector")
-    failed_sources: dict[str, str] = field(default_factory=dict)  # routed source -> its error
-    cache_hit: str = ""      # "exact" or "semantic" when the pipeline's cache answered (no model call)
-    attempts: int = 1        # model calls made, retries and fallback tiers included (Pipeline(retry=...))
+__all__ = ["Pipeline", "Answer", "RunRecord"]
 
 
 @dataclass
@@ -87,9 +66,9 @@ class Answer:
         r = self.record
         lines = [self.text or f"(no answer: {r.error})", "", "Sources:"]
         lines += [f"  {s.score:.3f}  {s.id}" for s in self.sources]
-        if r.route:  # only when a sources.SourceRouter chose the sources
-            lines += ["", f"route: {', '.join(r.route)}"]
-            lines += [f"  {name} failed: {why}" for name, why in r.failed_sources.items()]
+        if r.get("route.sources"):  # only when a SourceRouter chose the sources
+            lines += ["", f"route: {', '.join(r.get('route.sources'))}"]
+            lines += [f"  {name} failed: {why}" for name, why in r.get("route.failed", {}).items()]
         lines += ["", f"latency {r.total_s:.2f} s (retrieve {r.retrieve_s:.2f} s, generate {r.generate_s:.2f} s)  "
                   f"tokens {r.input_tokens} in / {r.output_tokens} out  cost ${r.cost_usd:.6f}  model {r.model}"]
         return "\n".join(lines)
@@ -103,36 +82,21 @@ class Answer:
                 f"<small>{r.total_s:.2f} s, {r.input_tokens}+{r.output_tokens} tokens, ${r.cost_usd:.6f}</small>")
 
 
-def cite(hits) -> list[Source]:
-    """Fold ranked chunks into ranked documents: one Source per document, at its best chunk."""
-    best: dict[str, Source] = {}
-    for hit in hits:  # hits arrive best first, so the first chunk of a document is its best
-        doc = hit.node.ref_doc_id or hit.node.node_id
-        if doc not in best:
-            best[doc] = Source(doc, float(hit.score or 0.0), hit.node.get_content())
-    return list(best.values())
-
-
-def _model_of(llm) -> str | None:
-    """The `provider:name` of the toolkit's own model classes, None when no `llm` was given;
-    any other object cannot be named (or priced) from here, so that is an error."""
+def _model_of(llm) -> ModelRef | None:
+    """The ref of the toolkit's own model classes, None when no `llm` was given; any other
+    object cannot be named (or priced) from here, so that is an error."""
     if llm is None:
         return None
-    from .extractive import ExtractiveLLM
-    from .local_llm import LocalLLM
-
     if isinstance(llm, LocalLLM):
-        return model_name(f"local:{llm.model_path}")
+        return ModelRef.parse(f"local:{llm.model_path}")
     if isinstance(llm, ExtractiveLLM):
-        return model_name("extractive")
+        return ModelRef.parse("extractive")
     raise ToolkitError(f"Pipeline(llm={type(llm).__name__}(...)) needs model='provider:name' too "
                        f"(for example model='openai:gpt-4o-mini'), so its runs are priced and labelled")
 
 
 def _check_embedding(index: Index, settings: Settings) -> None:
     """Refuse to query an index with another embedding model than the one that built it."""
-    from .models import embed_model_id
-
     built_with, expected = index.meta.get("embed_model"), embed_model_id(settings)
     if built_with is not None and built_with != expected:
         raise ToolkitError(f"the index was embedded with {built_with}, but the settings name {expected}; "
@@ -140,50 +104,46 @@ def _check_embedding(index: Index, settings: Settings) -> None:
 
 
 class Pipeline:
-    """Retrieve, prompt, generate; record every run."""
+    """Retrieve, fit, prompt, generate, then the after-steps; record every run."""
 
-    def __init__(self, index: Index, *, settings: Settings | None = None, llm=None, model: str | None = None,
-                 embed_model=None, prices: PriceTable | None = None, system_prompt: str = SYSTEM_PROMPT,
-                 spec=None, retriever=None, cache=None, ledger=None, retry=None):
+    def __init__(self, index: Index, *, settings: Settings | None = None, llm=None, model: str | ModelRef | None = None,
+                 embed_model=None, prices: PriceTable | None = None, spec: PromptSpec | None = None,
+                 retriever=None, middleware: Sequence = (), after: Sequence = ()):
         """`llm` overrides the model `settings.llm` names; then `model` must say what it is
         (`provider:name`, as in the price table), so its runs are priced and labelled right.
-        `spec` (a prompts.PromptSpec) replaces the default prompt and `system_prompt`.
-        `retriever` (any LlamaIndex retriever, e.g. `retrieve.make_retriever("hybrid", ...)`)
-        replaces the index's dense top-k retriever, and a `sources.SourceRouter` also records its
-        route. `cache` (cache.ResponseCache) and `ledger` (ledger.CostLedger) wrap the model call;
-        `retry` (reliability.RetryPolicy) retries it and falls back to other tiers."""
-        if spec is not None and system_prompt != SYSTEM_PROMPT:
-            raise ToolkitError("give either spec or system_prompt, not both; put the system text in the spec's role")
-        self.spec = spec
+        `spec` is the PromptSpec (DEFAULT_SPEC by default). `retriever` (any LlamaIndex
+        retriever, e.g. `make_retriever("hybrid", ...)`, or a SourceRouter) replaces the index's
+        dense top-k retriever. `middleware` wraps every model call, outermost first;
+        `after` are steps run after generation (a Guard becomes its Validate step)."""
         self.settings = settings or load_settings()
         self.index = index
         _check_embedding(index, self.settings)
         self.embed_model = embed_model or make_embed_model(self.settings)
+        self.embed_id = embed_model_id(self.settings)
         self.llm = llm if llm is not None else make_llm(self.settings)
-        self.model = model or _model_of(llm) or model_name(self.settings.llm)
+        self.model = ModelRef.parse(model) if model is not None else (_model_of(llm) or ModelRef.parse(self.settings.llm))
         self.prices = prices or PriceTable.for_settings(self.settings)
-        self.prices.price(self.model)  # fail now, not after the first answer, if it has no price
-        self.system_prompt = system_prompt
+        self.spec = spec or DEFAULT_SPEC
+        self.client = ModelClient(self.llm, self.model, middleware, max_output_tokens=self.settings.max_output_tokens)
+        for name in [str(self.model)] + [tier for m in middleware for tier in getattr(m, "tiers", ())]:
+            self.prices.price(name)  # fail now, not after the first answer, if a tier has no price
         self.records: list[RunRecord] = []
-        self.cache, self.ledger = cache, ledger  # optional: cache.ResponseCache, ledger.CostLedger
-        self.retry = retry  # optional reliability.RetryPolicy: retries, timeouts, fallback tiers
-        for tier, _ in getattr(retry, "fallbacks", ()):
-            self.prices.price(tier)  # a fallback tier must be priced too, before the first answer
-        self._retriever = retriever if retriever is not None else index.retriever(self.embed_model,
-                                                                                  top_k=self.settings.top_k)
-        if hasattr(self._retriever, "route") and self._retriever.vector is None:
-            # a sources.SourceRouter with no document retriever of its own asks this index
-            self._retriever.vector = index.retriever(self.embed_model, top_k=self.settings.top_k)
-        if cache is not None and not hasattr(self._retriever, "route"):
-            from .cached_pipeline import NormalizedRetriever  # equal questions must see equal context
-
-            self._retriever = NormalizedRetriever(self._retriever)
+        if retriever is None:
+            retriever = index.retriever(self.embed_model, top_k=self.settings.top_k)
+        if isinstance(retriever, SourceRouter) and retriever.vector is None:
+            # a router with no document retriever of its own asks this index
+            retriever.vector = index.retriever(self.embed_model, top_k=self.settings.top_k)
+        if any(isinstance(m, Cache) for m in middleware) and not isinstance(retriever, SourceRouter):
+            retriever = NormalizedRetriever(retriever)  # equal questions must see equal context (one cache key)
+        self.retriever = retriever
+        self.steps = [Retrieve(retriever), FitContext(), Prompt(), Generate(), *map(as_step, after)]
+        self.config = None  # the PipelineConfig it was built from, when it was (from_config)
 
     @classmethod
     def bundled(cls, settings: Settings | None = None, show_progress: bool = False, **kwargs) -> Pipeline:
-        """A pipeline over the bundled Tidewell corpus (indexed on first use, updated if it changed)."""
-        from .datasets import tidewell_corpus
-        from .ingest import ingest
+        """A pipeline over the bundled Tidewell corpus (indexed on first use, updated if it changed).
+        Needs the project's source checkout, where the corpus lives."""
+        from .demo import tidewell_corpus
 
         settings = settings or load_settings()
         embed_model = kwargs.pop("embed_model", None) or make_embed_model(settings)
@@ -196,86 +156,45 @@ class Pipeline:
         """A pipeline over an index written by `ingest`."""
         return cls(Index.open(index_dir), settings=settings, **kwargs)
 
-    def retrieve(self, question: str) -> list:
-        """The top-k chunks for a question, as LlamaIndex NodeWithScore objects, best first."""
-        return self._retriever.retrieve(question)
+    @classmethod
+    def from_config(cls, config, *, settings: Settings | None = None, show_progress: bool = False,
+                    base: str | Path | None = None) -> Pipeline:
+        """The whole pipeline one configuration describes (a PipelineConfig, or a YAML file's path).
 
-    def _fit_context(self, question: str, hits: list) -> list[tuple[str, str]]:
-        """Keep the best chunks that fit the model's window beside the instructions and answer."""
-        window = self.llm.metadata.context_window
-        budget = window - self.settings.max_output_tokens - TEMPLATE_OVERHEAD
-        if self.spec is not None:  # everything but the context: system, examples, the template
-            fixed = count_tokens(self.llm, "\n".join(m.content or "" for m in self.spec.messages(question, [])))
-        else:
-            fixed = count_tokens(self.llm, self.system_prompt) + count_tokens(self.llm, f"Context:\n\n\nQuestion: {question}")
-        block = self.spec.context_block if self.spec is not None else context_block
-        if budget - fixed < MIN_CONTEXT_TOKENS:
-            limit = budget - MIN_CONTEXT_TOKENS - count_tokens(self.llm, self.system_prompt)
-            raise PromptTooLongError(
-                f"the question is too long for this model: its {window}-token window leaves room for "
-                f"about {max(limit, 0)} tokens of question; shorten the question or configure a model "
-                f"with a larger context_window")
-        context, used = [], fixed
-        for hit in hits:
-            source = hit.node.ref_doc_id or hit.node.node_id
-            text = hit.node.get_content()
-            cost = count_tokens(self.llm, block(len(context) + 1, source, text)) + 2
-            if used + cost > budget:
-                break
-            context.append((source, text))
-            used += cost
-        return context
+        >>> pipeline = Pipeline.from_config("notebooks/pipelines/02_retrieval_layer.yaml")  # doctest: +SKIP
+        """
+        if not isinstance(config, PipelineConfig):
+            base = base or Path(config).resolve().parent
+            config = PipelineConfig.load(config)
+        return _build(config, settings, show_progress, Path(base or "."))
+
+    @property
+    def ledger(self):
+        """The cost ledger of the chain's Budget middleware, or None."""
+        return next((m.ledger for m in self.client.middleware if isinstance(m, Budget)), None)
+
+    def retrieve(self, question: str) -> list:
+        """The top chunks for a question, as LlamaIndex NodeWithScore objects, best first."""
+        if isinstance(self.retriever, SourceRouter):
+            return self.retriever.route(question).nodes
+        return self.retriever.retrieve(question)
 
     def ask(self, question: str, *, raise_errors: bool = True) -> Answer:
-        """Answer one question from the index and record the run.
+        """Answer one question through every step and record the run.
 
         With `raise_errors=False` a failure returns an Answer with empty text and the error in
         its record, so a batch over an evaluation set keeps going.
         """
-        record = RunRecord(run_id=uuid.uuid4().hex[:12], question=question, model=self.model,
+        record = RunRecord(run_id=uuid.uuid4().hex[:12], question=question, model=str(self.model),
                            timestamp=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
-        sources: list[Source] = []
-        context: list[tuple[str, str]] = []
+        run = Run(question, record, pipeline=self)
         started = time.perf_counter()
         try:
             if not question or not question.strip():
                 raise ToolkitError("the question is empty; ask something about the indexed documents")
-            if hasattr(self._retriever, "route"):  # a sources.SourceRouter: record what it chose
-                routed = self._retriever.route(question)
-                hits, record.route, record.failed_sources = routed.nodes, routed.route.sources, routed.route.failed
-            else:
-                hits = self.retrieve(question)
-            record.retrieve_s = time.perf_counter() - started
-            sources = cite(hits)
-            record.sources = [s.id for s in sources]
-
-            context = self._fit_context(question, hits)
-            record.context_chunks = len(context)
-            record.context_sources = [source for source, _ in context]
-            generate_started = time.perf_counter()
-            if self.spec is not None:
-                messages = self.spec.messages(question, context)
-                record.spec_version = self.spec.version
-            else:
-                messages = rag_messages(question, context, self.system_prompt)
-            response = self._chat(messages, question, context, record)
-            record.generate_s = time.perf_counter() - generate_started
-            record.answer = (response.message.content or "").strip()
-
-            usage = usage_from_response(response)
-            if usage is None:  # the provider reported none: count with the model's tokenizer
-                prompt = "\n".join(m.content or "" for m in messages)
-                usage = Usage(count_tokens(self.llm, prompt), count_tokens(self.llm, record.answer))
-            record.input_tokens, record.output_tokens = usage.input_tokens, usage.output_tokens
-            record.cost_usd = self.prices.cost(record.model, usage)  # the tier that answered
-            if record.model.split(":", 1)[0] in ("local", "ollama", "extractive"):
-                record.compute_s = round(record.generate_s, 4)
-            if record.failed_sources:  # say which source failed; the answer comes from the others
-                used = [s for s in record.route if s not in record.failed_sources] or ["no source"]
-                failed = " and ".join(record.failed_sources) + (" sources" if len(record.failed_sources) > 1
-                                                                else " source")
-                record.answer += (f"\n(The {failed} failed, so this answer "
-                                  f"uses {' and '.join(used)} only. {'; '.join(record.failed_sources.values())})")
+            for step in self.steps:
+                step(run)
+            record.answer = "\n".join([run.text, *run.notes]) if run.notes else run.text
         except Exception as exc:
             record.error = f"{type(exc).__name__}: {exc}"
             if raise_errors:
@@ -283,27 +202,113 @@ class Pipeline:
         finally:
             record.total_s = time.perf_counter() - started
             self.records.append(record)
-        return Answer(question, record.answer, sources, record, context)
-
-    def _chat(self, messages, question: str, context, record: RunRecord):
-        """The model call; through the response cache and the cost ledger when given."""
-        if self.cache is None and self.ledger is None:
-            return self._generate(messages, record)
-        from .cached_pipeline import cached_chat
-
-        return cached_chat(self, messages, question, context, record)
-
-    def _generate(self, messages, record: RunRecord):
-        """The model call itself: plain, or under `self.retry`, which sets `record.attempts` and,
-        when a fallback tier answered, `record.model`."""
-        if self.retry is None:
-            return self.llm.chat(messages)
-        outcome = self.retry.chat(self.model, self.llm, messages)
-        record.attempts, record.model = len(outcome.attempts), outcome.tier
-        return outcome.value
+        return Answer(question, record.answer, run.sources, record, run.context)
 
     def runs(self):
-        """Every recorded run as a DataFrame, one row per question."""
+        """Every recorded run as a DataFrame, one row per question, each step's fields as `step.field`."""
         import pandas as pd
 
-        return pd.DataFrame([asdict(r) for r in self.records], columns=list(RunRecord.__dataclass_fields__))
+        rows = [r.flat() for r in self.records]
+        return pd.DataFrame(rows) if rows else pd.DataFrame(columns=[f for f in RunRecord.__dataclass_fields__
+                                                                      if f != "parts"])
+
+
+# -- building a pipeline from its configuration -------------------------------------------------
+
+def _build(config: PipelineConfig, settings, show_progress: bool, base: Path) -> Pipeline:
+    """The Pipeline `config` describes; `base` resolves a relative corpus folder."""
+    for slot in ("confidence", "escalation", "tiers", "store"):
+        if getattr(config, slot) is not None:
+            raise ConfigError(f"pipeline configuration {config.name!r} sets {slot!r}, which this version of the "
+                              f"toolkit cannot build yet; remove it")
+    values = {**(settings.model_dump() if settings is not None else {}), **config.settings}
+    settings = load_settings(**values)
+    if config.corpus == "bundled":
+        from .demo import tidewell_corpus
+
+        corpus, index_dir = tidewell_corpus(), settings.index_root / "tidewell"
+    else:
+        corpus = (base / config.corpus).resolve()
+        index_dir = default_index_dir(settings, corpus)
+    if config.index:
+        index_dir = settings.home / config.index
+    embed_model = make_embed_model(settings)
+    index, _ = ingest(corpus, index_dir, settings=settings, embed_model=embed_model, show_progress=show_progress)
+    prices = PriceTable.for_settings(settings)
+
+    middleware: list = []
+    if config.ledger is not None:
+        middleware.append(Budget(CostLedger(settings.home / config.ledger.path, prices=prices,
+                                            budget_usd=config.ledger.budget_usd, priced_as=config.ledger.priced_as,
+                                            embed_priced_as=config.ledger.embed_priced_as)))
+    if config.cache is not None:
+        cache = ResponseCache(settings.home / config.cache.path, threshold=config.cache.threshold,
+                              embed_model=embed_model if config.cache.semantic else None)
+        middleware.append(Cache(cache, prices))
+    if config.retry is not None:
+        middleware.append(Retry(_retry_policy(config, settings)))
+    if config.faults is not None:
+        middleware.append(Faults(FaultInjector(dict(config.faults.rates), seed=config.faults.seed)))
+
+    spec = _spec(config, base)
+    pipeline = Pipeline(index, settings=settings, embed_model=embed_model, prices=prices, spec=spec,
+                        retriever=_retriever(config, index, embed_model, settings), middleware=middleware,
+                        after=[_guard(config, settings, spec)] if config.validation else [])
+    pipeline.config = config
+    return pipeline
+
+def _retriever(config: PipelineConfig, index, embed_model, settings):
+    r = config.retriever
+    retriever = None
+    if r != RetrieverConfig() or r.top_k is not None:
+        retriever = make_retriever(r.kind, index, embed_model, top_k=r.top_k or settings.top_k, fusion=r.fusion,
+                                   dense_kind=r.dense_kind, candidates=r.candidates)
+    if config.router is not None:
+        from .demo import LiveAPISource, tidewell_router
+
+        api = LiveAPISource(config.router.api) if config.router.api else None
+        return tidewell_router(api=api, vector=retriever)
+    return retriever
+
+def _spec(config: PipelineConfig, base: Path) -> PromptSpec:
+    if isinstance(config.spec, dict):
+        return PromptSpec.model_validate(config.spec)
+    if config.spec in bundled_specs():
+        return load_spec(config.spec)
+    return load_spec(base / config.spec)
+
+def _retry_policy(config: PipelineConfig, settings):
+    params = config.retry.model_dump(exclude={"fallbacks"})
+    fallbacks = [(name, make_llm(settings.model_copy(update={"llm": name}))) for name in config.retry.fallbacks]
+    return RetryPolicy(**params, fallbacks=fallbacks)
+
+def _guard(config: PipelineConfig, settings, spec: PromptSpec) -> Guard:
+    from . import demo
+
+    checks = []
+    for check in config.validation.checks:
+        if check.check == "schema":
+            name = check.schema_name or spec.output_schema or "CitedAnswer"
+            if name not in SCHEMAS:
+                raise ConfigError(f"validation: schema {name!r} is not registered; registered: {', '.join(SCHEMAS)}")
+            validator = Schema(SCHEMAS[name])
+        elif check.check == "business_rules":
+            if check.rules is None:
+                raise ConfigError("validation: a business_rules check needs rules: 'tidewell' (the bundled demo) "
+                                  "or the path of a YAML rules file")
+            if check.rules == DEMO:
+                validator = demo.business_rules()
+            elif check.catalog is None:
+                raise ConfigError("validation: a business_rules file needs its catalog: set catalog: PATH.csv")
+            else:
+                validator = BusinessRules.load(check.rules, check.catalog)
+        elif check.check == "grounding":
+            validator = Grounding(check.threshold)
+        else:
+            contacts = demo.PUBLIC_CONTACTS if check.allowed_contacts == DEMO else check.allowed_contacts
+            validator = Safety(contacts)
+        checks.append((validator, check.policy))
+    v = config.validation
+    queue = JsonlReviewQueue(settings.home / v.queue) if v.queue else None
+    refusal = demo.REFUSAL if v.refusal == DEMO else v.refusal
+    return Guard(checks, queue=queue, fallback=v.fallback, **({"refusal": refusal} if refusal else {}))

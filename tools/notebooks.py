@@ -113,7 +113,7 @@ def check(folder: Path = NOTEBOOKS) -> list[str]:
 
 
 def execute(path: Path, timeout: int = 900) -> None:
-    from toolkit.tour import execute_notebook
+    from toolkit.notebook.tour import execute_notebook
 
     nb = nbformat.read(path, as_version=4)
     execute_notebook(nb, path.parent, timeout)

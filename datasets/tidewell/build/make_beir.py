@@ -34,7 +34,7 @@ TIDEWELL = Path(__file__).resolve().parents[1]
 
 def build() -> tuple[dict, dict, dict]:
     """(corpus, queries, qrels) in the shapes toolkit.beir.write_beir takes."""
-    from toolkit.loaders import load_folder
+    from toolkit.ingestion.loaders import load_folder
 
     documents, skipped = load_folder(TIDEWELL / "corpus")
     if skipped:
@@ -55,7 +55,7 @@ def build() -> tuple[dict, dict, dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from toolkit.beir import write_beir
+    from toolkit.evaluation.beir import write_beir
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=str(TIDEWELL / "beir"), help="folder to write (default: datasets/tidewell/beir)")

@@ -1,0 +1,21 @@
+"""Cost: token prices and projections, the cost ledger with budgets, and the exact and semantic
+response caches.
+
+    >>> PriceTable.load().cost("openai:gpt-4o-mini", Usage(1200, 300))
+    0.00036
+
+Not here: counting tokens of a reply (toolkit.models.usage).
+"""
+
+from ..models.usage import Usage
+from .cache import ResponseCache
+from .cache_keys import CachedAnswer, CacheRequest, guard_terms
+from .ledger import LEDGER_KINDS, CostLedger
+from .middleware import Budget, Cache
+from .pipeline_cache import NormalizedRetriever, memo_embedding
+from .prices import (TOKENIZERS, Price, PriceTable, Projection, count_tokens_for, estimate_batch, plot_projection,
+                     priced_as, project_monthly, tokenizer_for)
+
+__all__ = ["PriceTable", "Price", "Usage", "priced_as", "estimate_batch", "project_monthly", "plot_projection",
+           "Projection", "count_tokens_for", "tokenizer_for", "TOKENIZERS", "CostLedger", "LEDGER_KINDS",
+           "ResponseCache", "Budget", "Cache", "CacheRequest", "CachedAnswer", "guard_terms", "memo_embedding", "NormalizedRetriever"]

@@ -1,0 +1,205 @@
+"""Ingest a folder: load, clean, chunk, embed, and write a FAISS index, incrementally.
+
+Two layers decide what to redo. The index keeps a SHA-256 of every file's bytes, so an unchanged
+file is not even parsed. LlamaIndex's IngestionPipeline, with a docstore of document hashes
+(upsert strategy), replaces the chunks of a changed document. Re-ingesting an unchanged folder
+embeds nothing; a changed file re-embeds only its own chunks; a removed file's chunks leave the
+index. (IngestionPipeline's transformation cache is off: it is keyed on a whole batch of nodes,
+so it never hit on a changed corpus, while it held three quarters of the index's bytes.)
+
+Chunks are embedded and stored a batch at a time (EMBED_BATCHES of the model's own batches), and
+each batch's embeddings are dropped once the store holds them: peak memory grows with the
+corpus's text, not with its embeddings (benchmarks/bench_ingest_memory.py measures it).
+
+    >>> index, report = ingest("datasets/tidewell/corpus", "/tmp/tidewell-index")   # doctest: +SKIP
+    >>> report.chunks, len(report.skipped)                                          # doctest: +SKIP
+    (357, 0)
+
+Not here: loaders for each format (loaders.py) and the on-disk layout (index.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .chunking import make_chunker
+from ..config import Settings, load_settings
+from ..errors import IndexCorruptError, IngestError
+from .index import Index
+from .loaders import SkipFile, Skipped, parse_file, read_file, scan_folder
+from ..models.providers import embed_model_id, make_embed_model
+from .persist import VersionedFolder
+
+__all__ = ["IngestReport", "ingest", "default_index_dir"]
+
+# How many of the embedding model's batches are embedded and stored at a time: a whole multiple,
+# so the model sees exactly the batches it would see embedding everything at once.
+EMBED_BATCHES = 8
+# Index parameters that indexes written before the parameter existed were built with.
+LEGACY_PARAMS = {"chunking": "sentence"}
+
+
+@dataclass
+class IngestReport:
+    """What one ingestion run did, file by file."""
+
+    source: str
+    index: str = ""
+    indexed: list[str] = field(default_factory=list)   # doc ids (relative paths) now in the index
+    skipped: list[Skipped] = field(default_factory=list)
+    chunks: int = 0          # chunks in the index after the run
+    embedded: int = 0        # chunks of new or changed files this run (0 when nothing changed)
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)      # e.g. why the index was rebuilt
+
+    def to_dict(self) -> dict:
+        return {"indexed": self.indexed, "skipped": [asdict(s) for s in self.skipped],
+                "chunks": self.chunks, "embedded": self.embedded, "seconds": self.seconds,
+                "source": self.source, "index": self.index, "notes": self.notes}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def frame(self):
+        """One row per file: path, status (indexed or skipped) and reason."""
+        import pandas as pd
+
+        rows = [{"path": p, "status": "indexed", "reason": ""} for p in self.indexed]
+        rows += [{"path": s.path, "status": "skipped", "reason": s.reason} for s in self.skipped]
+        return pd.DataFrame(rows, columns=["path", "status", "reason"]).sort_values("path", ignore_index=True)
+
+    def __str__(self) -> str:
+        files = "file" if len(self.indexed) == 1 else "files"
+        lines = [f"indexed {len(self.indexed)} {files} into {self.chunks} chunks "
+                 f"({self.embedded} embedded this run) in {self.seconds:.1f} s"]
+        lines += [f"  skipped {s.path}: {s.reason}" for s in self.skipped]
+        lines += [f"  note: {note}" for note in self.notes]
+        return "\n".join(lines)
+
+
+def default_index_dir(settings: Settings, source: str | Path) -> Path:
+    """Where an index of `source` lives unless told otherwise: `<home>/indexes/<name>-<hash>`,
+    the hash of the full path keeping two folders of the same name apart."""
+    resolved = Path(source).expanduser().resolve()
+    digest = hashlib.sha256(str(resolved).encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    return settings.index_root / f"{resolved.name or 'root'}-{digest}"
+
+
+def _open_compatible(path: Path, params: dict, notes: list[str]) -> Index | None:
+    """The index at `path` if it exists, is intact, and used the same embedding and chunking."""
+    if not Index.exists(path):
+        return None
+    try:
+        index = Index.open(path)
+    except IndexCorruptError as exc:  # ingesting again is the documented fix: rebuild
+        notes.append(f"rebuilt from scratch: the previous index was unreadable ({exc})")
+        return None
+    changed = [k for k, v in params.items() if index.meta.get(k, LEGACY_PARAMS.get(k)) != v]
+    if changed:  # another embedding model or chunking makes every stored vector stale
+        notes.append(f"rebuilt from scratch: {', '.join(changed)} changed")
+        return None
+    return index
+
+
+def ingest(source: str | Path, index_dir: str | Path | None = None, *, settings: Settings | None = None,
+           embed_model=None, show_progress: bool = True) -> tuple[Index, IngestReport]:
+    """Index the documents under `source` into `index_dir` and report what happened per file.
+
+    Only new and changed files are parsed and embedded: a file is unchanged when the SHA-256 of
+    its bytes matches the one stored with the index. Raises IngestError (with `.report`
+    attached) when no file could be indexed; the index on disk is then left as it was.
+    """
+    from tqdm.auto import tqdm
+
+    started = time.perf_counter()
+    settings = settings or load_settings()
+    source = Path(source).expanduser()
+    index_dir = Path(index_dir).expanduser() if index_dir else default_index_dir(settings, source)
+    report = IngestReport(source=str(source), index=str(index_dir))
+    params = {"embed_model": embed_model_id(settings), "chunk_size": settings.chunk_size,
+              "chunk_overlap": settings.chunk_overlap, "chunking": settings.chunking}
+
+    candidates, report.skipped = scan_folder(source, exclude=[index_dir, VersionedFolder(index_dir).lock_path])
+    try:
+        with Index.lock(index_dir):  # one writer at a time: read, change and save as one step
+            index = _ingest_locked(source, index_dir, candidates, params, report, settings, embed_model,
+                                   show_progress)
+    finally:
+        report.seconds = round(time.perf_counter() - started, 3)
+    report.chunks = index.chunks
+    return index, report
+
+
+def _ingest_locked(source: Path, index_dir: Path, candidates, params: dict, report: IngestReport,
+                   settings: Settings, embed_model, show_progress: bool) -> Index:
+    from tqdm.auto import tqdm
+
+    index = _open_compatible(index_dir, params, report.notes)
+    known = index.meta.get("files", {}) if index else {}
+    stored = set(index.store.documents()) if index else set()
+    fingerprints: dict[str, str] = {}   # doc id -> SHA-256 of the file's bytes
+    changed = []                        # Documents of new or changed files
+    max_bytes = int(settings.max_file_mb * 1_000_000)
+    for path, doc_id in tqdm(candidates, desc="Reading files", unit="file", disable=not show_progress):
+        try:
+            data = read_file(path, max_bytes)
+            digest = hashlib.sha256(data).hexdigest()
+            if known.get(doc_id) != digest or doc_id not in stored:
+                changed.append(parse_file(data, path.suffix, doc_id))
+            fingerprints[doc_id] = digest
+        except SkipFile as skip:
+            report.skipped.append(Skipped(doc_id, str(skip)))
+    report.skipped.sort(key=lambda s: s.path)
+    report.indexed = sorted(fingerprints)
+
+    if not fingerprints:
+        error = IngestError(f"no file in {source} could be indexed ({len(report.skipped)} skipped; "
+                            f"supported: .md .txt .html .pdf); the index was not changed")
+        error.report = report
+        raise error
+
+    removed = stored - set(fingerprints)  # deleted files, and files that are now skipped
+    if index is None or changed or removed:
+        embed_model = embed_model or make_embed_model(settings)
+        if index is None:
+            dim = len(embed_model.get_text_embedding("dimension probe"))
+            index = Index.create(dim, meta=params, path=index_dir)
+        for doc_id in sorted(removed):
+            index.store.delete(doc_id)
+            index.docstore.delete_document(doc_id, raise_error=False)
+        report.embedded = len(_run_pipeline(index, changed, embed_model, settings, show_progress))
+        index.meta.update(params, dim=index.store.dim, files=fingerprints, source=str(source.resolve()))
+        index.save(index_dir)
+    return index
+
+
+def _run_pipeline(index: Index, documents: list, embed_model, settings: Settings, show_progress: bool) -> list:
+    """Chunk and embed `documents` into the index; LlamaIndex's docstore skips unchanged texts
+    and replaces the chunks of changed ones. Returns the new chunks, without their embeddings."""
+    if not documents:
+        return []
+    from llama_index.core.ingestion import DocstoreStrategy, IngestionPipeline
+    from tqdm.auto import tqdm
+
+    # The pipeline chunks, and (with the store) deletes the old chunks of changed documents; it
+    # embeds nothing, because it would hold every embedding of the run as Python lists at once.
+    pipeline = IngestionPipeline(
+        transformations=make_chunker(settings.chunking, settings.chunk_size, settings.chunk_overlap),
+        docstore=index.docstore,
+        vector_store=index.store,
+        docstore_strategy=DocstoreStrategy.UPSERTS,
+        disable_cache=True,
+    )
+    nodes = pipeline.run(documents=documents, show_progress=show_progress, store_doc_text=False)
+    step = max(1, int(getattr(embed_model, "embed_batch_size", 10))) * EMBED_BATCHES
+    for start in tqdm(range(0, len(nodes), step), desc="Embedding", unit="batch", disable=not show_progress):
+        batch = nodes[start:start + step]
+        embed_model(batch)          # sets each node's .embedding
+        index.store.add(batch)      # the store keeps normalized float32 vectors, not the lists
+        for node in batch:
+            node.embedding = None
+    return nodes

@@ -1,0 +1,13 @@
+"""Notebook helpers: the setup cell, checkpoints, the headless tour and its report, the playground.
+
+    >>> checkpoint("hit_rate@3", 0.9, at_least=0.8)
+    checkpoint hit_rate@3 = 0.9000 (needs >= 0.8): PASS
+
+Not here: comparing outputs with the committed baseline (nbval does that under pytest).
+"""
+
+from .playground import Playground
+from .setup import setup_notebook
+from .tour import checkpoint, format_scorecard, run_tour
+
+__all__ = ["setup_notebook", "checkpoint", "run_tour", "format_scorecard", "Playground"]

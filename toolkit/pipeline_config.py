@@ -1,0 +1,181 @@
+"""One YAML file describes a whole pipeline; its version hash names it in every run.
+
+    name: 02_retrieval_layer
+    corpus: bundled                 # the Tidewell demo corpus, or a folder (relative to this file)
+    settings: {top_k: 3}            # any Settings field; llm left out follows TOOLKIT_LLM
+    retriever: {kind: hybrid, top_k: 5}
+    spec: default                   # a bundled spec name, a spec file, or the spec itself
+    validation:                     # checks in order, each with its failure policy
+      checks: [{check: grounding, policy: refuse}, {check: safety, policy: refuse}]
+    retry: {max_attempts: 3, fallbacks: [extractive]}
+    cache: {path: cache.sqlite, threshold: 0.9}
+    ledger: {path: ledger.sqlite, priced_as: openai:gpt-4o-mini}
+
+    >>> config = PipelineConfig(name="demo", retriever={"kind": "bm25"})
+    >>> config.retriever.kind, len(config.version)
+    ('bm25', 12)
+    >>> config.with_changes(retriever={"kind": "hybrid"}).version != config.version
+    True
+
+Each notebook loads the previous notebook's file, changes what it teaches, and saves its own.
+Values named `tidewell` (business rules, published contacts, refusal text, the router) are the
+bundled demo's, taken from `toolkit.demo`; nothing else in a configuration knows the demo.
+State files (cache, ledger, review queue) are relative to TOOLKIT_HOME.
+
+Not here: building the pipeline it describes (`Pipeline.from_config` in pipeline.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import ConfigError
+
+__all__ = ["PipelineConfig", "DEMO"]
+
+DEMO = "tidewell"  # the word that names a bundled demo value
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RetrieverConfig(_Part):
+    kind: Literal["dense", "bm25", "hybrid"] = "dense"
+    top_k: int | None = Field(None, ge=1, description="chunks retrieved; default: settings.top_k")
+    fusion: Literal["rrf", "score"] = "rrf"
+    candidates: int = Field(20, ge=1)
+    dense_kind: Literal["flat", "hnsw", "ivf", "auto"] = "flat"
+
+
+class RouterConfig(_Part):
+    rules: Literal["tidewell"] = DEMO
+    api: str | None = Field(None, description="base URL of the live API; None records the API as unavailable")
+
+
+class CheckConfig(_Part):
+    check: Literal["schema", "business_rules", "grounding", "safety"]
+    policy: Literal["reask", "fix", "escalate", "refuse", "raise"] = "refuse"
+    threshold: float = Field(0.5, ge=0, le=1, description="grounding: share of content words in the context")
+    schema_name: str | None = Field(None, alias="schema", description="schema: a registered model; default: the spec's")
+    rules: str | None = Field(None, description="business_rules: 'tidewell' or a YAML rules file (with catalog)")
+    catalog: str | None = Field(None, description="business_rules: the product catalog CSV for a rules file")
+    allowed_contacts: list[str] | Literal["tidewell"] = Field(default_factory=list)
+
+
+class ValidationConfig(_Part):
+    checks: list[CheckConfig]
+    fallback: Literal["escalate", "refuse", "raise"] = "refuse"
+    refusal: str | None = Field(None, description="the refusal text; 'tidewell' for the demo's")
+    queue: str | None = Field(None, description="review queue file (JSONL), needed by 'escalate'")
+
+
+class RetryConfig(_Part):
+    max_attempts: int = Field(4, ge=1)
+    initial_backoff_s: float = Field(0.5, ge=0)
+    max_backoff_s: float = Field(8.0, ge=0)
+    jitter_s: float = Field(0.5, ge=0)
+    timeout_s: float | None = Field(30.0, gt=0)
+    deadline_s: float | None = Field(120.0, gt=0)
+    fallbacks: list[str] = Field(default_factory=list, description="models to fall back to, in order")
+
+
+class FaultsConfig(_Part):
+    rates: dict[str, float]
+    seed: int = 0
+
+
+class CacheConfig(_Part):
+    path: str = "cache/responses.sqlite"
+    semantic: bool = True
+    threshold: float = Field(0.9, gt=0, le=1)
+
+
+class LedgerConfig(_Part):
+    path: str = "ledger.sqlite"
+    budget_usd: float | None = Field(None, ge=0)
+    priced_as: str | None = None
+    embed_priced_as: str | None = None
+
+
+class PipelineConfig(_Part):
+    """The whole pipeline as data (see the module docstring)."""
+
+    name: str = "pipeline"
+    corpus: str = "bundled"
+    index: str | None = Field(None, description="index folder; default under TOOLKIT_HOME")
+    settings: dict = Field(default_factory=dict)
+    retriever: RetrieverConfig = RetrieverConfig()
+    router: RouterConfig | None = None
+    spec: str | dict = "default"
+    validation: ValidationConfig | None = None
+    retry: RetryConfig | None = None
+    faults: FaultsConfig | None = None
+    cache: CacheConfig | None = None
+    ledger: LedgerConfig | None = None
+    # Slots the later stages fill (confidence scoring, escalation, model tiers, a shared store):
+    # a configuration that sets one is refused until the toolkit can build it.
+    confidence: dict | None = None
+    escalation: dict | None = None
+    tiers: dict | None = None
+    store: str | None = None
+
+    @property
+    def version(self) -> str:
+        """12 hex digits of the SHA-256 of the content (the name is a label, not content)."""
+        content = self.model_dump(mode="json", exclude={"name"}, by_alias=True)
+        canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
+
+    def with_changes(self, **changes) -> PipelineConfig:
+        """A copy with top-level fields replaced (validated as a new configuration)."""
+        return PipelineConfig.parse({**self.model_dump(mode="json", by_alias=True), **changes})
+
+    @classmethod
+    def parse(cls, data: dict, where: str = "pipeline configuration") -> PipelineConfig:
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            problem = exc.errors()[0]
+            field = ".".join(str(p) for p in problem["loc"]) or "(top level)"
+            raise ConfigError(f"{where}: {field}: {problem['msg']}; fix that field "
+                              f"(see toolkit/pipeline_config.py for every field)") from exc
+
+    @classmethod
+    def load(cls, path: str | Path) -> PipelineConfig:
+        """Read a configuration file (YAML or JSON); a bad field is named with the file."""
+        import yaml
+
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"no pipeline configuration at {path}; check the path") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path} is not valid YAML ({exc}); fix the file") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: a pipeline configuration is a mapping of fields, not {type(data).__name__}")
+        return cls.parse(data, str(path))
+
+    def save(self, path: str | Path) -> Path:
+        """Write the configuration as YAML, atomically, with its version in a comment."""
+        import yaml
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Only what differs from the defaults: a file that says what this pipeline changes.
+        body = yaml.safe_dump(self.model_dump(mode="json", by_alias=True, exclude_defaults=True) or {"name": self.name},
+                              sort_keys=False, width=100)
+        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        with os.fdopen(handle, "w", encoding="utf-8") as f:
+            f.write(f"# pipeline configuration, version {self.version} (python -m toolkit ask --pipeline {path.name})\n")
+            f.write(body)
+        os.replace(temp, path)
+        return path

@@ -1,0 +1,15 @@
+"""Reliability: retries with deadlines and fallback tiers, idempotent side effects, seeded fault injection.
+
+    >>> RetryPolicy(max_attempts=2).call(max, 3, 4)
+    4
+
+Not here: what a retry costs (toolkit.cost.ledger records it).
+"""
+
+from .effects import EffectService, SideEffectLedger, idempotency_key, post_effect, support_steps
+from .faults import FaultInjector, FaultProxy
+from .middleware import Faults, Retry
+from .retry import Attempt, CallResult, RetryPolicy, check_complete, is_transient
+
+__all__ = ["RetryPolicy", "Retry", "Faults", "Attempt", "CallResult", "is_transient", "check_complete", "FaultInjector", "FaultProxy",
+           "SideEffectLedger", "EffectService", "idempotency_key", "post_effect", "support_steps"]
