@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "toolkit"
 
 # Lowest first: a module may import from its own stage or an earlier one, never a later one.
-STAGES = ["errors", "config", "text", "prompting", "models", "reliability", "ingestion", "retrieval", "cost",
+STAGES = ["errors", "config", "text", "files", "prompting", "models", "reliability", "ingestion", "retrieval", "cost",
           "validation", "demo", "pipeline_config", "steps", "pipeline", "evaluation", "notebook", "__main__"]
 
 

@@ -29,14 +29,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import ConfigError
+from .files import write_atomic
 
 __all__ = ["PipelineConfig", "DEMO"]
 
@@ -169,13 +168,8 @@ class PipelineConfig(_Part):
         import yaml
 
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         # Only what differs from the defaults: a file that says what this pipeline changes.
         body = yaml.safe_dump(self.model_dump(mode="json", by_alias=True, exclude_defaults=True) or {"name": self.name},
                               sort_keys=False, width=100)
-        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        with os.fdopen(handle, "w", encoding="utf-8") as f:
-            f.write(f"# pipeline configuration, version {self.version} (python -m toolkit ask --pipeline {path.name})\n")
-            f.write(body)
-        os.replace(temp, path)
-        return path
+        header = f"# pipeline configuration, version {self.version} (python -m toolkit ask --pipeline {path.name})\n"
+        return write_atomic(path, header + body)

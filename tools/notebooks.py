@@ -7,8 +7,9 @@
 `execute` runs a notebook in its folder and saves it with its outputs (the nbval baseline) and
 without execution timestamps. `check` enforces the conventions of DESIGN section 5: the file
 name, the skeleton (title, summary, setup, recap, checkpoint, exercises), no empty cells, no
-error outputs, no absolute paths of this machine in outputs, clean metadata, and a contents
-page that matches the notebooks.
+error outputs, no absolute paths of this machine in outputs, clean metadata, a contents page
+that matches the notebooks, and the configuration carried forward: each notebook loads the
+previous one's `pipelines/*.yaml`, saves its own, and adds its scoreboard row.
 """
 
 from __future__ import annotations
@@ -103,9 +104,29 @@ def sequence_problems(paths: list[Path]) -> list[str]:
     return found
 
 
+def carry_problems(paths: list[Path]) -> list[str]:
+    """Each notebook starts from the previous notebook's configuration, saves its own under
+    pipelines/, and (after 00, which has no pipeline to measure yet) adds its scoreboard row."""
+    found = []
+    for previous, path in zip([None, *paths], paths):
+        code = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+        own = f"pipelines/{path.stem}.yaml"
+        if f'.save("{own}")' not in code:
+            found.append(f"{path.name}: must save its configuration as {own}")
+        elif not (path.parent / own).is_file():
+            found.append(f"{path.name}: {own} is missing: execute the notebook")
+        if previous is not None:
+            if f'PipelineConfig.load("pipelines/{previous.stem}.yaml")' not in code:
+                found.append(f"{path.name}: must start from pipelines/{previous.stem}.yaml")
+            if f'.add("{path.stem}"' not in code:
+                found.append(f"{path.name}: must add its row to the scoreboard (Scoreboard(...).add(\"{path.stem}\", ...))")
+    return found
+
+
 def check(folder: Path = NOTEBOOKS) -> list[str]:
     paths = sequence(folder)
     found = [f"{path.name}: {p}" for path in paths for p in problems(path)] + sequence_problems(paths)
+    found += carry_problems(paths)
     page = folder / "README.md"
     if not page.is_file() or page.read_text(encoding="utf-8") != contents(folder):
         found.append("notebooks/README.md is out of date: run python tools/notebooks.py contents")

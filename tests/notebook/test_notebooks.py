@@ -38,3 +38,18 @@ def test_a_notebook_breaking_the_conventions_is_reported(tmp_path):
     assert "no checkpoint(...) cell" in found
     assert "cell 3 is empty" in found
     assert "has no outputs: execute it before committing, so nbval has a baseline" in found
+
+
+def test_a_notebook_that_does_not_carry_the_configuration_is_reported(tmp_path):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    first, second = tmp_path / "00_start_here.ipynb", tmp_path / "01_minimum_viable_pipeline.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell('config.save("pipelines/00_start_here.yaml")')]), first)
+    nbformat.write(new_notebook(cells=[new_code_cell('config = PipelineConfig.load("pipelines/00_start.yaml")')]), second)
+    assert tools["carry_problems"]([first, second]) == [
+        "00_start_here.ipynb: pipelines/00_start_here.yaml is missing: execute the notebook",
+        "01_minimum_viable_pipeline.ipynb: must save its configuration as pipelines/01_minimum_viable_pipeline.yaml",
+        "01_minimum_viable_pipeline.ipynb: must start from pipelines/00_start_here.yaml",
+        '01_minimum_viable_pipeline.ipynb: must add its row to the scoreboard '
+        '(Scoreboard(...).add("01_minimum_viable_pipeline", ...))']

@@ -9,7 +9,7 @@ Not here: counting tokens of a reply (toolkit.models.usage).
 
 from ..models.usage import Usage
 from .cache import ResponseCache
-from .cache_keys import CachedAnswer, CacheRequest, guard_terms
+from .cache_keys import CachedAnswer, CacheRequest, guard_terms, normalize
 from .ledger import LEDGER_KINDS, CostLedger
 from .middleware import Budget, Cache
 from .pipeline_cache import NormalizedRetriever, memo_embedding
@@ -18,4 +18,5 @@ from .prices import (TOKENIZERS, Price, PriceTable, Projection, count_tokens_for
 
 __all__ = ["PriceTable", "Price", "Usage", "priced_as", "estimate_batch", "project_monthly", "plot_projection",
            "Projection", "count_tokens_for", "tokenizer_for", "TOKENIZERS", "CostLedger", "LEDGER_KINDS",
-           "ResponseCache", "Budget", "Cache", "CacheRequest", "CachedAnswer", "guard_terms", "memo_embedding", "NormalizedRetriever"]
+           "ResponseCache", "Budget", "Cache", "CacheRequest", "CachedAnswer", "guard_terms", "normalize",
+           "memo_embedding", "NormalizedRetriever"]

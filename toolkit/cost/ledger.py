@@ -6,8 +6,9 @@ It enforces a budget: a paid call must reserve its estimate first, and a budget 
 every paid call. Each row carries a digest; an altered row or a corrupt file is refused, never
 rebuilt silently (it records money).
 
-    >>> ledger = CostLedger(home / "ledger.sqlite", budget_usd=1.0)                  # doctest: +SKIP
-    >>> ledger.record("q1", "llm", "openai:gpt-4o-mini", Usage(1200, 300))          # doctest: +SKIP
+    >>> ledger = CostLedger(tmp_path / "ledger.sqlite", budget_usd=1.0)
+    >>> ledger.record("q1", "llm", "openai:gpt-4o-mini", Usage(1200, 300))["usd"]
+    0.00036
 
 Not here: prices, tokenizers and projections (prices.py), and the link in the model-call chain that
 writes these rows (middleware.py).
@@ -56,8 +57,9 @@ def _row_digest(values) -> str:
 class CostLedger:
     """Every priced call, per query, in one SQLite file several processes may write at once.
 
-    >>> ledger = CostLedger(home / "ledger.sqlite", budget_usd=1.0, priced_as="openai:gpt-4o-mini")  # doctest: +SKIP
-    >>> ledger.record("q1", "llm", "openai:gpt-4o-mini", Usage(1200, 300))                           # doctest: +SKIP
+    >>> ledger = CostLedger(tmp_path / "priced.sqlite", priced_as="openai:gpt-4o-mini")
+    >>> ledger.record("q1", "llm", "local:SmolLM2-135M-Instruct.Q4_1", Usage(1200, 300))["projected_usd"]
+    0.00036
 
     `priced_as` (a hosted model) adds a projected price to every call of a free local model.
     A corrupt file is refused (LedgerCorruptError), never rebuilt silently: it records money.

@@ -232,8 +232,8 @@ def priced_as(hosted_model: str, prompt: str, answer: str, *, ran_on: str = "loc
               prices: PriceTable | None = None) -> Projection:
     """Price one call's texts as if `hosted_model` had read `prompt` and written `answer`.
 
-    >>> priced_as("openai:gpt-4o-mini", "x " * 1000, "y " * 100).usd      # doctest: +SKIP
-    7.2e-05
+    >>> priced_as("openai:gpt-4o-mini", "x " * 1000, "y " * 100).usd
+    0.00021075
     """
     count, name = tokenizer_for(hosted_model)
     usage = Usage(count(prompt), count(answer))
@@ -246,8 +246,8 @@ def estimate_batch(prompts: list[str], model: str, *, output_tokens: int, prices
     """A dry run: what `prompts` would cost on `model`, each answer assumed `output_tokens` long
     (use the max_output_tokens setting for an upper bound). No call is made.
 
-    >>> estimate_batch(["x " * 100] * 10, "openai:gpt-4o-mini", output_tokens=50)["usd"]   # doctest: +SKIP
-    0.000450
+    >>> estimate_batch(["x " * 100] * 10, "openai:gpt-4o-mini", output_tokens=50)["usd"]
+    0.0004515
     """
     prices = prices or PriceTable.load()
     count, tokenizer = tokenizer_for(model)
@@ -261,7 +261,9 @@ def project_monthly(queries_per_day: float, usage_per_call: dict[str, Usage], ro
     """Monthly cost at `queries_per_day`: a cache hit costs nothing, a miss goes to a model by
     the `routing` shares (they sum to 1), each call using `usage_per_call[model]`.
 
-    >>> project_monthly(1000, {"openai:gpt-4o-mini": Usage(1000, 100)}, {"openai:gpt-4o-mini": 1.0}, hit_rate=0.5)  # doctest: +SKIP
+    >>> month = project_monthly(1000, {"openai:gpt-4o-mini": Usage(1000, 100)}, {"openai:gpt-4o-mini": 1.0}, hit_rate=0.5)
+    >>> month.loc[0, ["calls_per_month", "usd_per_call", "usd_per_month"]].tolist()
+    [15000.0, 0.00021, 3.15]
     """
     import pandas as pd
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
+from ..files import write_atomic
 from ..errors import ConfigError, DatasetFormatError
 from ..ingestion.persist import sha256_file
 
@@ -157,21 +158,6 @@ def load_beir(folder: str | Path, split: str = "test") -> BeirDataset:
     return BeirDataset(folder=folder, split=split, corpus=corpus, queries=queries, qrels=qrels)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temp, 0o666 & ~umask)  # mkstemp makes the file private; a data file is not
-        os.replace(temp, path)
-    except BaseException:
-        os.unlink(temp)
-        raise
-
-
 def write_beir(folder: str | Path, corpus: Mapping[str, Mapping[str, str]], queries: Mapping[str, str],
                qrels: Mapping[str, Mapping[str, int]], split: str = "test") -> None:
     """Write a BEIR folder (each file atomically), in the given order, ASCII-safe JSON.
@@ -186,9 +172,9 @@ def write_beir(folder: str | Path, corpus: Mapping[str, Mapping[str, str]], quer
     asked = "".join(json.dumps({"_id": key, "text": text}) + "\n" for key, text in queries.items())
     rows = ["\t".join(QRELS_HEADER)] + [f"{qid}\t{doc}\t{int(grade)}" for qid, judged in qrels.items()
                                         for doc, grade in judged.items()]
-    _write_atomic(folder / "corpus.jsonl", docs)
-    _write_atomic(folder / "queries.jsonl", asked)
-    _write_atomic(folder / "qrels" / f"{split}.tsv", "\n".join(rows) + "\n")
+    write_atomic(folder / "corpus.jsonl", docs)
+    write_atomic(folder / "queries.jsonl", asked)
+    write_atomic(folder / "qrels" / f"{split}.tsv", "\n".join(rows) + "\n")
 
 
 # --- evaluation -------------------------------------------------------------------------------

@@ -129,14 +129,15 @@ def _resolve_models(models: Iterable[str], settings) -> dict[str, str]:
     """model as given -> `provider:name`; refuses unknown providers, unpriced models and
     missing keys now, before any call (remote clients are cheap to build; local ones load later)."""
     from ..cost.prices import PriceTable
-    from ..models.providers import make_llm, model_name
+    from ..models.providers import ModelRef, make_llm
 
     prices, names = PriceTable.for_settings(settings), {}
     for model in models:
         try:
-            names[model] = model_name(model)
+            ref = ModelRef.parse(model)
+            names[model] = str(ref)
             prices.price(names[model])
-            if model.split(":", 1)[0] not in ("local", "extractive"):
+            if ref.provider not in ("local", "extractive"):
                 make_llm(_with(settings, llm=model))
         except ConfigError as exc:
             raise ExperimentError(f"model {model!r} in the grid cannot be used: {exc}") from exc

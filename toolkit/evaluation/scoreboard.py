@@ -27,11 +27,10 @@ Not here: the per-question metrics themselves (answers.py) or the tour's report 
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 
 from ..cost.prices import PriceTable
+from ..files import write_atomic
 from ..models.usage import Usage
 
 __all__ = ["Scoreboard", "score", "HOSTED", "COLUMNS"]
@@ -101,11 +100,7 @@ class Scoreboard:
         table = self.table()
         table = pd.concat([table[table.notebook != notebook], pd.DataFrame([row])], ignore_index=True)
         table = table[COLUMNS].sort_values("notebook", ignore_index=True)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
-        os.close(handle)
-        table.to_csv(temp, index=False, float_format="%.4g")
-        os.replace(temp, self.path)
+        write_atomic(self.path, table.to_csv(index=False, float_format="%.4g"))
         return table
 
     @staticmethod

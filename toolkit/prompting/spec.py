@@ -38,6 +38,7 @@ from llama_index.core.base.llms.types import ChatMessage
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import PromptSpecError
+from ..files import write_atomic
 
 __all__ = ["SYSTEM_PROMPT", "ABSTAIN", "rag_messages", "context_block", "parse_rag_message",
            "Example", "PromptSpec", "CitedAnswer", "Parsed", "register_schema", "SCHEMAS",
@@ -340,13 +341,7 @@ class PromptSpec(BaseModel):
         path = Path(path)
         data = self.model_dump(mode="json", exclude_defaults=True)
         data = {"name": self.name, "role": self.role, **data}
-        text = _dump(data, path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-        return path
+        return write_atomic(path, _dump(data, path))
 
     @classmethod
     def load(cls, path: str | Path) -> PromptSpec:

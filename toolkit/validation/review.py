@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from ..errors import ReviewQueueError
+from ..files import write_atomic
 
 __all__ = ["ReviewItem", "ReviewQueue", "JsonlReviewQueue", "VERDICTS", "default_queue_path"]
 
@@ -119,17 +120,7 @@ class JsonlReviewQueue:
         return items
 
     def _write(self, items: list[ReviewItem]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.writelines(json.dumps(asdict(item), ensure_ascii=False) + "\n" for item in items)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(self.path, "".join(json.dumps(asdict(item), ensure_ascii=False) + "\n" for item in items))
 
     def _lock(self):
         from filelock import FileLock
