@@ -39,8 +39,12 @@ def main() -> None:
         "median_generate_s": round(runs.generate_s.median(), 3),
         "median_input_tokens": float(runs.input_tokens.median()),
         "median_output_tokens": float(runs.output_tokens.median()),
-        "settings": {"llm": settings.llm, "top_k": settings.top_k, "chunk_size": settings.chunk_size,
-                     "max_output_tokens": settings.max_output_tokens},
+        "settings": {
+            "llm": settings.llm,
+            "top_k": settings.top_k,
+            "chunk_size": settings.chunk_size,
+            "max_output_tokens": settings.max_output_tokens,
+        },
         "target": "median under 3 s",
     }
     results["met"] = results["median_s"] < 3

@@ -55,7 +55,7 @@ def main() -> None:
         ours_s.append(time.perf_counter() - started)
         started = time.perf_counter()
         scores = okapi.get_scores(tokens([question])[0])
-        top = np.argsort(-scores, kind="stable")[:args.k]
+        top = np.argsort(-scores, kind="stable")[: args.k]
         okapi_s.append(time.perf_counter() - started)
         mine = {int(p) for p in found[0] if p >= 0}
         theirs = {int(p) for p in top if scores[p] > 0}
@@ -65,11 +65,14 @@ def main() -> None:
     batched_s = time.perf_counter() - started
 
     results = {
-        "documents": len(texts), "queries": len(questions), "k": args.k,
+        "documents": len(texts),
+        "queries": len(questions),
+        "k": args.k,
         "build_s": {"bm25s": round(ours_build, 2), "rank_bm25": round(okapi_build, 2)},
         "bm25s_median_query_ms": round(median(ours_s) * 1000, 3),
         "rank_bm25_median_query_ms": round(median(okapi_s) * 1000, 3),
-        "bm25s_qps": round(1 / median(ours_s), 1), "rank_bm25_qps": round(1 / median(okapi_s), 1),
+        "bm25s_qps": round(1 / median(ours_s), 1),
+        "rank_bm25_qps": round(1 / median(okapi_s), 1),
         "speedup": round(median(okapi_s) / median(ours_s), 1),
         "bm25s_batched_qps": round(len(questions) / batched_s, 1),
         "top_k_overlap_mean": round(float(np.mean(overlap)), 4),

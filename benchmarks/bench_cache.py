@@ -33,16 +33,28 @@ from _common import median, record
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 TIDEWELL = ROOT / "datasets" / "tidewell"
-ENTITIES = ["Thermo T2", "Thermo T1", "Thermo Room Sensor", "Glow A19 Color", "Glow A19 White", "Glow Light Strip",
-            "Drip Sentinel", "Tidewell Hub", "Sentry Cam", "Plug Mini", "Tidewell Plus"]
+ENTITIES = [
+    "Thermo T2",
+    "Thermo T1",
+    "Thermo Room Sensor",
+    "Glow A19 Color",
+    "Glow A19 White",
+    "Glow Light Strip",
+    "Drip Sentinel",
+    "Tidewell Hub",
+    "Sentry Cam",
+    "Plug Mini",
+    "Tidewell Plus",
+]
 FILES = {"policies/returns.md": "0" * 64}
 
 
 def _request(question: str, context: str = "ctx"):
     from toolkit.cost.cache_keys import CacheRequest
 
-    return CacheRequest(question, "bench", "openai:gpt-4o-mini", {"temperature": 0.0}, context, FILES,
-                        ("policies/returns.md",))
+    return CacheRequest(
+        question, "bench", "openai:gpt-4o-mini", {"temperature": 0.0}, context, FILES, ("policies/returns.md",)
+    )
 
 
 def lookups_at_scale(folder: Path, entries: int, lookups: int, embed_model) -> dict:
@@ -55,11 +67,15 @@ def lookups_at_scale(folder: Path, entries: int, lookups: int, embed_model) -> d
     cache = ResponseCache(folder / "scale.sqlite", embed_model=embed_model, threshold=0.9)
     started = time.perf_counter()
     for start in range(0, entries, 10_000):
-        cache.store_many([(_request(f"Where is my order TW-{i:07d}?"), CachedAnswer(f"order {i}", 400, 30, 0.0002),
-                           vectors[i]) for i in range(start, min(start + 10_000, entries))])
+        cache.store_many(
+            [
+                (_request(f"Where is my order TW-{i:07d}?"), CachedAnswer(f"order {i}", 400, 30, 0.0002), vectors[i])
+                for i in range(start, min(start + 10_000, entries))
+            ]
+        )
     fill_s = time.perf_counter() - started
     started = time.perf_counter()
-    cache.candidates(_request("warm-up"), vectors[0])   # loads the 100,000 vectors into FAISS once
+    cache.candidates(_request("warm-up"), vectors[0])  # loads the 100,000 vectors into FAISS once
     load_s = time.perf_counter() - started
 
     picks = random.Random(0).sample(range(entries), lookups)
@@ -81,12 +97,16 @@ def lookups_at_scale(folder: Path, entries: int, lookups: int, embed_model) -> d
         started = time.perf_counter()
         cache.embed(f"Where is my order TW-{i:07d}, please?")
         embed_s.append(time.perf_counter() - started)
-    return {"entries": len(cache), "fill_s": round(fill_s, 1), "faiss_load_s": round(load_s, 2),
-            "exact_lookup_median_ms": round(median(exact_s) * 1000, 3),
-            "semantic_lookup_median_ms": round(median(semantic_s) * 1000, 3),
-            "semantic_lookup_p90_ms": round(float(np.percentile(semantic_s, 90)) * 1000, 3),
-            "query_embedding_median_ms": round(median(embed_s) * 1000, 2),
-            "hits": {k or "miss": kinds.count(k) for k in sorted(set(kinds))}}
+    return {
+        "entries": len(cache),
+        "fill_s": round(fill_s, 1),
+        "faiss_load_s": round(load_s, 2),
+        "exact_lookup_median_ms": round(median(exact_s) * 1000, 3),
+        "semantic_lookup_median_ms": round(median(semantic_s) * 1000, 3),
+        "semantic_lookup_p90_ms": round(float(np.percentile(semantic_s, 90)) * 1000, 3),
+        "query_embedding_median_ms": round(median(embed_s) * 1000, 2),
+        "hits": {k or "miss": kinds.count(k) for k in sorted(set(kinds))},
+    }
 
 
 def _worker(cache_path, ledger_path, calls_path, worker, barrier):
@@ -99,10 +119,10 @@ def _worker(cache_path, ledger_path, calls_path, worker, barrier):
     rng = random.Random(worker)
     barrier.wait()
     for n in range(250):
-        question = f"Shared question {min(int(rng.paretovariate(1.0)), 60)}?"   # a Zipf-like mix, overlapping
+        question = f"Shared question {min(int(rng.paretovariate(1.0)), 60)}?"  # a Zipf-like mix, overlapping
         query_id = f"w{worker}-{n}"
 
-        def compute(question=question, query_id=query_id):   # called at once, in this iteration
+        def compute(question=question, query_id=query_id):  # called at once, in this iteration
             with open(calls_path, "a") as f:
                 f.write(question + "\n")
             ledger.record(query_id, "llm", "openai:gpt-4o-mini", Usage(400, 30), entry_id=f"{query_id}:llm")
@@ -123,8 +143,7 @@ def shared_by_eight(folder: Path) -> dict:
     spawn = multiprocessing.get_context("spawn")
     barrier = spawn.Barrier(8)
     started = time.perf_counter()
-    workers = [spawn.Process(target=_worker, args=(cache_path, ledger_path, calls_path, w, barrier))
-               for w in range(8)]
+    workers = [spawn.Process(target=_worker, args=(cache_path, ledger_path, calls_path, w, barrier)) for w in range(8)]
     for w in workers:
         w.start()
     for w in workers:
@@ -133,14 +152,22 @@ def shared_by_eight(folder: Path) -> dict:
     calls = calls_path.read_text().splitlines()
     rows = CostLedger(ledger_path).entries()
     stats = ResponseCache(cache_path).stats()
-    return {"workers": 8, "operations": 8 * 250, "exit_codes": [w.exitcode for w in workers],
-            "model_calls": len(calls), "distinct_questions": len(set(calls)),
-            "duplicate_calls": len(calls) - len(set(calls)),
-            "ledger_rows": len(rows), "ledger_duplicate_ids": int(len(rows) - rows["id"].nunique()),
-            "ledger_llm_rows": int((rows["kind"] == "llm").sum()),
-            "ledger_cache_saved_rows": int((rows["kind"] == "cache_saved").sum()),
-            "cache_entries": stats["entries"], "cache_misses": stats["misses"],
-            "cache_hits": stats["hits_exact"], "seconds": round(seconds, 1)}
+    return {
+        "workers": 8,
+        "operations": 8 * 250,
+        "exit_codes": [w.exitcode for w in workers],
+        "model_calls": len(calls),
+        "distinct_questions": len(set(calls)),
+        "duplicate_calls": len(calls) - len(set(calls)),
+        "ledger_rows": len(rows),
+        "ledger_duplicate_ids": int(len(rows) - rows["id"].nunique()),
+        "ledger_llm_rows": int((rows["kind"] == "llm").sum()),
+        "ledger_cache_saved_rows": int((rows["kind"] == "cache_saved").sum()),
+        "cache_entries": stats["entries"],
+        "cache_misses": stats["misses"],
+        "cache_hits": stats["hits_exact"],
+        "seconds": round(seconds, 1),
+    }
 
 
 def replay_trace(folder: Path, threshold: float) -> dict:
@@ -162,11 +189,19 @@ def replay_trace(folder: Path, threshold: float) -> dict:
     llm = ExtractiveLLM.from_embed_model(memo)
     intent = dict(zip(trace.question, trace.intent, strict=True))
     results = {}
-    for name, cache in [("none", None), ("exact", ResponseCache(folder / "exact.sqlite")),
-                        ("exact+semantic", ResponseCache(folder / "semantic.sqlite", embed_model=memo,
-                                                         threshold=threshold, entities=ENTITIES))]:
-        ledger = CostLedger(folder / f"{name}-ledger.sqlite", priced_as="openai:gpt-4o-mini",
-                            embed_priced_as="openai:text-embedding-3-small")
+    for name, cache in [
+        ("none", None),
+        ("exact", ResponseCache(folder / "exact.sqlite")),
+        (
+            "exact+semantic",
+            ResponseCache(folder / "semantic.sqlite", embed_model=memo, threshold=threshold, entities=ENTITIES),
+        ),
+    ]:
+        ledger = CostLedger(
+            folder / f"{name}-ledger.sqlite",
+            priced_as="openai:gpt-4o-mini",
+            embed_priced_as="openai:text-embedding-3-small",
+        )
         middleware = [Budget(ledger)] + ([Cache(cache)] if cache is not None else [])
         pipeline = toolkit.Pipeline.bundled(settings, llm=llm, embed_model=memo, middleware=middleware)
         started = time.perf_counter()
@@ -175,19 +210,29 @@ def replay_trace(folder: Path, threshold: float) -> dict:
         seconds = time.perf_counter() - started
         rows = ledger.entries()
         saved = rows[rows["kind"] == "cache_saved"]
-        wrong = sum(intent[json.loads(note.split(" hit of ", 1)[1])] != intent[q]
-                    for note, q in zip(saved["note"], saved["query_id"].map(dict(zip(
-                        [r.run_id for r in pipeline.records], [r.question for r in pipeline.records], strict=True))),
-                                       strict=True))
+        wrong = sum(
+            intent[json.loads(note.split(" hit of ", 1)[1])] != intent[q]
+            for note, q in zip(
+                saved["note"],
+                saved["query_id"].map(
+                    dict(zip([r.run_id for r in pipeline.records], [r.question for r in pipeline.records], strict=True))
+                ),
+                strict=True,
+            )
+        )
         llm_rows = rows[rows["kind"] == "llm"]
-        results[name] = {"queries": len(trace), "model_calls": len(llm_rows),
-                         "exact_hits": int((saved["note"].str.startswith("exact")).sum()),
-                         "semantic_hits": int((saved["note"].str.startswith("semantic")).sum()),
-                         "wrong_intent_hits": int(wrong),
-                         "projected_tokens": int(llm_rows["projected_input_tokens"].sum()
-                                                 + llm_rows["projected_output_tokens"].sum()),
-                         "projected_usd": round(float(llm_rows["projected_usd"].sum()), 4),
-                         "seconds": round(seconds, 1)}
+        results[name] = {
+            "queries": len(trace),
+            "model_calls": len(llm_rows),
+            "exact_hits": int((saved["note"].str.startswith("exact")).sum()),
+            "semantic_hits": int((saved["note"].str.startswith("semantic")).sum()),
+            "wrong_intent_hits": int(wrong),
+            "projected_tokens": int(
+                llm_rows["projected_input_tokens"].sum() + llm_rows["projected_output_tokens"].sum()
+            ),
+            "projected_usd": round(float(llm_rows["projected_usd"].sum()), 4),
+            "seconds": round(seconds, 1),
+        }
     base = results["none"]["model_calls"]
     for name in results:
         results[name]["call_reduction"] = round(1 - results[name]["model_calls"] / base, 4)
@@ -202,8 +247,9 @@ def probe_false_hits(folder: Path, threshold: float) -> dict:
 
     settings = toolkit.setup_notebook()
     probes = [json.loads(line) for line in (TIDEWELL / "eval" / "cache_probes.jsonl").read_text().splitlines()]
-    cache = ResponseCache(folder / "probes.sqlite", embed_model=make_embed_model(settings), threshold=threshold,
-                          entities=ENTITIES)
+    cache = ResponseCache(
+        folder / "probes.sqlite", embed_model=make_embed_model(settings), threshold=threshold, entities=ENTITIES
+    )
     for a in dict.fromkeys(p["a"] for p in probes):
         cache.store(_request(a, context=a), CachedAnswer(a))
     false_hits = true_hits = 0
@@ -213,9 +259,14 @@ def probe_false_hits(folder: Path, threshold: float) -> dict:
         true_hits += right
         false_hits += found is not None and not right
     look_alikes = sum(not p["same"] for p in probes)
-    return {"threshold": threshold, "look_alike_pairs": look_alikes, "paraphrase_pairs": len(probes) - look_alikes,
-            "false_hits": false_hits, "false_hit_rate": round(false_hits / look_alikes, 4),
-            "paraphrase_hit_rate": round(true_hits / (len(probes) - look_alikes), 4)}
+    return {
+        "threshold": threshold,
+        "look_alike_pairs": look_alikes,
+        "paraphrase_pairs": len(probes) - look_alikes,
+        "false_hits": false_hits,
+        "false_hit_rate": round(false_hits / look_alikes, 4),
+        "paraphrase_hit_rate": round(true_hits / (len(probes) - look_alikes), 4),
+    }
 
 
 def main() -> None:
@@ -236,21 +287,31 @@ def main() -> None:
         probes = probe_false_hits(folder, args.threshold)
     both = replay["exact+semantic"]
     results = {
-        "lookup_at_scale": scale, "eight_workers": shared, "trace_replay": replay, "probe_set": probes,
-        "targets": {"exact_lookup_median_ms": "<= 5", "semantic_lookup_median_ms": "<= 20",
-                    "call_reduction": ">= 0.60", "false_hit_rate": "<= 0.01",
-                    "eight_workers": "no lost or duplicated records"},
+        "lookup_at_scale": scale,
+        "eight_workers": shared,
+        "trace_replay": replay,
+        "probe_set": probes,
+        "targets": {
+            "exact_lookup_median_ms": "<= 5",
+            "semantic_lookup_median_ms": "<= 20",
+            "call_reduction": ">= 0.60",
+            "false_hit_rate": "<= 0.01",
+            "eight_workers": "no lost or duplicated records",
+        },
     }
     results["met"] = {
         "exact_lookup": scale["exact_lookup_median_ms"] <= 5,
         "semantic_lookup": scale["semantic_lookup_median_ms"] <= 20,
         "call_reduction": both["call_reduction"] >= 0.60,
         "false_hit_rate": probes["false_hit_rate"] <= 0.01,
-        "eight_workers": (shared["exit_codes"] == [0] * 8 and shared["duplicate_calls"] == 0
-                          and shared["ledger_duplicate_ids"] == 0
-                          and shared["ledger_llm_rows"] == shared["model_calls"] == shared["cache_misses"]
-                          and shared["ledger_llm_rows"] + shared["ledger_cache_saved_rows"] == shared["operations"]
-                          and shared["cache_entries"] == shared["distinct_questions"]),
+        "eight_workers": (
+            shared["exit_codes"] == [0] * 8
+            and shared["duplicate_calls"] == 0
+            and shared["ledger_duplicate_ids"] == 0
+            and shared["ledger_llm_rows"] == shared["model_calls"] == shared["cache_misses"]
+            and shared["ledger_llm_rows"] + shared["ledger_cache_saved_rows"] == shared["operations"]
+            and shared["cache_entries"] == shared["distinct_questions"]
+        ),
     }
     record("cache", results)
 

@@ -30,8 +30,13 @@ def main() -> None:
     args = parser.parse_args()
     settings = toolkit.setup_notebook()
     embed_model = make_embed_model(settings)
-    index, _ = ingest(tidewell_corpus(), settings.index_root / "tidewell", settings=settings,
-                      embed_model=embed_model, show_progress=False)
+    index, _ = ingest(
+        tidewell_corpus(),
+        settings.index_root / "tidewell",
+        settings=settings,
+        embed_model=embed_model,
+        show_progress=False,
+    )
     retriever = make_retriever("dense", index, embed_model, top_k=args.top_k)
     encoder, faiss_index = embed_model._model, index.store.client
     questions = load_questions()["question"].tolist()
@@ -51,7 +56,9 @@ def main() -> None:
         agree += [index.store._ids[h.node.node_id] for h in hits] == ids[0].tolist()
 
     results = {
-        "chunks": index.chunks, "queries": len(questions), "top_k": args.top_k,
+        "chunks": index.chunks,
+        "queries": len(questions),
+        "top_k": args.top_k,
         "toolkit_median_ms": round(median(toolkit_s) * 1000, 3),
         "direct_median_ms": round(median(direct_s) * 1000, 3),
         "ratio": round(median(toolkit_s) / median(direct_s), 3),

@@ -47,8 +47,10 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 def make_corpus(docs: int, queries: int, seed: int):
     """(corpus, queries, qrels) generated from the bundled documents' sentences."""
     rng = random.Random(seed)
-    sources = [(doc["title"], [s.strip() for s in _SENTENCE.split(doc["text"]) if len(s.split()) >= 3])
-               for doc in load_beir(BUNDLED).corpus.values()]
+    sources = [
+        (doc["title"], [s.strip() for s in _SENTENCE.split(doc["text"]) if len(s.split()) >= 3])
+        for doc in load_beir(BUNDLED).corpus.values()
+    ]
     sources = [(title, sentences) for title, sentences in sources if len(sentences) >= 5]
     corpus, membership = {}, {}
     for i in range(docs):
@@ -83,9 +85,14 @@ def make_corpus(docs: int, queries: int, seed: int):
 def run(folder: Path, retriever: str, home: Path) -> dict:
     env = dict(os.environ, TOOLKIT_HOME=str(home))
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "toolkit", "eval-retrieval", "--beir", str(folder),
-                           "--retriever", retriever, "--json"], capture_output=True, text=True, env=env,
-                          cwd=str(PROJECT), timeout=1800)
+    done = subprocess.run(
+        [sys.executable, "-m", "toolkit", "eval-retrieval", "--beir", str(folder), "--retriever", retriever, "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=str(PROJECT),
+        timeout=1800,
+    )
     wall = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"{retriever} failed ({done.returncode}): {done.stderr[-2000:]}")
@@ -107,16 +114,24 @@ def main() -> None:
         words = [len(f"{d['title']} {d['text']}".split()) for d in corpus.values()]
         load_before = os.getloadavg()[0]
         runs = {}
-        for name, retriever in [("bm25", "bm25"), ("dense_cold", "dense"), ("hybrid_warm", "hybrid"),
-                                ("dense_warm", "dense")]:
+        for name, retriever in [
+            ("bm25", "bm25"),
+            ("dense_cold", "dense"),
+            ("hybrid_warm", "hybrid"),
+            ("dense_warm", "dense"),
+        ]:
             runs[name] = run(folder, retriever, home)
             print(f"{name}: {runs[name]}", file=sys.stderr, flush=True)
         results = {
-            "corpus": {"docs": len(corpus), "queries": len(queries),
-                       "judgements": sum(len(j) for j in qrels.values()),
-                       "words_per_doc_mean": round(sum(words) / len(words), 1), "words_per_doc_max": max(words),
-                       "corpus_jsonl_mb": round((folder / "corpus.jsonl").stat().st_size / 1e6, 2),
-                       "seed": args.seed},
+            "corpus": {
+                "docs": len(corpus),
+                "queries": len(queries),
+                "judgements": sum(len(j) for j in qrels.values()),
+                "words_per_doc_mean": round(sum(words) / len(words), 1),
+                "words_per_doc_max": max(words),
+                "corpus_jsonl_mb": round((folder / "corpus.jsonl").stat().st_size / 1e6, 2),
+                "seed": args.seed,
+            },
             "runs": runs,
             "load_average_1min": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)},
             "target": "every run under 600 s on 2 cores",

@@ -63,8 +63,13 @@ def main() -> None:
     embed_model = make_embed_model(settings)
     encoder = embed_model._model  # the sentence-transformers model underneath
 
-    index, _ = ingest(tidewell_corpus(), settings.index_root / "tidewell", settings=settings,
-                      embed_model=embed_model, show_progress=False)
+    index, _ = ingest(
+        tidewell_corpus(),
+        settings.index_root / "tidewell",
+        settings=settings,
+        embed_model=embed_model,
+        show_progress=False,
+    )
     chunk_texts = [node.get_content(metadata_mode="embed") for node in index.store.get_nodes()]
     sentences = corpus_sentences()
     started = time.perf_counter()
@@ -99,18 +104,33 @@ def main() -> None:
             else:
                 inner.nprobe = value
             ms, found = timed_search(builds[kind], queries, args.k)
-            rows[kind]["sweep"].append({param: value, "median_query_ms": round(ms * 1000, 3),
-                                        "recall_at_10": round(recall_at(found, exact), 4)})
+            rows[kind]["sweep"].append(
+                {
+                    param: value,
+                    "median_query_ms": round(ms * 1000, 3),
+                    "recall_at_10": round(recall_at(found, exact), 4),
+                }
+            )
         default = builds[kind].params[param]
         chosen = next(row for row in rows[kind]["sweep"] if row[param] == default)
-        rows[kind].update(default_param=f"{param}={default}", median_query_ms=chosen["median_query_ms"],
-                          recall_at_10=chosen["recall_at_10"])
+        rows[kind].update(
+            default_param=f"{param}={default}",
+            median_query_ms=chosen["median_query_ms"],
+            recall_at_10=chosen["recall_at_10"],
+        )
     rows["ivf"]["nlist"] = builds["ivf"].params["nlist"]
 
     results = {
-        "vectors": len(vectors), "real_embedded": len(real), "sentences": len(sentences), "chunks": len(chunk_texts),
-        "blended": extra, "dim": int(vectors.shape[1]), "queries": len(queries), "k": args.k,
-        "embed_real_s": round(embed_s, 1), "kinds": rows,
+        "vectors": len(vectors),
+        "real_embedded": len(real),
+        "sentences": len(sentences),
+        "chunks": len(chunk_texts),
+        "blended": extra,
+        "dim": int(vectors.shape[1]),
+        "queries": len(queries),
+        "k": args.k,
+        "embed_real_s": round(embed_s, 1),
+        "kinds": rows,
         "target": "hnsw recall_at_10 >= 0.95 at its default ef_search",
     }
     results["met"] = rows["hnsw"]["recall_at_10"] >= 0.95

@@ -48,16 +48,20 @@ def main() -> None:
         seconds, _ = timed(sentence_transformer.encode, texts, batch_size=64)
         encode_s.append(seconds)
         shutil.rmtree(index_dir, ignore_errors=True)
-        seconds, (_, first) = timed(toolkit.ingest, corpus, index_dir, settings=settings,
-                                    embed_model=embed_model, show_progress=False)
+        seconds, (_, first) = timed(
+            toolkit.ingest, corpus, index_dir, settings=settings, embed_model=embed_model, show_progress=False
+        )
         ingest_s.append(seconds)
-        seconds, (_, again) = timed(toolkit.ingest, corpus, index_dir, settings=settings,
-                                    embed_model=embed_model, show_progress=False)
+        seconds, (_, again) = timed(
+            toolkit.ingest, corpus, index_dir, settings=settings, embed_model=embed_model, show_progress=False
+        )
         reingest_s.append(seconds)
         assert first.chunks == len(texts) and again.embedded == 0, (first.chunks, len(texts), again.embedded)
 
     results = {
-        "documents": len(documents), "chunks": len(texts), "rounds": args.rounds,
+        "documents": len(documents),
+        "chunks": len(texts),
+        "rounds": args.rounds,
         "encode_median_s": round(median(encode_s), 3),
         "ingest_median_s": round(median(ingest_s), 3),
         "reingest_median_s": round(median(reingest_s), 4),
@@ -65,8 +69,11 @@ def main() -> None:
         "ingest_chunks_per_s": round(len(texts) / median(ingest_s), 1),
         "throughput_ratio": round(median(encode_s) / median(ingest_s), 3),
         "reingest_fraction": round(median(reingest_s) / median(ingest_s), 4),
-        "all_s": {"encode": [round(s, 3) for s in encode_s], "ingest": [round(s, 3) for s in ingest_s],
-                  "reingest": [round(s, 4) for s in reingest_s]},
+        "all_s": {
+            "encode": [round(s, 3) for s in encode_s],
+            "ingest": [round(s, 3) for s in ingest_s],
+            "reingest": [round(s, 4) for s in reingest_s],
+        },
         "target": "throughput_ratio >= 0.8 and reingest_fraction <= 0.05",
     }
     results["met"] = results["throughput_ratio"] >= 0.8 and results["reingest_fraction"] <= 0.05

@@ -49,18 +49,24 @@ def measure(copies: int) -> dict:
             shutil.copytree(tidewell_corpus(), work / "corpus" / f"copy{c}")
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         tracemalloc.start()
-        index, report = ingest(work / "corpus", work / "index", settings=settings, embed_model=embed_model,
-                               show_progress=False)
+        index, report = ingest(
+            work / "corpus", work / "index", settings=settings, embed_model=embed_model, show_progress=False
+        )
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         import toolkit.ingestion.incremental
 
-        return {"copies": copies, "chunks": report.chunks, "seconds": report.seconds,
-                "batched_embedding": hasattr(toolkit.ingestion.incremental, "EMBED_BATCHES"),  # which toolkit ran
-                "traced_peak_mb": round(peak / 1e6, 2),
-                "rss_peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3, 1),
-                "rss_growth_during_ingest_mb": round((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-                                                      - rss_before) / 1e3, 1)}
+        return {
+            "copies": copies,
+            "chunks": report.chunks,
+            "seconds": report.seconds,
+            "batched_embedding": hasattr(toolkit.ingestion.incremental, "EMBED_BATCHES"),  # which toolkit ran
+            "traced_peak_mb": round(peak / 1e6, 2),
+            "rss_peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3, 1),
+            "rss_growth_during_ingest_mb": round(
+                (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1e3, 1
+            ),
+        }
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -78,8 +84,12 @@ def main() -> None:
     results["toolkit"] = growth(args.copies, None)
     if args.baseline:
         with tempfile.TemporaryDirectory(prefix="toolkit-baseline-") as folder:
-            archive = subprocess.run(["git", "archive", args.baseline, "toolkit"], check=True, capture_output=True,
-                                     cwd=Path(__file__).resolve().parents[1]).stdout
+            archive = subprocess.run(
+                ["git", "archive", args.baseline, "toolkit"],
+                check=True,
+                capture_output=True,
+                cwd=Path(__file__).resolve().parents[1],
+            ).stdout
             subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True)
             results["baseline"] = {"revision": args.baseline, **growth(args.copies, folder)}
     results["target"] = "toolkit growth_per_extra_chunk_kb < embedding_list_kb"
@@ -101,8 +111,12 @@ def growth(copies: int, pythonpath: str | None) -> dict:
     small, large = runs
     extra = large["chunks"] - small["chunks"]
     grown = large["traced_peak_mb"] - small["traced_peak_mb"]
-    return {"runs": runs, "extra_chunks": extra, "traced_peak_growth_mb": round(grown, 2),
-            "growth_per_extra_chunk_kb": round(grown * 1e3 / extra, 2)}
+    return {
+        "runs": runs,
+        "extra_chunks": extra,
+        "traced_peak_growth_mb": round(grown, 2),
+        "growth_per_extra_chunk_kb": round(grown * 1e3 / extra, 2),
+    }
 
 
 if __name__ == "__main__":

@@ -42,8 +42,15 @@ PROJECT = Path(__file__).resolve().parents[1]
 
 
 def policy(on_attempt) -> RetryPolicy:
-    return RetryPolicy(max_attempts=8, initial_backoff_s=0.01, max_backoff_s=0.5, jitter_s=0.01,
-                       timeout_s=5, deadline_s=30, on_attempt=on_attempt)
+    return RetryPolicy(
+        max_attempts=8,
+        initial_backoff_s=0.01,
+        max_backoff_s=0.5,
+        jitter_s=0.01,
+        timeout_s=5,
+        deadline_s=30,
+        on_attempt=on_attempt,
+    )
 
 
 def faults(args, work: Path) -> dict:
@@ -51,9 +58,13 @@ def faults(args, work: Path) -> dict:
     embed = toolkit.make_embed_model(settings)
     llm_faults = FaultInjector.transient(args.rate, seed=0, retry_after_s=0.02)
     ledger = SideEffectLedger(work / "ledger.db")
-    pipeline = toolkit.Pipeline.bundled(settings=settings, embed_model=embed, model="extractive:quote",
-                                        llm=llm_faults.wrap_llm(ExtractiveLLM.from_embed_model(embed)),
-                                        middleware=[Retry(policy(lambda a: ledger.log_attempt(a, "llm")))])
+    pipeline = toolkit.Pipeline.bundled(
+        settings=settings,
+        embed_model=embed,
+        model="extractive:quote",
+        llm=llm_faults.wrap_llm(ExtractiveLLM.from_embed_model(embed)),
+        middleware=[Retry(policy(lambda a: ledger.log_attempt(a, "llm")))],
+    )
     questions = list(toolkit.load_questions().question)
     requests = [{"request_id": f"q-{i:03d}", "question": questions[i % len(questions)]} for i in range(args.queries)]
     wire_faults = FaultInjector.transient(args.rate, seed=1, retry_after_s=0.02)
@@ -65,10 +76,13 @@ def faults(args, work: Path) -> dict:
             if not answer.record.error:
                 support_steps(ledger, proxy.url, request, retry=effects_retry)
         seconds = time.perf_counter() - started
-        by_kind = {kind: collections.Counter(r["request_id"] for r in service.records(kind))
-                   for kind in ("tickets", "notifications")}
+        by_kind = {
+            kind: collections.Counter(r["request_id"] for r in service.records(kind))
+            for kind in ("tickets", "notifications")
+        }
         by_kind["crm_notes"] = collections.Counter(
-            row[0] for row in ledger.query("SELECT json_extract(payload, '$.request_id') FROM records"))
+            row[0] for row in ledger.query("SELECT json_extract(payload, '$.request_id') FROM records")
+        )
     runs = pipeline.runs()
     attempts = dict(ledger.query("SELECT scope, COUNT(*) FROM attempts WHERE tier != 'write_crm_note' GROUP BY scope"))
     failed = dict(ledger.query("SELECT scope, COUNT(*) FROM attempts WHERE outcome != 'ok' GROUP BY scope"))
@@ -82,20 +96,41 @@ def faults(args, work: Path) -> dict:
             naive_retry.call(post_effect, proxy.url, "tickets", request)
         naive = collections.Counter(r["request_id"] for r in service.records("tickets"))
     return {
-        "queries": len(requests), "fault_rate": args.rate, "fault_kinds": list(FAILURES),
-        "completed": int((runs.error == "").sum()), "errors": int((runs.error != "").sum()),
+        "queries": len(requests),
+        "fault_rate": args.rate,
+        "fault_kinds": list(FAILURES),
+        "completed": int((runs.error == "").sum()),
+        "errors": int((runs.error != "").sum()),
         "answers_from_fallback": int((runs.model != "extractive:quote").sum()),
-        "llm_attempts": {"ledger": attempts.get("llm", 0), "injector_calls": llm_faults.counts["calls"],
-                         "ledger_failed": failed.get("llm", 0), "injector_injected": llm_faults.injected,
-                         "max_per_query": int(runs["retry.attempts"].max()), "by_kind": llm_faults.summary()},
-        "effect_attempts": {"ledger": attempts.get("effects", 0), "injector_calls": wire_faults.counts["calls"],
-                            "ledger_failed": failed.get("effects", 0), "injector_injected": wire_faults.injected,
-                            "by_kind": wire_faults.summary()},
-        "side_effects": {kind: {"missing": sum(1 for i in ids if counts[i] == 0),
-                                "duplicated": sum(1 for i in ids if counts[i] > 1), "total": sum(counts.values())}
-                         for kind, counts in by_kind.items()},
-        "naive_tickets": {"total": sum(naive.values()), "duplicated_requests": sum(1 for i in ids if naive[i] > 1),
-                          "extra_tickets": sum(naive.values()) - len(ids), "injected": naive_faults.summary()},
+        "llm_attempts": {
+            "ledger": attempts.get("llm", 0),
+            "injector_calls": llm_faults.counts["calls"],
+            "ledger_failed": failed.get("llm", 0),
+            "injector_injected": llm_faults.injected,
+            "max_per_query": int(runs["retry.attempts"].max()),
+            "by_kind": llm_faults.summary(),
+        },
+        "effect_attempts": {
+            "ledger": attempts.get("effects", 0),
+            "injector_calls": wire_faults.counts["calls"],
+            "ledger_failed": failed.get("effects", 0),
+            "injector_injected": wire_faults.injected,
+            "by_kind": wire_faults.summary(),
+        },
+        "side_effects": {
+            kind: {
+                "missing": sum(1 for i in ids if counts[i] == 0),
+                "duplicated": sum(1 for i in ids if counts[i] > 1),
+                "total": sum(counts.values()),
+            }
+            for kind, counts in by_kind.items()
+        },
+        "naive_tickets": {
+            "total": sum(naive.values()),
+            "duplicated_requests": sum(1 for i in ids if naive[i] > 1),
+            "extra_tickets": sum(naive.values()) - len(ids),
+            "injected": naive_faults.summary(),
+        },
         "seconds": round(seconds, 2),
     }
 
@@ -122,7 +157,7 @@ def kill_and_resume(args, work: Path) -> dict:
         command = [sys.executable, str(script), str(ledger.path), service.url, str(args.batch)]
         for _ in range(args.kills):
             child = subprocess.Popen(command, env=env)
-            time.sleep(rng.uniform(1.0, 2.0))   # python start-up takes ~0.3 s of it
+            time.sleep(rng.uniform(1.0, 2.0))  # python start-up takes ~0.3 s of it
             os.kill(child.pid, signal.SIGKILL)
             child.wait()
             stats = ledger.stats()
@@ -130,17 +165,27 @@ def kill_and_resume(args, work: Path) -> dict:
             pending_at_kill.append(stats["pending"])
         subprocess.run(command, env=env, check=True)
         ids = [f"r-{i:04d}" for i in range(args.batch)]
-        counts = {kind: collections.Counter(r["request_id"] for r in service.records(kind))
-                  for kind in ("tickets", "notifications")}
+        counts = {
+            kind: collections.Counter(r["request_id"] for r in service.records(kind))
+            for kind in ("tickets", "notifications")
+        }
     counts["crm_notes"] = collections.Counter(
-        row[0] for row in ledger.query("SELECT json_extract(payload, '$.request_id') FROM records"))
-    (taken_over,), = ledger.query("SELECT COUNT(*) FROM effects WHERE runs > 1")
-    return {"batch": args.batch, "steps_per_item": 3, "kills": args.kills,
-            "effects_done_when_killed": killed_at, "claims_pending_when_killed": pending_at_kill,
-            "claims_taken_over_on_resume": taken_over,
-            "final": {kind: {"missing": sum(1 for i in ids if c[i] == 0), "duplicated": sum(1 for i in ids if c[i] > 1)}
-                      for kind, c in counts.items()},
-            "ledger": ledger.stats()}
+        row[0] for row in ledger.query("SELECT json_extract(payload, '$.request_id') FROM records")
+    )
+    ((taken_over,),) = ledger.query("SELECT COUNT(*) FROM effects WHERE runs > 1")
+    return {
+        "batch": args.batch,
+        "steps_per_item": 3,
+        "kills": args.kills,
+        "effects_done_when_killed": killed_at,
+        "claims_pending_when_killed": pending_at_kill,
+        "claims_taken_over_on_resume": taken_over,
+        "final": {
+            kind: {"missing": sum(1 for i in ids if c[i] == 0), "duplicated": sum(1 for i in ids if c[i] > 1)}
+            for kind, c in counts.items()
+        },
+        "ledger": ledger.stats(),
+    }
 
 
 def _worker(path: str, url: str, items: int, seed: int, out) -> None:
@@ -151,8 +196,9 @@ def _worker(path: str, url: str, items: int, seed: int, out) -> None:
     for i in order:
         request = {"request_id": f"r-{i:04d}"}
         # No Idempotency-Key: only the ledger stands between eight workers and eight tickets.
-        ledger.once(idempotency_key(request, "open_ticket"),
-                    lambda k, request=request: post_effect(url, "tickets", request))
+        ledger.once(
+            idempotency_key(request, "open_ticket"), lambda k, request=request: post_effect(url, "tickets", request)
+        )
         ledger.record(idempotency_key(request, "write_crm_note"), "crm_notes", request)
     out.put(time.perf_counter() - started)
 
@@ -163,8 +209,10 @@ def concurrency(args, work: Path) -> dict:
     out = context.Queue()
     with EffectService(work / "shared-service.db") as service:
         started = time.perf_counter()
-        workers = [context.Process(target=_worker, args=(str(ledger.path), service.url, args.items, seed, out))
-                   for seed in range(args.workers)]
+        workers = [
+            context.Process(target=_worker, args=(str(ledger.path), service.url, args.items, seed, out))
+            for seed in range(args.workers)
+        ]
         for w in workers:
             w.start()
         seconds = [out.get(timeout=600) for _ in workers]
@@ -172,18 +220,29 @@ def concurrency(args, work: Path) -> dict:
             w.join()
         wall = time.perf_counter() - started
         tickets = collections.Counter(r["request_id"] for r in service.records("tickets"))
-    notes = collections.Counter(row[0] for row in
-                                ledger.query("SELECT json_extract(payload, '$.request_id') FROM records"))
+    notes = collections.Counter(
+        row[0] for row in ledger.query("SELECT json_extract(payload, '$.request_id') FROM records")
+    )
     ids = [f"r-{i:04d}" for i in range(args.items)]
-    return {"workers": args.workers, "items": args.items, "calls_per_worker": 2 * args.items,
-            "exit_codes": [w.exitcode for w in workers],
-            "tickets": {"missing": sum(1 for i in ids if tickets[i] == 0),
-                        "duplicated": sum(1 for i in ids if tickets[i] > 1)},
-            "crm_notes": {"missing": sum(1 for i in ids if notes[i] == 0),
-                          "duplicated": sum(1 for i in ids if notes[i] > 1)},
-            "ledger": ledger.stats(), "wall_s_with_process_start": round(wall, 2),
-            "median_worker_s": round(median(seconds), 2), "slowest_worker_s": round(max(seconds), 2),
-            "ledger_calls_per_s": round(args.workers * 2 * args.items / max(seconds), 1)}
+    return {
+        "workers": args.workers,
+        "items": args.items,
+        "calls_per_worker": 2 * args.items,
+        "exit_codes": [w.exitcode for w in workers],
+        "tickets": {
+            "missing": sum(1 for i in ids if tickets[i] == 0),
+            "duplicated": sum(1 for i in ids if tickets[i] > 1),
+        },
+        "crm_notes": {
+            "missing": sum(1 for i in ids if notes[i] == 0),
+            "duplicated": sum(1 for i in ids if notes[i] > 1),
+        },
+        "ledger": ledger.stats(),
+        "wall_s_with_process_start": round(wall, 2),
+        "median_worker_s": round(median(seconds), 2),
+        "slowest_worker_s": round(max(seconds), 2),
+        "ledger_calls_per_s": round(args.workers * 2 * args.items / max(seconds), 1),
+    }
 
 
 def main() -> None:
@@ -197,19 +256,24 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-reliability-") as folder:
         work = Path(folder)
-        results = {"faults": faults(args, work), "kill_and_resume": kill_and_resume(args, work),
-                   "concurrency": concurrency(args, work)}
+        results = {
+            "faults": faults(args, work),
+            "kill_and_resume": kill_and_resume(args, work),
+            "concurrency": concurrency(args, work),
+        }
     f, k, c = results["faults"], results["kill_and_resume"], results["concurrency"]
     results["targets"] = {
         "all_queries_completed": f["completed"] == f["queries"],
-        "zero_duplicate_side_effects": all(v["duplicated"] == 0 and v["missing"] == 0
-                                           for v in f["side_effects"].values()),
+        "zero_duplicate_side_effects": all(
+            v["duplicated"] == 0 and v["missing"] == 0 for v in f["side_effects"].values()
+        ),
         "ledger_attempts_equal_injector_calls": f["llm_attempts"]["ledger"] == f["llm_attempts"]["injector_calls"]
         and f["effect_attempts"]["ledger"] == f["effect_attempts"]["injector_calls"]
         and f["llm_attempts"]["ledger_failed"] == f["llm_attempts"]["injector_injected"]
         and f["effect_attempts"]["ledger_failed"] == f["effect_attempts"]["injector_injected"],
-        "kill_resume_nothing_lost_or_duplicated": all(v == {"missing": 0, "duplicated": 0}
-                                                      for v in k["final"].values()),
+        "kill_resume_nothing_lost_or_duplicated": all(
+            v == {"missing": 0, "duplicated": 0} for v in k["final"].values()
+        ),
         "workers_nothing_lost_or_duplicated": c["tickets"] == c["crm_notes"] == {"missing": 0, "duplicated": 0},
     }
     results["met"] = all(results["targets"].values())

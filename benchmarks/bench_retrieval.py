@@ -66,7 +66,9 @@ def main() -> None:
         embed_s.append(time.perf_counter() - started)
 
     results = {
-        "chunks": args.chunks, "queries": args.queries, "top_k": args.top_k,
+        "chunks": args.chunks,
+        "queries": args.queries,
+        "top_k": args.top_k,
         "toolkit_faiss_median_ms": round(median(ours_s) * 1000, 3),
         "llamaindex_default_median_ms": round(median(default_s) * 1000, 3),
         "speedup": round(median(default_s) / median(ours_s), 1),

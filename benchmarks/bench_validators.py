@@ -62,12 +62,13 @@ def main() -> None:
         sentences = [s for _, text in output.context for s in split_sentences(" ".join(text.split()))]
         vectors = np.asarray(embed_model.get_text_embedding_batch(claims + sentences), dtype="float32")
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-        (vectors[:len(claims)] @ vectors[len(claims):].T).max(axis=1)
+        (vectors[: len(claims)] @ vectors[len(claims) :].T).max(axis=1)
         embedded.append(time.perf_counter() - started)
 
     ms = sorted(x * 1000 for x in per_answer)
     results = {
-        "answers": len(outputs), "rounds": args.rounds,
+        "answers": len(outputs),
+        "rounds": args.rounds,
         "validators": [v.name for v in validators],
         "per_answer_median_ms": round(median(ms), 3),
         "per_answer_p90_ms": round(ms[int(0.9 * (len(ms) - 1))], 3),

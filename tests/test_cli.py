@@ -19,8 +19,14 @@ DOC_IDS = ["products/plug.html", "returns.md", "shipping.txt", "warranty.md"]
 def toolkit(*args: str, home: Path, timeout: int = 300) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in TOOLKIT_VARIABLES}
     env["TOOLKIT_HOME"] = str(home)
-    return subprocess.run([sys.executable, "-m", "toolkit", *args], capture_output=True, text=True,
-                          env=env, cwd=str(PROJECT), timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "toolkit", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=str(PROJECT),
+        timeout=timeout,
+    )
 
 
 def one_json_object(stdout: str) -> dict:
@@ -49,14 +55,16 @@ def test_ingest_json(ingested):
     assert report["indexed"] == DOC_IDS
     assert report["skipped"] == [
         {"path": "empty.md", "reason": "empty file"},
-        {"path": "notes.csv",
-         "reason": "unsupported file type '.csv' (supported: .htm, .html, .markdown, .md, .pdf, .txt)"},
+        {
+            "path": "notes.csv",
+            "reason": "unsupported file type '.csv' (supported: .htm, .html, .markdown, .md, .pdf, .txt)",
+        },
     ]
     assert (report["chunks"], report["embedded"]) == (4, 4)
     assert isinstance(report["seconds"], float) and report["seconds"] > 0
     assert (report["source"], report["index"]) == (str(corpus), str(index))
     assert (index / "CURRENT").read_text() == "v000001\n"
-    assert not (home / "indexes").exists()   # --index was given: nothing under the home
+    assert not (home / "indexes").exists()  # --index was given: nothing under the home
 
 
 def test_ingest_of_only_bad_files_fails_but_still_reports(tmp_path):
@@ -67,11 +75,15 @@ def test_ingest_of_only_bad_files_fails_but_still_reports(tmp_path):
     assert report["indexed"] == [] and report["chunks"] == 0
     assert report["skipped"] == [
         {"path": "empty.txt", "reason": "empty file"},
-        {"path": "photo.jpg",
-         "reason": "unsupported file type '.jpg' (supported: .htm, .html, .markdown, .md, .pdf, .txt)"},
+        {
+            "path": "photo.jpg",
+            "reason": "unsupported file type '.jpg' (supported: .htm, .html, .markdown, .md, .pdf, .txt)",
+        },
     ]
-    assert result.stderr.splitlines()[-1] == (f"error: no file in {bad} could be indexed (2 skipped; supported: "
-                                              f".md .txt .html .pdf); the index was not changed")
+    assert result.stderr.splitlines()[-1] == (
+        f"error: no file in {bad} could be indexed (2 skipped; supported: "
+        f".md .txt .html .pdf); the index was not changed"
+    )
     assert not (tmp_path / "index").exists()
 
 
@@ -85,12 +97,21 @@ def test_ingest_of_a_missing_folder_is_a_usage_error(tmp_path):
 
 def test_ask_json(ingested, tmp_path):
     _, _, index, _ = ingested
-    result = toolkit("ask", "How much does the Plug Mini cost?", "--index", str(index), "--json",
-                     home=tmp_path / "home")
+    result = toolkit(
+        "ask", "How much does the Plug Mini cost?", "--index", str(index), "--json", home=tmp_path / "home"
+    )
     assert result.returncode == 0, result.stderr
     answer = one_json_object(result.stdout)
-    assert list(answer) == ["answer", "sources", "latency_s", "input_tokens", "output_tokens", "cost_usd",
-                            "model", "error"]
+    assert list(answer) == [
+        "answer",
+        "sources",
+        "latency_s",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+        "model",
+        "error",
+    ]
     assert "$24.99" in answer["answer"]
     assert [list(s) for s in answer["sources"]] == [["id", "score"]] * 3
     assert answer["sources"][0]["id"] == "products/plug.html"
@@ -107,21 +128,26 @@ def test_ask_on_a_corrupted_index_exits_2_naming_the_file(ingested, tmp_path):
     damaged = tmp_path / "damaged"
     shutil.copytree(index, damaged)
     nodes = damaged / "v000001" / "store" / "nodes.jsonl"
-    nodes.write_bytes(nodes.read_bytes()[:-40])   # a truncated write
-    result = toolkit("ask", "How long do I have to return an item?", "--index", str(damaged), "--json",
-                     home=tmp_path / "home")
+    nodes.write_bytes(nodes.read_bytes()[:-40])  # a truncated write
+    result = toolkit(
+        "ask", "How long do I have to return an item?", "--index", str(damaged), "--json", home=tmp_path / "home"
+    )
     assert result.returncode == 2
     assert result.stdout == ""
-    assert result.stderr == (f"error: {nodes} is corrupt (its checksum does not match the manifest); "
-                             f"rebuild it with: python -m toolkit ingest SOURCE_FOLDER --index {damaged}\n")
+    assert result.stderr == (
+        f"error: {nodes} is corrupt (its checksum does not match the manifest); "
+        f"rebuild it with: python -m toolkit ingest SOURCE_FOLDER --index {damaged}\n"
+    )
 
 
 def test_ask_on_a_missing_index_exits_2(tmp_path):
     missing = tmp_path / "no-index"
     result = toolkit("ask", "Hello?", "--index", str(missing), home=tmp_path / "home")
     assert result.returncode == 2
-    assert result.stderr == (f"error: {missing} holds no index ({missing / 'CURRENT'} is missing); "
-                             f"rebuild it with: python -m toolkit ingest SOURCE_FOLDER --index {missing}\n")
+    assert result.stderr == (
+        f"error: {missing} holds no index ({missing / 'CURRENT'} is missing); "
+        f"rebuild it with: python -m toolkit ingest SOURCE_FOLDER --index {missing}\n"
+    )
 
 
 def test_a_bad_setting_exits_2(tmp_path):
@@ -135,8 +161,17 @@ def test_info_json(tmp_path):
     result = toolkit("info", "--json", home=home)
     assert result.returncode == 0, result.stderr
     info = one_json_object(result.stdout)
-    assert list(info) == ["toolkit", "python", "home", "llm", "embed", "embedded_llm", "embedded_embedding",
-                          "keys", "packages"]
+    assert list(info) == [
+        "toolkit",
+        "python",
+        "home",
+        "llm",
+        "embed",
+        "embedded_llm",
+        "embedded_embedding",
+        "keys",
+        "packages",
+    ]
     assert info["toolkit"] == "0.1.0"
     assert info["python"] == sys.version.split()[0]
     assert (info["home"], info["llm"], info["embed"]) == (str(home), "local", "local")
@@ -145,8 +180,13 @@ def test_info_json(tmp_path):
     assert info["embedded_llm"]["mb"] == round(Path(info["embedded_llm"]["path"]).stat().st_size / 1e6, 1)
     assert info["embedded_embedding"]["present"] is True
     assert info["keys"] == {"OPENAI_API_KEY": False, "ANTHROPIC_API_KEY": False}
-    assert set(info["packages"]) == {"llama-index-core", "llama-cpp-python", "faiss-cpu", "sentence-transformers",
-                                     "torch"}
+    assert set(info["packages"]) == {
+        "llama-index-core",
+        "llama-cpp-python",
+        "faiss-cpu",
+        "sentence-transformers",
+        "torch",
+    }
     assert "not installed" not in info["packages"].values()
 
 
@@ -154,8 +194,14 @@ def test_info_reports_whether_a_key_is_set_never_its_value(tmp_path):
     env_key = "sk-test-not-a-real-key-123"
     env = {k: v for k, v in os.environ.items() if k not in TOOLKIT_VARIABLES}
     env.update(TOOLKIT_HOME=str(tmp_path / "home"), OPENAI_API_KEY=env_key)
-    result = subprocess.run([sys.executable, "-m", "toolkit", "info", "--json"], capture_output=True, text=True,
-                            env=env, cwd=str(PROJECT), timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "toolkit", "info", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=str(PROJECT),
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert one_json_object(result.stdout)["keys"] == {"OPENAI_API_KEY": True, "ANTHROPIC_API_KEY": False}
     assert env_key not in result.stdout + result.stderr

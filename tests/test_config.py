@@ -9,8 +9,10 @@ import pytest
 from toolkit.config import Settings, default_home, load_settings
 from toolkit.errors import ConfigError
 
-KNOWN = ("base_url, chunk_overlap, chunk_size, chunking, context_window, embed, llm, max_file_mb, "
-         "max_output_tokens, prices, seed, temperature, top_k")
+KNOWN = (
+    "base_url, chunk_overlap, chunk_size, chunking, context_window, embed, llm, max_file_mb, "
+    "max_output_tokens, prices, seed, temperature, top_k"
+)
 
 
 def write_config(path: Path, text: str) -> Path:
@@ -22,10 +24,20 @@ def write_config(path: Path, text: str) -> Path:
 def test_defaults(toolkit_home):
     s = load_settings()
     assert s.model_dump() == {
-        "home": toolkit_home, "llm": "local", "embed": "local", "base_url": None, "top_k": 3,
-        "chunk_size": 128, "chunk_overlap": 16, "chunking": "sentence", "context_window": 2048, "max_output_tokens": 64,
+        "home": toolkit_home,
+        "llm": "local",
+        "embed": "local",
+        "base_url": None,
+        "top_k": 3,
+        "chunk_size": 128,
+        "chunk_overlap": 16,
+        "chunking": "sentence",
+        "context_window": 2048,
+        "max_output_tokens": 64,
         "prices": None,
-        "temperature": 0.0, "seed": 0, "max_file_mb": 10.0,
+        "temperature": 0.0,
+        "seed": 0,
+        "max_file_mb": 10.0,
     }
     assert s.index_root == toolkit_home / "indexes"
 
@@ -48,8 +60,8 @@ def test_config_file_in_home_beats_environment(toolkit_home, monkeypatch):
     monkeypatch.setenv("TOOLKIT_LLM", "ollama:llama3.2")
     monkeypatch.setenv("TOOLKIT_EMBED", "ollama:nomic-embed-text")
     s = load_settings()
-    assert s.llm == "openai:gpt-4o-mini"           # file beats environment
-    assert s.embed == "ollama:nomic-embed-text"    # environment still fills what the file leaves out
+    assert s.llm == "openai:gpt-4o-mini"  # file beats environment
+    assert s.embed == "ollama:nomic-embed-text"  # environment still fills what the file leaves out
     assert s.top_k == 5
 
 
@@ -108,18 +120,24 @@ def test_invalid_toml_names_the_file(toolkit_home):
     path = write_config(toolkit_home / "config.toml", "top_k = 3\ntop_k = 4\n")
     with pytest.raises(ConfigError) as info:
         load_settings()
-    assert str(info.value) == (f"config file {path} is not valid TOML (Cannot overwrite a value "
-                               f"(at line 2, column 10)); fix or delete it")
+    assert str(info.value) == (
+        f"config file {path} is not valid TOML (Cannot overwrite a value (at line 2, column 10)); fix or delete it"
+    )
 
 
-@pytest.mark.parametrize("arguments, message", [
-    ({"top_k": 0}, "setting 'top_k': Input should be greater than or equal to 1 (got 0)"),
-    ({"top_k": "abc"},
-     "setting 'top_k': Input should be a valid integer, unable to parse string as an integer (got 'abc')"),
-    ({"chunk_size": 8}, "setting 'chunk_size': Input should be greater than or equal to 32 (got 8)"),
-    ({"max_file_mb": 0}, "setting 'max_file_mb': Input should be greater than 0 (got 0)"),
-    ({"colour": "red"}, "setting 'colour': Extra inputs are not permitted (got 'red')"),
-])
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        ({"top_k": 0}, "setting 'top_k': Input should be greater than or equal to 1 (got 0)"),
+        (
+            {"top_k": "abc"},
+            "setting 'top_k': Input should be a valid integer, unable to parse string as an integer (got 'abc')",
+        ),
+        ({"chunk_size": 8}, "setting 'chunk_size': Input should be greater than or equal to 32 (got 8)"),
+        ({"max_file_mb": 0}, "setting 'max_file_mb': Input should be greater than 0 (got 0)"),
+        ({"colour": "red"}, "setting 'colour': Extra inputs are not permitted (got 'red')"),
+    ],
+)
 def test_validation_errors_name_the_setting(arguments, message):
     with pytest.raises(ConfigError) as info:
         load_settings(**arguments)
@@ -175,8 +193,7 @@ def test_chunk_overlap_must_be_smaller_than_chunk_size(toolkit_home):
     write_config(toolkit_home / "config.toml", "chunk_overlap = 200\n")
     with pytest.raises(ConfigError) as info:
         load_settings()
-    assert str(info.value) == ("setting 'chunk_overlap': Value error, must be smaller than chunk_size (128) "
-                               "(got 200)")
+    assert str(info.value) == ("setting 'chunk_overlap': Value error, must be smaller than chunk_size (128) (got 200)")
     with pytest.raises(ConfigError, match=r"must be smaller than chunk_size \(64\) \(got 64\)$"):
         load_settings(chunk_size=64, chunk_overlap=64)
     assert load_settings(chunk_size=64, chunk_overlap=63).chunk_overlap == 63

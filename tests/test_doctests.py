@@ -43,10 +43,12 @@ def test_docstring_examples_run(name, tmp_path, monkeypatch):
 
 
 def test_importing_every_module_loads_no_model():
-    script = ("import importlib, json, sys\n"
-              f"for name in {package_modules()!r}:\n"
-              "    importlib.import_module(name)\n"
-              f"print(json.dumps(sorted(m for m in {MODEL_RUNTIMES!r} if m in sys.modules)))\n")
+    script = (
+        "import importlib, json, sys\n"
+        f"for name in {package_modules()!r}:\n"
+        "    importlib.import_module(name)\n"
+        f"print(json.dumps(sorted(m for m in {MODEL_RUNTIMES!r} if m in sys.modules)))\n"
+    )
     done = subprocess.run([sys.executable, "-c", script], cwd=PROJECT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.splitlines()[-1]) == []

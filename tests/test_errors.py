@@ -31,8 +31,11 @@ def documented_tree() -> tuple[str, list[tuple[str, str]]]:
 
 
 def defined_errors() -> dict[str, type]:
-    return {name: cls for name, cls in inspect.getmembers(errors, inspect.isclass)
-            if cls.__module__ == errors.__name__ and issubclass(cls, Exception)}
+    return {
+        name: cls
+        for name, cls in inspect.getmembers(errors, inspect.isclass)
+        if cls.__module__ == errors.__name__ and issubclass(cls, Exception)
+    }
 
 
 def test_the_docstring_tree_is_the_class_hierarchy():
@@ -42,7 +45,7 @@ def test_the_docstring_tree_is_the_class_hierarchy():
     assert len(names) == len(set(names))
     assert set(names) | {root} == set(defined_errors())
     for name in names:
-        assert ToolkitError in defined_errors()[name].__bases__, name   # one level below the root
+        assert ToolkitError in defined_errors()[name].__bases__, name  # one level below the root
     assert all(description for _, description in branches)
     # the tree's last branch is drawn └──, every other ├──
     drawn = [line[4] for line in errors.__doc__.splitlines() if _BRANCH.match(line)]
@@ -83,7 +86,8 @@ def test_require_returns_the_module():
 def test_require_names_the_install_command_of_the_extra():
     with pytest.raises(MissingDependencyError) as info:
         require("toolkit_no_such_module", "anthropic")
-    assert str(info.value) == ("toolkit_no_such_module is not installed; "
-                               "run: pip install 'llm-pipeline-toolkit[anthropic]'")
+    assert str(info.value) == (
+        "toolkit_no_such_module is not installed; run: pip install 'llm-pipeline-toolkit[anthropic]'"
+    )
     assert isinstance(info.value.__cause__, ModuleNotFoundError)
     assert isinstance(info.value, ToolkitError)

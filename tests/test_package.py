@@ -11,16 +11,58 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "toolkit"
 
 # Lowest first: a module may import from its own stage or an earlier one, never a later one.
-STAGES = ["errors", "config", "text", "files", "prompting", "models", "reliability", "ingestion", "retrieval", "cost",
-          "validation", "demo", "pipeline_config", "steps", "pipeline", "evaluation", "notebook", "__main__"]
+STAGES = [
+    "errors",
+    "config",
+    "text",
+    "files",
+    "prompting",
+    "models",
+    "reliability",
+    "ingestion",
+    "retrieval",
+    "cost",
+    "validation",
+    "demo",
+    "pipeline_config",
+    "steps",
+    "pipeline",
+    "evaluation",
+    "notebook",
+    "__main__",
+]
 
 
 def test_exported_members():
-    assert sorted(toolkit.__all__) == sorted([
-        "Answer", "CostLedger", "Guard", "Index", "ModelRef", "Pipeline", "PipelineConfig", "PriceTable",
-        "PromptSpec", "ResponseCache", "RetryPolicy", "RunRecord", "Scoreboard", "Settings", "ToolkitError",
-        "Usage", "checkpoint", "default_validators", "evaluate_answers", "ingest", "load_settings", "load_spec",
-        "make_retriever", "setup_notebook", "__version__"])
+    assert sorted(toolkit.__all__) == sorted(
+        [
+            "Answer",
+            "CostLedger",
+            "Guard",
+            "Index",
+            "ModelRef",
+            "Pipeline",
+            "PipelineConfig",
+            "PriceTable",
+            "PromptSpec",
+            "ResponseCache",
+            "RetryPolicy",
+            "RunRecord",
+            "Scoreboard",
+            "Settings",
+            "ToolkitError",
+            "Usage",
+            "checkpoint",
+            "default_validators",
+            "evaluate_answers",
+            "ingest",
+            "load_settings",
+            "load_spec",
+            "make_retriever",
+            "setup_notebook",
+            "__version__",
+        ]
+    )
     for name in toolkit.__all__:
         assert getattr(toolkit, name) is not None, name
 
@@ -39,7 +81,7 @@ def _imports(name: str, path: Path) -> list[tuple[str, list[str]]]:
     found = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom):
-            base = package[:len(package) - node.level + 1] if node.level else []
+            base = package[: len(package) - node.level + 1] if node.level else []
             found.append((".".join(base + ([node.module] if node.module else [])), [a.name for a in node.names]))
         elif isinstance(node, ast.Import):
             found += [(a.name, []) for a in node.names]
@@ -68,8 +110,12 @@ def _edges():
 
 
 def test_stages_lean_one_way():
-    wrong = [f"{source} imports {target}" for source, targets in _edges().items() for target in targets
-             if _stage(source) != "__init__" and STAGES.index(_stage(target)) > STAGES.index(_stage(source))]
+    wrong = [
+        f"{source} imports {target}"
+        for source, targets in _edges().items()
+        for target in targets
+        if _stage(source) != "__init__" and STAGES.index(_stage(target)) > STAGES.index(_stage(source))
+    ]
     assert wrong == []
 
 
@@ -83,7 +129,7 @@ def test_no_import_cycles():
     def visit(node, path):
         for target in edges.get(node, ()):
             if target in path:
-                cycles.append(path[path.index(target):] + [target])
+                cycles.append(path[path.index(target) :] + [target])
             elif len(path) < 12:
                 visit(target, path + [target])
 
@@ -94,8 +140,13 @@ def test_no_import_cycles():
 
 def test_no_private_names_across_stages():
     modules = _modules()
-    crossing = [f"{name} imports {base}.{n}" for name, path in modules.items() for base, names in _imports(name, path)
-                for n in names if n.startswith("_") and base.startswith("toolkit.") and _stage(base) != _stage(name)]
+    crossing = [
+        f"{name} imports {base}.{n}"
+        for name, path in modules.items()
+        for base, names in _imports(name, path)
+        for n in names
+        if n.startswith("_") and base.startswith("toolkit.") and _stage(base) != _stage(name)
+    ]
     assert crossing == []
 
 

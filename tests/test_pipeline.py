@@ -11,8 +11,8 @@ from toolkit.errors import ConfigError, PromptTooLongError, ToolkitError
 from toolkit.evaluation.answers import answer_correct
 from toolkit.ingestion.incremental import ingest
 from toolkit.pipeline import Answer, Pipeline, RunRecord
-from toolkit.steps import MIN_CONTEXT_TOKENS, TEMPLATE_OVERHEAD
 from toolkit.prompting.spec import SYSTEM_PROMPT, rag_messages
+from toolkit.steps import MIN_CONTEXT_TOKENS, TEMPLATE_OVERHEAD
 
 RETURNS = "How long do I have to return an item?"
 PLUG = "How much does the Plug Mini cost?"
@@ -38,8 +38,10 @@ def pipeline(index, embed_model, llm, toolkit_home):
 def rendered_prompt_tokens(llm, question: str, context: list[tuple[str, str]]) -> int:
     """Tokens of the prompt as llama.cpp renders it: the GGUF's own chat template, then its tokenizer."""
     template = jinja2.Template(llm._llama.metadata["tokenizer.chat_template"])
-    prompt = template.render(messages=[{"role": m.role.value, "content": m.content}
-                                       for m in rag_messages(question, context)], add_generation_prompt=True)
+    prompt = template.render(
+        messages=[{"role": m.role.value, "content": m.content} for m in rag_messages(question, context)],
+        add_generation_prompt=True,
+    )
     return len(llm._llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
 
 
@@ -80,7 +82,11 @@ def test_ask_answers_with_cited_sources_and_a_full_record(pipeline, llm):
     assert list(d) == ["answer", "sources", "latency_s", "input_tokens", "output_tokens", "cost_usd", "model", "error"]
     assert d["sources"] == [{"id": s.id, "score": round(s.score, 4)} for s in answer.sources]
     assert (d["input_tokens"], d["output_tokens"], d["cost_usd"], d["latency_s"]) == (
-        r.input_tokens, r.output_tokens, 0.0, round(r.total_s, 3))
+        r.input_tokens,
+        r.output_tokens,
+        0.0,
+        round(r.total_s, 3),
+    )
 
 
 def test_answers_are_deterministic(pipeline):
@@ -107,14 +113,15 @@ def test_question_longer_than_the_window(pipeline, llm):
     # window 2048 - 64 output - 32 template overhead = 1952 tokens of budget; a question must
     # leave 128 of them for context: 1824 for the system prompt and the question together.
     assert (TEMPLATE_OVERHEAD, MIN_CONTEXT_TOKENS) == (32, 128)
-    room = 1824 - llm.count_tokens(SYSTEM_PROMPT)   # 1777 with the system prompt of this writing (47 tokens)
+    room = 1824 - llm.count_tokens(SYSTEM_PROMPT)  # 1777 with the system prompt of this writing (47 tokens)
     question = "Please tell me about the return policy " + "and the warranty " * 600 + "?"
     assert llm.count_tokens(question) > room
     with pytest.raises(PromptTooLongError) as info:
         pipeline.ask(question)
     assert str(info.value) == (
         f"the question is too long for this model: its 2048-token window leaves room for about {room} tokens "
-        f"of question; shorten the question or configure a model with a larger context_window")
+        f"of question; shorten the question or configure a model with a larger context_window"
+    )
     [record] = pipeline.records
     assert record.error.startswith("PromptTooLongError: the question is too long")
     assert record.input_tokens == 0 and record.answer == ""
@@ -130,9 +137,26 @@ def test_a_batch_keeps_going_and_runs_has_one_row_per_ask(pipeline):
     assert str(answers[1]).startswith(f"(no answer: ToolkitError: {EMPTY})")
 
     runs = pipeline.runs()
-    assert list(runs.columns) == ["run_id", "timestamp", "question", "answer", "model", "sources", "context_chunks",
-                                  "context_sources", "retrieve_s", "generate_s", "total_s", "input_tokens",
-                                  "output_tokens", "cost_usd", "compute_s", "error", "calls", "prompt.spec_version"]
+    assert list(runs.columns) == [
+        "run_id",
+        "timestamp",
+        "question",
+        "answer",
+        "model",
+        "sources",
+        "context_chunks",
+        "context_sources",
+        "retrieve_s",
+        "generate_s",
+        "total_s",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+        "compute_s",
+        "error",
+        "calls",
+        "prompt.spec_version",
+    ]
     assert len(runs) == 4
     assert list(runs.question) == questions
     assert list(runs.error == "") == [True, False, False, True]
@@ -156,7 +180,9 @@ def test_a_price_table_of_your_own_adds_rows(index, embed_model, llm, toolkit_ho
     (toolkit_home / "prices.csv").parent.mkdir(parents=True, exist_ok=True)
     (toolkit_home / "prices.csv").write_text(
         "provider,model,input_per_mtok,output_per_mtok,cached_input_per_mtok,effective_date,source\n"
-        "openai-like,my-model,1.00,2.00,0.50,2026-11-27,our own server\n", encoding="utf-8")
+        "openai-like,my-model,1.00,2.00,0.50,2026-11-27,our own server\n",
+        encoding="utf-8",
+    )
     pipeline = Pipeline(index, settings=load_settings(), embed_model=embed_model, llm=llm, model="openai-like:my-model")
     answer = pipeline.ask(PLUG)
     r = answer.record
@@ -175,8 +201,10 @@ def test_a_foreign_llm_object_needs_its_model_name(index, embed_model):
 def test_open_checks_the_embedding_model(index, tmp_path):
     with pytest.raises(ToolkitError) as info:
         Pipeline.open(index.path, settings=load_settings(embed="ollama:nomic-embed-text"))
-    assert str(info.value) == ("the index was embedded with local:all-MiniLM-L6-v2, but the settings name "
-                               "ollama:nomic-embed-text; set embed to match, or ingest again")
+    assert str(info.value) == (
+        "the index was embedded with local:all-MiniLM-L6-v2, but the settings name "
+        "ollama:nomic-embed-text; set embed to match, or ingest again"
+    )
 
 
 def test_open_an_index_folder(index, embed_model, llm):
@@ -188,14 +216,40 @@ def test_open_an_index_folder(index, embed_model, llm):
 def questions_frame():
     import pandas as pd
 
-    return pd.DataFrame([
-        {"id": "t1", "question": RETURNS, "answer": "30 days", "aliases": ["thirty days"], "sources": ["returns.md"],
-         "category": "policy", "difficulty": "easy", "answerable": True},
-        {"id": "t2", "question": "How long does express shipping take?", "answer": "1 business day", "aliases": [],
-         "sources": ["shipping.txt"], "category": "policy", "difficulty": "easy", "answerable": True},
-        {"id": "t3", "question": "Who founded the company?", "answer": "", "aliases": [], "sources": [],
-         "category": "unanswerable", "difficulty": "hard", "answerable": False},
-    ])
+    return pd.DataFrame(
+        [
+            {
+                "id": "t1",
+                "question": RETURNS,
+                "answer": "30 days",
+                "aliases": ["thirty days"],
+                "sources": ["returns.md"],
+                "category": "policy",
+                "difficulty": "easy",
+                "answerable": True,
+            },
+            {
+                "id": "t2",
+                "question": "How long does express shipping take?",
+                "answer": "1 business day",
+                "aliases": [],
+                "sources": ["shipping.txt"],
+                "category": "policy",
+                "difficulty": "easy",
+                "answerable": True,
+            },
+            {
+                "id": "t3",
+                "question": "Who founded the company?",
+                "answer": "",
+                "aliases": [],
+                "sources": [],
+                "category": "unanswerable",
+                "difficulty": "hard",
+                "answerable": False,
+            },
+        ]
+    )
 
 
 def test_evaluate_retrieval(pipeline):
@@ -203,21 +257,39 @@ def test_evaluate_retrieval(pipeline):
 
     results = evaluate_retrieval(pipeline, questions_frame(), ks=(1, 3))
     assert list(results.columns) == ["id", "category", "difficulty", "retrieved", "hit@1", "hit@3"]
-    assert list(results.id) == ["t1", "t2"]               # unanswerable questions have no gold document
+    assert list(results.id) == ["t1", "t2"]  # unanswerable questions have no gold document
     assert [r[0] for r in results.retrieved] == ["returns.md", "shipping.txt"]
     assert all(len(r) == 3 for r in results.retrieved)
     assert list(results["hit@1"]) == [True, True] and list(results["hit@3"]) == [True, True]
-    assert pipeline.records == []                          # retrieval alone is not a run
+    assert pipeline.records == []  # retrieval alone is not a run
 
 
 def test_evaluate_answers(pipeline):
     from toolkit.evaluation.answers import evaluate_answers, is_abstention
 
     results = evaluate_answers(pipeline, questions_frame().iloc[[0, 2]])
-    assert list(results.columns) == ["id", "category", "difficulty", "answerable", "question", "gold", "answer",
-                                     "correct", "hit", "seen_hit", "abstained", "action", "original_correct",
-                                     "cache_hit", "latency_s", "input_tokens", "output_tokens", "cost_usd", "error",
-                                     "calls"]
+    assert list(results.columns) == [
+        "id",
+        "category",
+        "difficulty",
+        "answerable",
+        "question",
+        "gold",
+        "answer",
+        "correct",
+        "hit",
+        "seen_hit",
+        "abstained",
+        "action",
+        "original_correct",
+        "cache_hit",
+        "latency_s",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+        "error",
+        "calls",
+    ]
     first, unanswerable = results.iloc[0], results.iloc[1]
     assert (first.id, first.correct, first.hit, first.seen_hit, first.error) == ("t1", True, True, True, "")
     assert (first.action, first.cache_hit, first.original_correct) == ("", "", True)

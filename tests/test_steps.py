@@ -37,9 +37,14 @@ def test_a_guard_becomes_its_validate_step_and_a_non_step_is_refused():
 def test_a_reask_goes_through_the_chain_and_its_usage_adds_up(tiny_index, embed_model, tmp_path):
     ledger = CostLedger(tmp_path / "ledger.sqlite")
     # The quoting answerer never writes JSON: the schema fails, the re-ask fails again, the guard refuses.
-    pipeline = Pipeline(tiny_index, settings=load_settings(), embed_model=embed_model,
-                        llm=ExtractiveLLM.from_embed_model(embed_model), middleware=[Budget(ledger)],
-                        after=[Guard([(Schema(CitedAnswer), "reask")])])
+    pipeline = Pipeline(
+        tiny_index,
+        settings=load_settings(),
+        embed_model=embed_model,
+        llm=ExtractiveLLM.from_embed_model(embed_model),
+        middleware=[Budget(ledger)],
+        after=[Guard([(Schema(CitedAnswer), "reask")])],
+    )
     answer = pipeline.ask(RETURNS)
     record = answer.record
     assert answer.text == REFUSAL
@@ -59,8 +64,13 @@ def test_a_step_of_your_own_runs_after_generation(tiny_index, embed_model):
             run.record.part(self.name)["chars"] = len(run.text)
             run.notes.append("(shouted)")
 
-    pipeline = Pipeline(tiny_index, settings=load_settings(), embed_model=embed_model,
-                        llm=ExtractiveLLM.from_embed_model(embed_model), after=[Shout()])
+    pipeline = Pipeline(
+        tiny_index,
+        settings=load_settings(),
+        embed_model=embed_model,
+        llm=ExtractiveLLM.from_embed_model(embed_model),
+        after=[Shout()],
+    )
     answer = pipeline.ask(RETURNS)
     assert answer.text == "YOU CAN RETURN AN ITEM WITHIN 30 DAYS OF DELIVERY FOR A FULL REFUND.\n(shouted)"
     assert answer.record.get("shout.chars") == 68

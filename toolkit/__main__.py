@@ -21,16 +21,24 @@ from pathlib import Path
 
 def _quiet() -> None:
     # Offline by default, and no download or weight-loading progress bars on the terminal.
-    for name, value in {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-                        "TRANSFORMERS_VERBOSITY": "error", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}.items():
+    for name, value in {
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "TRANSFORMERS_VERBOSITY": "error",
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    }.items():
         os.environ.setdefault(name, value)
 
 
 def _settings(args):
     from .config import load_settings
 
-    return load_settings(llm=getattr(args, "llm", None), top_k=getattr(args, "top_k", None),
-                         max_file_mb=getattr(args, "max_file_mb", None))
+    return load_settings(
+        llm=getattr(args, "llm", None),
+        top_k=getattr(args, "top_k", None),
+        max_file_mb=getattr(args, "max_file_mb", None),
+    )
 
 
 def cmd_ask(args) -> int:
@@ -73,8 +81,9 @@ def cmd_ingest(args) -> int:
 def cmd_tour(args) -> int:
     from .notebook import format_scorecard, run_tour
 
-    scores = run_tour(args.notebooks, args.report, only=args.only,
-                      echo=lambda line: print(line, file=sys.stderr, flush=True))
+    scores = run_tour(
+        args.notebooks, args.report, only=args.only, echo=lambda line: print(line, file=sys.stderr, flush=True)
+    )
     print(format_scorecard(scores))
     scoreboard = Path(args.notebooks) / "pipelines" / "scoreboard.csv"
     if scoreboard.is_file():
@@ -89,8 +98,9 @@ def cmd_tour(args) -> int:
 def cmd_eval_retrieval(args) -> int:
     from .evaluation import evaluate_beir
 
-    result = evaluate_beir(args.beir, args.retriever, split=args.split, k=args.k, settings=_settings(args),
-                           show_progress=True)
+    result = evaluate_beir(
+        args.beir, args.retriever, split=args.split, k=args.k, settings=_settings(args), show_progress=True
+    )
     print(json.dumps(result.to_dict()) if args.json else result)
     return 0
 
@@ -111,10 +121,16 @@ def cmd_info(args) -> int:
         except metadata.PackageNotFoundError:
             versions[package] = "not installed"
     info = {
-        "toolkit": __version__, "python": sys.version.split()[0], "home": str(settings.home),
-        "llm": settings.llm, "embed": settings.embed,
-        "embedded_llm": {"path": str(llm_path), "present": llm_path.is_file(),
-                         "mb": round(llm_path.stat().st_size / 1e6, 1) if llm_path.is_file() else None},
+        "toolkit": __version__,
+        "python": sys.version.split()[0],
+        "home": str(settings.home),
+        "llm": settings.llm,
+        "embed": settings.embed,
+        "embedded_llm": {
+            "path": str(llm_path),
+            "present": llm_path.is_file(),
+            "mb": round(llm_path.stat().st_size / 1e6, 1) if llm_path.is_file() else None,
+        },
         "embedded_embedding": {"path": str(embed_path), "present": (embed_path / "modules.json").is_file()},
         # Whether a key is set, never its value.
         "keys": {k: bool(os.environ.get(k)) for k in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")},
@@ -135,8 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="answer a question from an index")
     p.add_argument("question")
     p.add_argument("--index", help="index folder written by `ingest` (default: the bundled corpus)")
-    p.add_argument("--pipeline", metavar="FILE", help="a pipeline configuration (YAML), e.g. "
-                   "notebooks/pipelines/07_cost_and_caching.yaml: the whole pipeline it describes answers")
+    p.add_argument(
+        "--pipeline",
+        metavar="FILE",
+        help="a pipeline configuration (YAML), e.g. "
+        "notebooks/pipelines/07_cost_and_caching.yaml: the whole pipeline it describes answers",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--top-k", type=int, help="chunks to retrieve")
     p.add_argument("--llm", help="model spec, e.g. local, openai:gpt-4o-mini, ollama:llama3.2")

@@ -46,22 +46,29 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     home: Path
-    llm: str = Field("local", description="'local', 'local:/path/model.gguf', 'openai:MODEL', "
-                     "'anthropic:MODEL', 'ollama:MODEL' or 'openai-like:MODEL'")
+    llm: str = Field(
+        "local",
+        description="'local', 'local:/path/model.gguf', 'openai:MODEL', "
+        "'anthropic:MODEL', 'ollama:MODEL' or 'openai-like:MODEL'",
+    )
     embed: str = Field("local", description="'local', 'local:/path/st-model', 'openai:MODEL' or 'ollama:MODEL'")
     base_url: str | None = Field(None, description="server URL for ollama and openai-like providers")
     top_k: int = Field(3, ge=1, le=100)
     chunk_size: int = Field(128, ge=32, description="chunk length in tokens")
     chunk_overlap: int = Field(16, ge=0)
     chunking: Literal["sentence", "token", "markdown"] = Field(
-        "sentence", description="chunking strategy (see ingest/chunking.py): 'sentence', 'token' or 'markdown'")
+        "sentence", description="chunking strategy (see ingest/chunking.py): 'sentence', 'token' or 'markdown'"
+    )
     context_window: int = Field(2048, ge=512, description="tokens the local model attends to")
     max_output_tokens: int = Field(64, ge=1)
     temperature: float = Field(0.0, ge=0.0)
     seed: int = 0
     max_file_mb: float = Field(10.0, gt=0, description="larger files are skipped at ingestion")
-    prices: Path | None = Field(None, description="a price table CSV whose rows add to or override the "
-                                "bundled one; default <home>/prices.csv when it exists")
+    prices: Path | None = Field(
+        None,
+        description="a price table CSV whose rows add to or override the "
+        "bundled one; default <home>/prices.csv when it exists",
+    )
 
     @field_validator("chunk_overlap")
     @classmethod

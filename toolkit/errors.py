@@ -1,25 +1,25 @@
 """The toolkit's errors. Every message says what to do next.
 
-    ToolkitError
-    ├── ConfigError            a setting is invalid or a key is missing
-    ├── MissingDependencyError an optional extra is not installed
-    ├── IngestError            nothing could be indexed
-    ├── IndexCorruptError      a persisted index is damaged or partly written
-    ├── PromptTooLongError     a question does not fit the model's context
-    ├── RetryExhaustedError    every attempt and fallback tier failed within the retry budget
-    ├── MalformedOutputError   a model returned truncated or garbled output (transient: retried)
-    ├── CallTimeoutError       one call ran past its per-call timeout (transient: retried)
-    ├── EffectInProgressError  another worker still holds a side effect's claim (transient)
-    ├── LedgerCorruptError     a side-effect ledger file is damaged; it is refused, never trusted
-    ├── PromptSpecError        a prompt spec file is malformed (the message names the field)
-    ├── ExperimentError        an experiment grid is refused before any call (empty set, unknown model)
-    ├── UnsafeSQLError         a SQL statement would write, attach, run a PRAGMA or read a hidden table
-    ├── SourceUnavailableError a retrieval source (database, live API) failed or timed out
-    ├── OutputRejected         an answer failed a validator whose policy is "raise"
-    ├── ReviewQueueError       the review queue file is damaged, or an item id is unknown
-    ├── DatasetFormatError     a data set file (BEIR corpus, queries, qrels) is missing or malformed
-    ├── CacheCorruptError      a response cache file cannot be trusted and rebuilding was not allowed
-    └── BudgetExceededError    a paid call would pass the cost budget; it was not made
+ToolkitError
+├── ConfigError            a setting is invalid or a key is missing
+├── MissingDependencyError an optional extra is not installed
+├── IngestError            nothing could be indexed
+├── IndexCorruptError      a persisted index is damaged or partly written
+├── PromptTooLongError     a question does not fit the model's context
+├── RetryExhaustedError    every attempt and fallback tier failed within the retry budget
+├── MalformedOutputError   a model returned truncated or garbled output (transient: retried)
+├── CallTimeoutError       one call ran past its per-call timeout (transient: retried)
+├── EffectInProgressError  another worker still holds a side effect's claim (transient)
+├── LedgerCorruptError     a side-effect ledger file is damaged; it is refused, never trusted
+├── PromptSpecError        a prompt spec file is malformed (the message names the field)
+├── ExperimentError        an experiment grid is refused before any call (empty set, unknown model)
+├── UnsafeSQLError         a SQL statement would write, attach, run a PRAGMA or read a hidden table
+├── SourceUnavailableError a retrieval source (database, live API) failed or timed out
+├── OutputRejected         an answer failed a validator whose policy is "raise"
+├── ReviewQueueError       the review queue file is damaged, or an item id is unknown
+├── DatasetFormatError     a data set file (BEIR corpus, queries, qrels) is missing or malformed
+├── CacheCorruptError      a response cache file cannot be trusted and rebuilding was not allowed
+└── BudgetExceededError    a paid call would pass the cost budget; it was not made
 """
 
 __all__ = [

@@ -22,9 +22,9 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from .config import Settings, load_settings
 from .cost import CostLedger, PriceTable, ResponseCache
@@ -56,11 +56,16 @@ class Answer:
 
     def to_dict(self) -> dict:
         r = self.record
-        return {"answer": self.text,
-                "sources": [{"id": s.id, "score": round(s.score, 4)} for s in self.sources],
-                "latency_s": round(r.total_s, 3), "input_tokens": r.input_tokens,
-                "output_tokens": r.output_tokens, "cost_usd": r.cost_usd,
-                "model": r.model, "error": r.error}
+        return {
+            "answer": self.text,
+            "sources": [{"id": s.id, "score": round(s.score, 4)} for s in self.sources],
+            "latency_s": round(r.total_s, 3),
+            "input_tokens": r.input_tokens,
+            "output_tokens": r.output_tokens,
+            "cost_usd": r.cost_usd,
+            "model": r.model,
+            "error": r.error,
+        }
 
     def __str__(self) -> str:
         r = self.record
@@ -69,8 +74,11 @@ class Answer:
         if r.get("route.sources"):  # only when a SourceRouter chose the sources
             lines += ["", f"route: {', '.join(r.get('route.sources'))}"]
             lines += [f"  {name} failed: {why}" for name, why in r.get("route.failed", {}).items()]
-        lines += ["", f"latency {r.total_s:.2f} s (retrieve {r.retrieve_s:.2f} s, generate {r.generate_s:.2f} s)  "
-                  f"tokens {r.input_tokens} in / {r.output_tokens} out  cost ${r.cost_usd:.6f}  model {r.model}"]
+        lines += [
+            "",
+            f"latency {r.total_s:.2f} s (retrieve {r.retrieve_s:.2f} s, generate {r.generate_s:.2f} s)  "
+            f"tokens {r.input_tokens} in / {r.output_tokens} out  cost ${r.cost_usd:.6f}  model {r.model}",
+        ]
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -78,8 +86,10 @@ class Answer:
 
         items = "".join(f"<li><code>{html.escape(s.id)}</code> ({s.score:.3f})</li>" for s in self.sources)
         r = self.record
-        return (f"<p><b>{html.escape(self.text or '(no answer)')}</b></p><ul>{items}</ul>"
-                f"<small>{r.total_s:.2f} s, {r.input_tokens}+{r.output_tokens} tokens, ${r.cost_usd:.6f}</small>")
+        return (
+            f"<p><b>{html.escape(self.text or '(no answer)')}</b></p><ul>{items}</ul>"
+            f"<small>{r.total_s:.2f} s, {r.input_tokens}+{r.output_tokens} tokens, ${r.cost_usd:.6f}</small>"
+        )
 
 
 def _model_of(llm) -> ModelRef | None:
@@ -91,24 +101,39 @@ def _model_of(llm) -> ModelRef | None:
         return ModelRef.parse(f"local:{llm.model_path}")
     if isinstance(llm, ExtractiveLLM):
         return ModelRef.parse("extractive")
-    raise ToolkitError(f"Pipeline(llm={type(llm).__name__}(...)) needs model='provider:name' too "
-                       f"(for example model='openai:gpt-4o-mini'), so its runs are priced and labelled")
+    raise ToolkitError(
+        f"Pipeline(llm={type(llm).__name__}(...)) needs model='provider:name' too "
+        f"(for example model='openai:gpt-4o-mini'), so its runs are priced and labelled"
+    )
 
 
 def _check_embedding(index: Index, settings: Settings) -> None:
     """Refuse to query an index with another embedding model than the one that built it."""
     built_with, expected = index.meta.get("embed_model"), embed_model_id(settings)
     if built_with is not None and built_with != expected:
-        raise ToolkitError(f"the index was embedded with {built_with}, but the settings name {expected}; "
-                           f"set embed to match, or ingest again")
+        raise ToolkitError(
+            f"the index was embedded with {built_with}, but the settings name {expected}; "
+            f"set embed to match, or ingest again"
+        )
 
 
 class Pipeline:
     """Retrieve, fit, prompt, generate, then the after-steps; record every run."""
 
-    def __init__(self, index: Index, *, settings: Settings | None = None, llm=None, model: str | ModelRef | None = None,
-                 embed_model=None, prices: PriceTable | None = None, spec: PromptSpec | None = None,
-                 retriever=None, middleware: Sequence = (), after: Sequence = ()):
+    def __init__(
+        self,
+        index: Index,
+        *,
+        settings: Settings | None = None,
+        llm=None,
+        model: str | ModelRef | None = None,
+        embed_model=None,
+        prices: PriceTable | None = None,
+        spec: PromptSpec | None = None,
+        retriever=None,
+        middleware: Sequence = (),
+        after: Sequence = (),
+    ):
         """`llm` overrides the model `settings.llm` names; then `model` must say what it is
         (`provider:name`, as in the price table), so its runs are priced and labelled right.
         `spec` is the PromptSpec (DEFAULT_SPEC by default). `retriever` (any LlamaIndex
@@ -121,7 +146,9 @@ class Pipeline:
         self.embed_model = embed_model or make_embed_model(self.settings)
         self.embed_id = embed_model_id(self.settings)
         self.llm = llm if llm is not None else make_llm(self.settings)
-        self.model = ModelRef.parse(model) if model is not None else (_model_of(llm) or ModelRef.parse(self.settings.llm))
+        self.model = (
+            ModelRef.parse(model) if model is not None else (_model_of(llm) or ModelRef.parse(self.settings.llm))
+        )
         self.prices = prices or PriceTable.for_settings(self.settings)
         self.spec = spec or DEFAULT_SPEC
         self.client = ModelClient(self.llm, self.model, middleware, max_output_tokens=self.settings.max_output_tokens)
@@ -147,8 +174,13 @@ class Pipeline:
 
         settings = settings or load_settings()
         embed_model = kwargs.pop("embed_model", None) or make_embed_model(settings)
-        index, _ = ingest(tidewell_corpus(), settings.index_root / "tidewell", settings=settings,
-                          embed_model=embed_model, show_progress=show_progress)
+        index, _ = ingest(
+            tidewell_corpus(),
+            settings.index_root / "tidewell",
+            settings=settings,
+            embed_model=embed_model,
+            show_progress=show_progress,
+        )
         return cls(index, settings=settings, embed_model=embed_model, **kwargs)
 
     @classmethod
@@ -157,8 +189,9 @@ class Pipeline:
         return cls(Index.open(index_dir), settings=settings, **kwargs)
 
     @classmethod
-    def from_config(cls, config, *, settings: Settings | None = None, show_progress: bool = False,
-                    base: str | Path | None = None) -> Pipeline:
+    def from_config(
+        cls, config, *, settings: Settings | None = None, show_progress: bool = False, base: str | Path | None = None
+    ) -> Pipeline:
         """The whole pipeline one configuration describes (a PipelineConfig, or a YAML file's path).
 
         >>> pipeline = Pipeline.from_config("notebooks/pipelines/02_retrieval_layer.yaml")  # doctest: +SKIP
@@ -185,8 +218,12 @@ class Pipeline:
         With `raise_errors=False` a failure returns an Answer with empty text and the error in
         its record, so a batch over an evaluation set keeps going.
         """
-        record = RunRecord(run_id=uuid.uuid4().hex[:12], question=question, model=str(self.model),
-                           timestamp=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+        record = RunRecord(
+            run_id=uuid.uuid4().hex[:12],
+            question=question,
+            model=str(self.model),
+            timestamp=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        )
         run = Run(question, record, pipeline=self)
         started = time.perf_counter()
         try:
@@ -209,18 +246,24 @@ class Pipeline:
         import pandas as pd
 
         rows = [r.flat() for r in self.records]
-        return pd.DataFrame(rows) if rows else pd.DataFrame(columns=[f for f in RunRecord.__dataclass_fields__
-                                                                      if f != "parts"])
+        return (
+            pd.DataFrame(rows)
+            if rows
+            else pd.DataFrame(columns=[f for f in RunRecord.__dataclass_fields__ if f != "parts"])
+        )
 
 
 # -- building a pipeline from its configuration -------------------------------------------------
+
 
 def _build(config: PipelineConfig, settings, show_progress: bool, base: Path) -> Pipeline:
     """The Pipeline `config` describes; `base` resolves a relative corpus folder."""
     for slot in ("confidence", "escalation", "tiers", "store"):
         if getattr(config, slot) is not None:
-            raise ConfigError(f"pipeline configuration {config.name!r} sets {slot!r}, which this version of the "
-                              f"toolkit cannot build yet; remove it")
+            raise ConfigError(
+                f"pipeline configuration {config.name!r} sets {slot!r}, which this version of the "
+                f"toolkit cannot build yet; remove it"
+            )
     values = {**(settings.model_dump() if settings is not None else {}), **config.settings}
     settings = load_settings(**values)
     if config.corpus == "bundled":
@@ -238,12 +281,23 @@ def _build(config: PipelineConfig, settings, show_progress: bool, base: Path) ->
 
     middleware: list = []
     if config.ledger is not None:
-        middleware.append(Budget(CostLedger(settings.home / config.ledger.path, prices=prices,
-                                            budget_usd=config.ledger.budget_usd, priced_as=config.ledger.priced_as,
-                                            embed_priced_as=config.ledger.embed_priced_as)))
+        middleware.append(
+            Budget(
+                CostLedger(
+                    settings.home / config.ledger.path,
+                    prices=prices,
+                    budget_usd=config.ledger.budget_usd,
+                    priced_as=config.ledger.priced_as,
+                    embed_priced_as=config.ledger.embed_priced_as,
+                )
+            )
+        )
     if config.cache is not None:
-        cache = ResponseCache(settings.home / config.cache.path, threshold=config.cache.threshold,
-                              embed_model=embed_model if config.cache.semantic else None)
+        cache = ResponseCache(
+            settings.home / config.cache.path,
+            threshold=config.cache.threshold,
+            embed_model=embed_model if config.cache.semantic else None,
+        )
         middleware.append(Cache(cache, prices))
     if config.retry is not None:
         middleware.append(Retry(_retry_policy(config, settings)))
@@ -251,24 +305,40 @@ def _build(config: PipelineConfig, settings, show_progress: bool, base: Path) ->
         middleware.append(Faults(FaultInjector(dict(config.faults.rates), seed=config.faults.seed)))
 
     spec = _spec(config, base)
-    pipeline = Pipeline(index, settings=settings, embed_model=embed_model, prices=prices, spec=spec,
-                        retriever=_retriever(config, index, embed_model, settings), middleware=middleware,
-                        after=[_guard(config, settings, spec)] if config.validation else [])
+    pipeline = Pipeline(
+        index,
+        settings=settings,
+        embed_model=embed_model,
+        prices=prices,
+        spec=spec,
+        retriever=_retriever(config, index, embed_model, settings),
+        middleware=middleware,
+        after=[_guard(config, settings, spec)] if config.validation else [],
+    )
     pipeline.config = config
     return pipeline
+
 
 def _retriever(config: PipelineConfig, index, embed_model, settings):
     r = config.retriever
     retriever = None
     if r != RetrieverConfig() or r.top_k is not None:
-        retriever = make_retriever(r.kind, index, embed_model, top_k=r.top_k or settings.top_k, fusion=r.fusion,
-                                   dense_kind=r.dense_kind, candidates=r.candidates)
+        retriever = make_retriever(
+            r.kind,
+            index,
+            embed_model,
+            top_k=r.top_k or settings.top_k,
+            fusion=r.fusion,
+            dense_kind=r.dense_kind,
+            candidates=r.candidates,
+        )
     if config.router is not None:
         from .demo import LiveAPISource, tidewell_router
 
         api = LiveAPISource(config.router.api) if config.router.api else None
         return tidewell_router(api=api, vector=retriever)
     return retriever
+
 
 def _spec(config: PipelineConfig, base: Path) -> PromptSpec:
     if isinstance(config.spec, dict):
@@ -277,10 +347,12 @@ def _spec(config: PipelineConfig, base: Path) -> PromptSpec:
         return load_spec(config.spec)
     return load_spec(base / config.spec)
 
+
 def _retry_policy(config: PipelineConfig, settings):
     params = config.retry.model_dump(exclude={"fallbacks"})
     fallbacks = [(name, make_llm(settings.model_copy(update={"llm": name}))) for name in config.retry.fallbacks]
     return RetryPolicy(**params, fallbacks=fallbacks)
+
 
 def _guard(config: PipelineConfig, settings, spec: PromptSpec) -> Guard:
     from . import demo
@@ -294,8 +366,10 @@ def _guard(config: PipelineConfig, settings, spec: PromptSpec) -> Guard:
             validator = Schema(SCHEMAS[name])
         elif check.check == "business_rules":
             if check.rules is None:
-                raise ConfigError("validation: a business_rules check needs rules: 'tidewell' (the bundled demo) "
-                                  "or the path of a YAML rules file")
+                raise ConfigError(
+                    "validation: a business_rules check needs rules: 'tidewell' (the bundled demo) "
+                    "or the path of a YAML rules file"
+                )
             if check.rules == DEMO:
                 validator = demo.business_rules()
             elif check.catalog is None:

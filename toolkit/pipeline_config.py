@@ -144,8 +144,9 @@ class PipelineConfig(_Part):
         except ValidationError as exc:
             problem = exc.errors()[0]
             field = ".".join(str(p) for p in problem["loc"]) or "(top level)"
-            raise ConfigError(f"{where}: {field}: {problem['msg']}; fix that field "
-                              f"(see toolkit/pipeline_config.py for every field)") from exc
+            raise ConfigError(
+                f"{where}: {field}: {problem['msg']}; fix that field (see toolkit/pipeline_config.py for every field)"
+            ) from exc
 
     @classmethod
     def load(cls, path: str | Path) -> PipelineConfig:
@@ -169,7 +170,10 @@ class PipelineConfig(_Part):
 
         path = Path(path)
         # Only what differs from the defaults: a file that says what this pipeline changes.
-        body = yaml.safe_dump(self.model_dump(mode="json", by_alias=True, exclude_defaults=True) or {"name": self.name},
-                              sort_keys=False, width=100)
+        body = yaml.safe_dump(
+            self.model_dump(mode="json", by_alias=True, exclude_defaults=True) or {"name": self.name},
+            sort_keys=False,
+            width=100,
+        )
         header = f"# pipeline configuration, version {self.version} (python -m toolkit ask --pipeline {path.name})\n"
         return write_atomic(path, header + body)

@@ -27,8 +27,18 @@ from .models import ModelReply, count_tokens
 from .retrieval import Routed, Source, SourceRouter, cite
 from .validation import Guard, Output
 
-__all__ = ["Run", "RunRecord", "Retrieve", "FitContext", "Prompt", "Generate", "Validate", "TEMPLATE_OVERHEAD",
-           "MIN_CONTEXT_TOKENS", "as_step"]
+__all__ = [
+    "Run",
+    "RunRecord",
+    "Retrieve",
+    "FitContext",
+    "Prompt",
+    "Generate",
+    "Validate",
+    "TEMPLATE_OVERHEAD",
+    "MIN_CONTEXT_TOKENS",
+    "as_step",
+]
 
 # Tokens the chat template adds around the messages (role markers, turn ends); measured on
 # SmolLM2's ChatML template as 15 and rounded up for other templates.
@@ -57,7 +67,7 @@ class RunRecord:
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
-    compute_s: float = 0.0   # seconds of this machine's compute (local models)
+    compute_s: float = 0.0  # seconds of this machine's compute (local models)
     error: str = ""
     calls: list[dict] = field(default_factory=list)
     parts: dict[str, dict] = field(default_factory=dict)
@@ -85,14 +95,14 @@ class Run:
 
     question: str
     record: RunRecord
-    hits: list = field(default_factory=list)          # LlamaIndex NodeWithScore, best first
+    hits: list = field(default_factory=list)  # LlamaIndex NodeWithScore, best first
     sources: list[Source] = field(default_factory=list)
     context: list[tuple[str, str]] = field(default_factory=list)  # (source id, text) the model is shown
     messages: list = field(default_factory=list)
     replies: list[ModelReply] = field(default_factory=list)  # every model call, in order
-    text: str = ""                                    # the answer as it stands
-    notes: list[str] = field(default_factory=list)    # lines a step adds below the answer
-    verdict: Any = None                               # the Validate step's validation.Verdict
+    text: str = ""  # the answer as it stands
+    notes: list[str] = field(default_factory=list)  # lines a step adds below the answer
+    verdict: Any = None  # the Validate step's validation.Verdict
     pipeline: Any = None
 
     def add_reply(self, reply: ModelReply) -> None:
@@ -128,8 +138,10 @@ class Retrieve:
             if route.failed:  # say which source failed; the answer comes from the others
                 used = [s for s in route.sources if s not in route.failed] or ["no source"]
                 failed = " and ".join(route.failed) + (" sources" if len(route.failed) > 1 else " source")
-                run.notes.append(f"(The {failed} failed, so this answer uses {' and '.join(used)} only. "
-                                 f"{'; '.join(route.failed.values())})")
+                run.notes.append(
+                    f"(The {failed} failed, so this answer uses {' and '.join(used)} only. "
+                    f"{'; '.join(route.failed.values())})"
+                )
         ledger = run.pipeline.ledger
         if ledger is not None:  # the retrieval embedded the question once
             ledger.record_embedding(run.record.run_id, run.pipeline.embed_id, run.question)
@@ -154,7 +166,8 @@ class FitContext:
             raise PromptTooLongError(
                 f"the question is too long for this model: its {window}-token window leaves room for "
                 f"about {max(limit, 0)} tokens of question; shorten the question or configure a model "
-                f"with a larger context_window")
+                f"with a larger context_window"
+            )
         context, used = [], fixed
         for hit in run.hits:
             source = hit.node.ref_doc_id or hit.node.node_id
@@ -188,11 +201,17 @@ class Generate:
     def __call__(self, run: Run) -> None:
         pipeline = run.pipeline
         started = time.perf_counter()
-        reply = pipeline.client.chat(run.messages, kind="llm", run_id=run.record.run_id, question=run.question,
-                                     context=run.context, prompt_version=pipeline.spec.version,
-                                     corpus=dict(pipeline.index.meta.get("files", {})))
+        reply = pipeline.client.chat(
+            run.messages,
+            kind="llm",
+            run_id=run.record.run_id,
+            question=run.question,
+            context=run.context,
+            prompt_version=pipeline.spec.version,
+            corpus=dict(pipeline.index.meta.get("files", {})),
+        )
         run.record.generate_s = time.perf_counter() - started
-        run.record.model = str(reply.model)   # the tier that answered
+        run.record.model = str(reply.model)  # the tier that answered
         run.add_reply(reply)
         if reply.model.runs_here and not reply.cache_hit:
             run.record.compute_s = round(run.record.generate_s, 4)
@@ -215,8 +234,12 @@ class Validate:
         for reply in verdict.replies:
             run.add_reply(reply)
         part = run.record.part(self.name)
-        part.update(action=verdict.action, failed=[f"{r.validator}:{r.rule}" for r in verdict.failed],
-                    ticket=verdict.ticket, original=run.text)
+        part.update(
+            action=verdict.action,
+            failed=[f"{r.validator}:{r.rule}" for r in verdict.failed],
+            ticket=verdict.ticket,
+            original=run.text,
+        )
         run.text = verdict.text
         run.verdict = verdict
 
@@ -228,4 +251,3 @@ def as_step(step):
     if not callable(step) or not getattr(step, "name", ""):
         raise ToolkitError(f"{step!r} is not a pipeline step: give it a `name` and make it callable as step(run)")
     return step
-

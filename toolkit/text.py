@@ -17,7 +17,8 @@ __all__ = ["normalize", "is_abstention"]
 _ABSTAIN = re.compile(
     r"\b(i don'?t know|i do not know|not (?:mentioned|stated|provided|specified|given|included|available|found)"
     r"|(?:does|do) not (?:say|mention|contain|specify|provide|include)|no information|cannot (?:find|answer|tell)"
-    r"|can'?t (?:find|answer|tell)|not in the (?:context|documents?))\b")
+    r"|can'?t (?:find|answer|tell)|not in the (?:context|documents?))\b"
+)
 
 
 def normalize(text: str) -> str:

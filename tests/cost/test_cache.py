@@ -19,10 +19,25 @@ FILES = {"policies/returns.md": "a" * 64, "policies/shipping.md": "b" * 64}
 RETURNS = "How long do I have to return an item?"
 
 
-def request(question=RETURNS, *, version="v1", model="local:m", params=None, context="ctx1", files=None,
-            sources=("policies/returns.md",)) -> CacheRequest:
-    return CacheRequest(question, version, model, params if params is not None else {"temperature": 0.0},
-                        context, dict(FILES if files is None else files), sources)
+def request(
+    question=RETURNS,
+    *,
+    version="v1",
+    model="local:m",
+    params=None,
+    context="ctx1",
+    files=None,
+    sources=("policies/returns.md",),
+) -> CacheRequest:
+    return CacheRequest(
+        question,
+        version,
+        model,
+        params if params is not None else {"temperature": 0.0},
+        context,
+        dict(FILES if files is None else files),
+        sources,
+    )
 
 
 def answer(text="30 days.", tokens=(100, 20), cost=0.0001) -> CachedAnswer:
@@ -41,6 +56,7 @@ def semantic(tmp_path, embed_model) -> ResponseCache:
 
 # --- exact cache ---------------------------------------------------------------------------------
 
+
 def test_exact_hit_after_store_and_across_reopen(tmp_path):
     cache = ResponseCache(tmp_path / "cache.sqlite")
     assert cache.lookup(request()) == (None, "")
@@ -50,15 +66,31 @@ def test_exact_hit_after_store_and_across_reopen(tmp_path):
     cache.close()
     again = ResponseCache(tmp_path / "cache.sqlite")
     assert again.lookup(request())[1] == "exact"
-    assert again.stats() == {"hits_exact": 2, "hits_semantic": 0, "misses": 1, "coalesced": 0,
-                                  "tokens_saved": 240, "dollars_saved": 0.0002, "expired": 0, "corrupt_rows": 0,
-                                  "invalidated": 0, "hit_rate": 0.6667, "entries": 1}
+    assert again.stats() == {
+        "hits_exact": 2,
+        "hits_semantic": 0,
+        "misses": 1,
+        "coalesced": 0,
+        "tokens_saved": 240,
+        "dollars_saved": 0.0002,
+        "expired": 0,
+        "corrupt_rows": 0,
+        "invalidated": 0,
+        "hit_rate": 0.6667,
+        "entries": 1,
+    }
 
 
-@pytest.mark.parametrize("changed", [
-    dict(version="v2"), dict(model="openai:gpt-4o-mini"), dict(params={"temperature": 0.7}), dict(context="ctx2"),
-    dict(question="How long do I have to exchange an item?"),
-])
+@pytest.mark.parametrize(
+    "changed",
+    [
+        dict(version="v2"),
+        dict(model="openai:gpt-4o-mini"),
+        dict(params={"temperature": 0.7}),
+        dict(context="ctx2"),
+        dict(question="How long do I have to exchange an item?"),
+    ],
+)
 def test_exact_key_covers_every_part(exact, changed):
     exact.store(request(), answer())
     assert exact.lookup(request(**changed)) == (None, "")
@@ -86,6 +118,7 @@ def test_default_ttl_and_purge(tmp_path, monkeypatch):
 
 # --- semantic cache ------------------------------------------------------------------------------
 
+
 def test_semantic_hit_for_chat_noise_and_rewording(semantic):
     semantic.store(request(), answer())
     for question in ["hi, how long do I have to return an item?", "How long do I have to return an item? thanks"]:
@@ -96,13 +129,14 @@ def test_semantic_hit_for_chat_noise_and_rewording(semantic):
 def test_look_alikes_are_kept_apart_by_the_guard_not_the_embedding(semantic):
     semantic.store(request("Is shipping free over $50?"), answer("No: $75 or more."))
     probe = request("Is shipping free under $50?", context="other")
-    (found, score, same_guard), = semantic.candidates(probe)
+    ((found, score, same_guard),) = semantic.candidates(probe)
     assert score > 0.95 and same_guard is False  # the embedding alone would serve the wrong answer
     assert semantic.lookup(probe) == (None, "")
 
 
-@pytest.mark.parametrize("changed", [dict(version="v2"), dict(model="local:other"),
-                                     dict(files={**FILES, "policies/returns.md": "c" * 64})])
+@pytest.mark.parametrize(
+    "changed", [dict(version="v2"), dict(model="local:other"), dict(files={**FILES, "policies/returns.md": "c" * 64})]
+)
 def test_semantic_hit_needs_same_prompt_model_and_corpus(semantic, changed):
     semantic.store(request(), answer())
     assert semantic.lookup(request("hi, how long do I have to return an item?", **changed)) == (None, "")
@@ -116,10 +150,12 @@ def test_threshold_is_respected(tmp_path, embed_model):
 
 # --- corpus changes ------------------------------------------------------------------------------
 
+
 def test_changed_document_drops_only_entries_citing_it(semantic):
     semantic.store(request(), answer())
-    semantic.store(request("How much is express shipping?", context="c2", sources=("policies/shipping.md",)),
-                   answer("$15.95"))
+    semantic.store(
+        request("How much is express shipping?", context="c2", sources=("policies/shipping.md",)), answer("$15.95")
+    )
     changed = {**FILES, "policies/shipping.md": "d" * 64}
     assert semantic.lookup(request("How much is express shipping?", context="c2", files=changed)) == (None, "")
     assert semantic.stats()["invalidated"] == 1 and len(semantic) == 1
@@ -132,18 +168,19 @@ def test_added_document_stops_semantic_matching_but_keeps_exact(semantic):
     semantic.store(request(), answer())
     grown = {**FILES, "policies/exchanges.md": "e" * 64}
     assert semantic.lookup(request("hi, how long do I have to return an item?", context="x", files=grown)) == (None, "")
-    assert semantic.lookup(request(files=grown))[1] == "exact"   # same context: still the right answer
+    assert semantic.lookup(request(files=grown))[1] == "exact"  # same context: still the right answer
     assert semantic.stats()["invalidated"] == 0
 
 
 # --- single flight, concurrency ------------------------------------------------------------------
+
 
 def test_concurrent_identical_misses_compute_once_in_threads(exact):
     calls, barrier = [], threading.Barrier(8)
 
     def compute():
         calls.append(1)
-        time.sleep(0.3)   # long enough for the other seven to arrive and wait
+        time.sleep(0.3)  # long enough for the other seven to arrive and wait
         return answer()
 
     results = []
@@ -185,14 +222,14 @@ def test_eight_processes_share_the_cache_without_loss_or_duplicate_calls(tmp_pat
     path, calls_file = tmp_path / "cache.sqlite", tmp_path / "calls.txt"
     ResponseCache(path)  # created once, so the workers race on entries, not on the schema
     spawn = multiprocessing.get_context("spawn")
-    start_at = time.time() + 6   # every worker has imported and opened the cache by then
+    start_at = time.time() + 6  # every worker has imported and opened the cache by then
     workers = [spawn.Process(target=_process_worker, args=(path, calls_file, start_at, w)) for w in range(8)]
     for w in workers:
         w.start()
     for w in workers:
         w.join(120)
     assert [w.exitcode for w in workers] == [0] * 8
-    assert len(calls_file.read_text().splitlines()) == 1   # the shared question was computed once
+    assert len(calls_file.read_text().splitlines()) == 1  # the shared question was computed once
     cache = ResponseCache(path)
     assert len(cache) == 1 + 8 * 50
     stats = cache.stats()
@@ -203,6 +240,7 @@ def test_eight_processes_share_the_cache_without_loss_or_duplicate_calls(tmp_pat
 
 # --- corrupt files -------------------------------------------------------------------------------
 
+
 def test_corrupt_file_is_moved_aside_and_rebuilt(tmp_path):
     path = tmp_path / "cache.sqlite"
     path.write_bytes(b"this is not a database, it is garbage " * 100)
@@ -211,8 +249,10 @@ def test_corrupt_file_is_moved_aside_and_rebuilt(tmp_path):
     assert len(cache) == 0 and cache.lookup(request()) == (None, "")
     aside = [p.name for p in tmp_path.iterdir() if ".corrupt-" in p.name]
     assert len(aside) == 1 and (tmp_path / aside[0]).read_bytes().startswith(b"this is not a database")
-    assert cache.notes == [f"cache file {path} could not be trusted (DatabaseError: file is not a database); "
-                           f"moved to {aside[0]}, started empty"]
+    assert cache.notes == [
+        f"cache file {path} could not be trusted (DatabaseError: file is not a database); "
+        f"moved to {aside[0]}, started empty"
+    ]
 
 
 def test_corrupt_file_is_refused_when_asked(tmp_path):
@@ -220,9 +260,11 @@ def test_corrupt_file_is_refused_when_asked(tmp_path):
     path.write_bytes(b"\x00garbage" * 500)
     with pytest.raises(CacheCorruptError) as info:
         ResponseCache(path, on_corrupt="refuse")
-    assert str(info.value) == (f"cache file {path} cannot be trusted (DatabaseError: file is not a database); "
-                               f"delete it, or open it with on_corrupt='rebuild' to start an empty cache")
-    assert path.read_bytes() == b"\x00garbage" * 500   # left exactly as it was
+    assert str(info.value) == (
+        f"cache file {path} cannot be trusted (DatabaseError: file is not a database); "
+        f"delete it, or open it with on_corrupt='rebuild' to start an empty cache"
+    )
+    assert path.read_bytes() == b"\x00garbage" * 500  # left exactly as it was
 
 
 def test_foreign_sqlite_file_is_not_trusted(tmp_path):
@@ -246,6 +288,7 @@ def test_a_tampered_row_is_dropped_not_served(exact):
 
 # --- in the pipeline -----------------------------------------------------------------------------
 
+
 def test_pipeline_serves_repeats_from_the_cache(tiny_index, embed_model, tmp_path):
     from toolkit.config import load_settings
     from toolkit.cost.middleware import Cache
@@ -256,8 +299,12 @@ def test_pipeline_serves_repeats_from_the_cache(tiny_index, embed_model, tmp_pat
     cache = ResponseCache(tmp_path / "cache.sqlite", embed_model=embed_model)
     cached = Pipeline(tiny_index, settings=load_settings(), embed_model=embed_model, llm=llm, middleware=[Cache(cache)])
     plain = Pipeline(tiny_index, settings=load_settings(), embed_model=embed_model, llm=llm)
-    questions = [RETURNS, "how long do I have to return an item", "hi, how long do I have to return an item?",
-                 "How long does express shipping take?"]
+    questions = [
+        RETURNS,
+        "how long do I have to return an item",
+        "hi, how long do I have to return an item?",
+        "How long does express shipping take?",
+    ]
     kinds = [cached.ask(q).record.get("cache.hit") for q in questions]
     assert kinds == ["", "exact", "semantic", ""]
     expected = [plain.ask(q).text for q in questions]
@@ -270,11 +317,14 @@ def test_pipeline_serves_repeats_from_the_cache(tiny_index, embed_model, tmp_pat
     assert cached.records[1].input_tokens == 0 and cached.records[1].cost_usd == 0.0
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(on_corrupt="ignore"), "on_corrupt must be 'rebuild' or 'refuse', not 'ignore'"),
-    (dict(threshold=1.5), r"threshold is a cosine similarity: give a value in \(0, 1\], not 1.5"),
-    (dict(threshold=0), r"threshold is a cosine similarity: give a value in \(0, 1\], not 0"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(on_corrupt="ignore"), "on_corrupt must be 'rebuild' or 'refuse', not 'ignore'"),
+        (dict(threshold=1.5), r"threshold is a cosine similarity: give a value in \(0, 1\], not 1.5"),
+        (dict(threshold=0), r"threshold is a cosine similarity: give a value in \(0, 1\], not 0"),
+    ],
+)
 def test_bad_settings_are_config_errors(tmp_path, kwargs, message):
     from toolkit.errors import ConfigError
 

@@ -24,15 +24,18 @@ def test_normalize_folds_case_spacing_and_end_punctuation():
     assert normalize("Is shipping free over $50?") != normalize("Is shipping free under $50?")
 
 
-@pytest.mark.parametrize("question, terms", [
-    ("Is shipping free over $50?", {"over", "$50"}),
-    ("Is shipping free under $50?", {"under", "$50"}),
-    ("Can't I return a refurbished device?", {"not", "return"}),
-    ("Where is my order TW-1048821?", {"tw-1048821"}),
-    ("When was hub firmware 5.0.0 released?", {"5.0.0"}),
-    ("How long is the sabbatical after five years?", {"after", "5"}),
-    ("How do I reset a Glow bulb?", set()),
-])
+@pytest.mark.parametrize(
+    "question, terms",
+    [
+        ("Is shipping free over $50?", {"over", "$50"}),
+        ("Is shipping free under $50?", {"under", "$50"}),
+        ("Can't I return a refurbished device?", {"not", "return"}),
+        ("Where is my order TW-1048821?", {"tw-1048821"}),
+        ("When was hub firmware 5.0.0 released?", {"5.0.0"}),
+        ("How long is the sabbatical after five years?", {"after", "5"}),
+        ("How do I reset a Glow bulb?", set()),
+    ],
+)
 def test_guard_terms(question, terms):
     assert guard_terms(question) == terms
 
@@ -61,15 +64,24 @@ def test_model_params_read_generation_settings(llm):
 
 def test_digest_is_sha256_of_the_json_parts():
     assert digest("a", 1) == hashlib.sha256(b'["a", 1]').hexdigest()
-    assert digest({"b": 2, "a": 1}) == digest({"a": 1, "b": 2})            # keys sorted
+    assert digest({"b": 2, "a": 1}) == digest({"a": 1, "b": 2})  # keys sorted
     assert prompt_version("Answer briefly.") == digest("Answer briefly.", "rag_messages/1")[:12]
     assert prompt_version("Answer briefly.") != prompt_version("Answer briefly.", "rag_messages/2")
 
 
 def test_the_exact_key_is_the_normalised_question_and_what_decides_the_answer():
     def request(question="How long do I have to return an item?", **changes):
-        fields = dict(prompt_version="v1", model="local:m", params={"temperature": 0.0}, context_fp="ctx",
-                      files={"returns.md": "a" * 64}, sources=("returns.md",)) | changes
+        fields = (
+            dict(
+                prompt_version="v1",
+                model="local:m",
+                params={"temperature": 0.0},
+                context_fp="ctx",
+                files={"returns.md": "a" * 64},
+                sources=("returns.md",),
+            )
+            | changes
+        )
         return CacheRequest(question, **fields)
 
     base = request()
@@ -80,6 +92,9 @@ def test_the_exact_key_is_the_normalised_question_and_what_decides_the_answer():
     assert request(files={}, sources=()).key == base.key
     assert base.corpus == corpus_fingerprint({"returns.md": "a" * 64}) != request(files={}).corpus
     # the prefix groups the entries a semantic match may come from: same prompt, model and parameters
-    assert request("Is shipping free?", context_fp="other").prefix == base.prefix == \
-        digest("v1", "local:m", {"temperature": 0.0})[:32]
+    assert (
+        request("Is shipping free?", context_fp="other").prefix
+        == base.prefix
+        == digest("v1", "local:m", {"temperature": 0.0})[:32]
+    )
     assert request(model="local:other").prefix != base.prefix

@@ -15,8 +15,9 @@ RETURNS = "How long do I have to return an item?"
 def ledger(tmp_path):
     from toolkit.cost.ledger import CostLedger
 
-    return CostLedger(tmp_path / "ledger.sqlite", priced_as="openai:gpt-4o-mini",
-                      embed_priced_as="openai:text-embedding-3-small")
+    return CostLedger(
+        tmp_path / "ledger.sqlite", priced_as="openai:gpt-4o-mini", embed_priced_as="openai:text-embedding-3-small"
+    )
 
 
 def test_ledger_records_every_kind_of_call_per_query(ledger):
@@ -32,7 +33,7 @@ def test_ledger_records_every_kind_of_call_per_query(ledger):
     # projections: 10 x $0.02 (embedding); the hosted calls at their own price; the local
     # judge as gpt-4o-mini would bill its 280 + 4 tokens: 42 + 2.4 = $44.4 per million
     assert list(rows["projected_usd"]) == [2e-07, 0.00015, 0.00021, 4.44e-05]
-    assert ledger.spent() == 0.00036   # what the cache saved is not spending
+    assert ledger.spent() == 0.00036  # what the cache saved is not spending
     summary = ledger.summary()
     assert list(summary.index) == ["llm", "embedding", "retry", "judge", "cache_saved"]
     assert summary.loc["cache_saved", "usd"] == 0.00021 and summary.loc["llm", "calls"] == 1
@@ -68,8 +69,11 @@ def test_zero_budget_blocks_every_paid_call_and_no_free_one(tmp_path):
     from toolkit.errors import BudgetExceededError
 
     ledger = CostLedger(tmp_path / "ledger.sqlite", budget_usd=0)
-    for model, estimate in [("openai:gpt-4o-mini", 0.0), ("openai:gpt-4o-mini", 1e-9),
-                            ("anthropic:claude-sonnet-4-0", 1.0)]:
+    for model, estimate in [
+        ("openai:gpt-4o-mini", 0.0),
+        ("openai:gpt-4o-mini", 1e-9),
+        ("anthropic:claude-sonnet-4-0", 1.0),
+    ]:
         with pytest.raises(BudgetExceededError, match="the call was not made"):
             ledger.reserve(model, estimate)
     assert ledger.reserve("local:SmolLM2-135M-Instruct.Q4_1", 0.0) is None
@@ -81,15 +85,17 @@ def test_budget_is_a_hard_stop(tmp_path):
     from toolkit.errors import BudgetExceededError
 
     ledger = CostLedger(tmp_path / "ledger.sqlite", budget_usd=0.001)
-    ledger.record("q1", "llm", "openai:gpt-4o-mini", Usage(4000, 500))   # 600 + 300 = $0.0009
+    ledger.record("q1", "llm", "openai:gpt-4o-mini", Usage(4000, 500))  # 600 + 300 = $0.0009
     with pytest.raises(BudgetExceededError) as info:
         ledger.reserve("openai:gpt-4o-mini", 0.0002)
-    assert str(info.value) == ("budget $0.001000 would be passed: $0.000900 spent or reserved, this openai:gpt-4o-mini "
-                               "call is estimated at $0.000200; the call was not made. Raise budget_usd, use a free "
-                               "local model, or cache more")
+    assert str(info.value) == (
+        "budget $0.001000 would be passed: $0.000900 spent or reserved, this openai:gpt-4o-mini "
+        "call is estimated at $0.000200; the call was not made. Raise budget_usd, use a free "
+        "local model, or cache more"
+    )
     held = ledger.reserve("openai:gpt-4o-mini", 0.0001)
     assert ledger.spent() == 0.001
-    with pytest.raises(BudgetExceededError):   # reached: even a zero estimate is refused
+    with pytest.raises(BudgetExceededError):  # reached: even a zero estimate is refused
         ledger.reserve("openai:gpt-4o-mini", 0.0)
     ledger.release(held)
     assert ledger.spent() == 0.0009
@@ -110,8 +116,10 @@ def test_corrupt_ledger_is_refused_and_left_alone(tmp_path):
     path.write_bytes(b"not a ledger " * 200)
     with pytest.raises(LedgerCorruptError) as info:
         CostLedger(path)
-    assert str(info.value) == (f"cost ledger {path} cannot be trusted (file is not a database); it was left as it "
-                               f"is: move it aside to start a new ledger, or restore it from a backup")
+    assert str(info.value) == (
+        f"cost ledger {path} cannot be trusted (file is not a database); it was left as it "
+        f"is: move it aside to start a new ledger, or restore it from a backup"
+    )
     assert path.read_bytes() == b"not a ledger " * 200
 
 
@@ -135,7 +143,7 @@ def _ledger_worker(path, worker, start_at, barrier):
     _time.sleep(max(0.0, start_at - _time.time()))
     for i in range(100):
         ledger.record(f"w{worker}-q{i}", "llm", "openai:gpt-4o-mini", Usage(10, 1))
-    barrier.wait()   # every record is in before anyone reserves, so the outcome is exact
+    barrier.wait()  # every record is in before anyone reserves, so the outcome is exact
     granted = 0
     for _ in range(2):
         try:
@@ -176,6 +184,7 @@ def test_eight_processes_share_the_ledger_and_the_budget(tmp_path):
 
 # --- in the pipeline -------------------------------------------------------------------------
 
+
 def test_zero_budget_stops_a_paid_pipeline_before_the_model_is_called(tiny_index, embed_model, tmp_path):
     from toolkit.config import load_settings
     from toolkit.cost.ledger import CostLedger
@@ -193,14 +202,19 @@ def test_zero_budget_stops_a_paid_pipeline_before_the_model_is_called(tiny_index
 
     ledger = CostLedger(tmp_path / "ledger.sqlite", budget_usd=0)
     # the extractive answerer, labelled and priced as a hosted model: the budget sees a paid call
-    pipeline = Pipeline(tiny_index, settings=load_settings(), embed_model=embed_model,
-                        llm=CountingExtractive.from_embed_model(embed_model), model="openai:gpt-4o-mini",
-                        middleware=[Budget(ledger)])
+    pipeline = Pipeline(
+        tiny_index,
+        settings=load_settings(),
+        embed_model=embed_model,
+        llm=CountingExtractive.from_embed_model(embed_model),
+        model="openai:gpt-4o-mini",
+        middleware=[Budget(ledger)],
+    )
     with pytest.raises(BudgetExceededError):
         pipeline.ask(RETURNS)
     answer = pipeline.ask(RETURNS, raise_errors=False)
     assert calls == [] and answer.text == "" and answer.record.error.startswith("BudgetExceededError: budget $0.000000")
-    assert list(ledger.entries()["kind"]) == ["embedding", "embedding"]   # no llm row: nothing was spent
+    assert list(ledger.entries()["kind"]) == ["embedding", "embedding"]  # no llm row: nothing was spent
 
 
 def test_pipeline_ledger_projects_a_free_run(tiny_index, embed_model, tmp_path):
@@ -213,8 +227,13 @@ def test_pipeline_ledger_projects_a_free_run(tiny_index, embed_model, tmp_path):
     from toolkit.prompting.spec import rag_messages
 
     ledger = CostLedger(tmp_path / "ledger.sqlite", priced_as="openai:gpt-4o-mini")
-    pipeline = Pipeline(tiny_index, settings=load_settings(), embed_model=embed_model,
-                        llm=ExtractiveLLM.from_embed_model(embed_model), middleware=[Budget(ledger)])
+    pipeline = Pipeline(
+        tiny_index,
+        settings=load_settings(),
+        embed_model=embed_model,
+        llm=ExtractiveLLM.from_embed_model(embed_model),
+        middleware=[Budget(ledger)],
+    )
     answer = pipeline.ask(RETURNS)
     row = ledger.entries().iloc[-1]
     prompt = "\n".join(m.content for m in rag_messages(RETURNS, answer.context))
@@ -222,4 +241,5 @@ def test_pipeline_ledger_projects_a_free_run(tiny_index, embed_model, tmp_path):
     assert row["projected_input_tokens"] == count_tokens_for("openai:gpt-4o-mini", prompt)
     assert row["projected_output_tokens"] == count_tokens_for("openai:gpt-4o-mini", answer.text)
     assert row["projected_usd"] == round(
-        (row["projected_input_tokens"] * 0.15 + row["projected_output_tokens"] * 0.6) / 1e6, 10)
+        (row["projected_input_tokens"] * 0.15 + row["projected_output_tokens"] * 0.6) / 1e6, 10
+    )

@@ -9,7 +9,7 @@ from toolkit.errors import BudgetExceededError
 from toolkit.models import ChatMessage, ModelClient
 
 HELLO = [ChatMessage(role="user", content="hello world")]
-MODEL = "openai:gpt-4o-mini"   # $0.15 in, $0.60 out per million tokens (toolkit/data/prices.csv)
+MODEL = "openai:gpt-4o-mini"  # $0.15 in, $0.60 out per million tokens (toolkit/data/prices.csv)
 
 
 class CountingLLM(MockLLM):
@@ -39,7 +39,7 @@ def test_every_call_lands_in_the_ledger_under_its_kind(tmp_path):
     assert list(rows.kind) == ["llm", "judge"]
     assert list(rows.input_tokens) == [2, 2] and list(rows.output_tokens) == [7, 7]
     assert list(rows.usd) == [pytest.approx(4.5e-6)] * 2
-    assert ledger.spent() == pytest.approx(9e-6)   # the reservations were replaced by the bills
+    assert ledger.spent() == pytest.approx(9e-6)  # the reservations were replaced by the bills
 
 
 def test_the_cache_answers_a_repeat_and_the_budget_records_the_saving(tmp_path):
@@ -55,7 +55,7 @@ def test_the_cache_answers_a_repeat_and_the_budget_records_the_saving(tmp_path):
     assert list(rows.kind) == ["llm", "cache_saved"]
     assert list(rows.note) == ["", 'exact hit of "How long?"']
     assert rows.usd.iloc[1] == pytest.approx(4.5e-6)
-    assert ledger.spent() == pytest.approx(4.5e-6)   # what the cache saved is not spending
+    assert ledger.spent() == pytest.approx(4.5e-6)  # what the cache saved is not spending
 
 
 def test_the_cache_never_answers_a_judge_or_a_reask(tmp_path):

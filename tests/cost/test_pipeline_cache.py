@@ -39,7 +39,8 @@ def test_questions_equal_after_normalising_see_the_same_context():
     inner = Recording()
     retriever = NormalizedRetriever(inner)
     assert retriever.retrieve("  How LONG do I have to  return an item?? ") == [
-        "context for 'how long do i have to return an item'"]
+        "context for 'how long do i have to return an item'"
+    ]
     retriever.retrieve("how long do I have to return an item")
     assert inner.asked == ["how long do i have to return an item"] * 2
 
@@ -62,8 +63,7 @@ def test_each_distinct_text_is_embedded_once():
     assert memo.get_text_embedding_batch(["bb", "ccc"]) == [[2.0, 0.0], [3.0, 0.0]]
     # a query and a text are embedded apart, even when the words are the same
     assert memo.get_text_embedding("returns?") == [8.0, 0.0]
-    assert inner.calls == [("query", "returns?"), ("texts", ["a", "bb"]), ("texts", ["ccc"]),
-                           ("texts", ["returns?"])]
+    assert inner.calls == [("query", "returns?"), ("texts", ["a", "bb"]), ("texts", ["ccc"]), ("texts", ["returns?"])]
 
 
 def test_prefill_embeds_the_missing_queries_in_one_batch():

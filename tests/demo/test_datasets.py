@@ -12,9 +12,16 @@ from toolkit.errors import ConfigError
 from toolkit.evaluation.answers import normalize
 from toolkit.ingestion.loaders import load_folder
 
-Q001 = {"id": "q001", "question": "How long do I have to return an item?", "answer": "30 days",
-        "aliases": ["thirty days"], "sources": ["policies/returns.md"], "category": "policy",
-        "difficulty": "hard", "answerable": True}
+Q001 = {
+    "id": "q001",
+    "question": "How long do I have to return an item?",
+    "answer": "30 days",
+    "aliases": ["thirty days"],
+    "sources": ["policies/returns.md"],
+    "category": "policy",
+    "difficulty": "hard",
+    "answerable": True,
+}
 
 
 @pytest.fixture(scope="module")
@@ -60,18 +67,21 @@ def write_jsonl(path, rows) -> None:
 
 def test_malformed_json_names_the_line(tmp_path):
     path = tmp_path / "q.jsonl"
-    write_jsonl(path, [Q001, "", '{"id": "q002", "question": '])   # line 2 is blank, line 3 is cut short
+    write_jsonl(path, [Q001, "", '{"id": "q002", "question": '])  # line 2 is blank, line 3 is cut short
     with pytest.raises(ConfigError) as info:
         load_questions(path)
     assert str(info.value) == f"{path}, line 3: not valid JSON (Expecting value)"
 
 
-@pytest.mark.parametrize("field, value, kind", [
-    ("aliases", "thirty days", "list"),
-    ("answerable", "yes", "bool"),
-    ("id", 1, "str"),
-    ("sources", None, "list"),
-])
+@pytest.mark.parametrize(
+    "field, value, kind",
+    [
+        ("aliases", "thirty days", "list"),
+        ("answerable", "yes", "bool"),
+        ("id", 1, "str"),
+        ("sources", None, "list"),
+    ],
+)
 def test_a_field_of_the_wrong_type_names_the_line_and_field(tmp_path, field, value, kind):
     path = tmp_path / "q.jsonl"
     write_jsonl(path, [Q001, Q001 | {"id": "q002", field: value}])
@@ -98,6 +108,7 @@ def test_a_file_without_questions(tmp_path):
 
 
 # --- integrity of the bundled data -----------------------------------------------------------
+
 
 def test_the_corpus_loads_without_skips(corpus):
     texts, skipped = corpus

@@ -35,27 +35,36 @@ def service():
 def index(tmp_path_factory, embed_model):
     root = tmp_path_factory.mktemp("sources")
     corpus = write_files(root / "corpus", TINY_CORPUS)
-    index, _ = ingest(corpus, root / "index", settings=load_settings(home=root / "home"), embed_model=embed_model,
-                      show_progress=False)
+    index, _ = ingest(
+        corpus, root / "index", settings=load_settings(home=root / "home"), embed_model=embed_model, show_progress=False
+    )
     return index
 
 
 def make_pipeline(index, embed_model, router=None) -> Pipeline:
-    return Pipeline(index, settings=load_settings(), embed_model=embed_model,
-                    llm=ExtractiveLLM.from_embed_model(embed_model), retriever=router)
+    return Pipeline(
+        index,
+        settings=load_settings(),
+        embed_model=embed_model,
+        llm=ExtractiveLLM.from_embed_model(embed_model),
+        retriever=router,
+    )
 
 
-@pytest.mark.parametrize("question, skus", [
-    ("How many Drip Sentinel sensors are in stock?", ["TW-DS1"]),
-    ("Is the Drip Sentinel 3-pack available?", ["TW-DS1-3"]),
-    ("Do you have the leak probe?", ["TW-DS-PRB"]),
-    ("Is the Thermo T2 in Graphite in stock?", ["TW-T2-BLK"]),
-    ("Any light strip extensions left?", ["TW-GLW-LSX1"]),
-    ("Do you have the Glow A19 color bulb 4-pack in stock?", ["TW-GLW-A19C-4"]),
-    ("What's the stock of tw-plg-m2?", ["TW-PLG-M2"]),
-    ("Hub and smart plugs in stock?", ["TW-HUB2", "TW-PLG-M"]),
-    ("How long do I have to return an item?", []),
-])
+@pytest.mark.parametrize(
+    "question, skus",
+    [
+        ("How many Drip Sentinel sensors are in stock?", ["TW-DS1"]),
+        ("Is the Drip Sentinel 3-pack available?", ["TW-DS1-3"]),
+        ("Do you have the leak probe?", ["TW-DS-PRB"]),
+        ("Is the Thermo T2 in Graphite in stock?", ["TW-T2-BLK"]),
+        ("Any light strip extensions left?", ["TW-GLW-LSX1"]),
+        ("Do you have the Glow A19 color bulb 4-pack in stock?", ["TW-GLW-A19C-4"]),
+        ("What's the stock of tw-plg-m2?", ["TW-PLG-M2"]),
+        ("Hub and smart plugs in stock?", ["TW-HUB2", "TW-PLG-M"]),
+        ("How long do I have to return an item?", []),
+    ],
+)
 def test_match_products(question, skus):
     assert match_products(question) == skus
 
@@ -68,19 +77,22 @@ def test_find_entities():
     assert find_entities("and customer C023?", customers).customer_ids == ["C023"]
 
 
-@pytest.mark.parametrize("question, sources, rules", [
-    ("What is the status of order 1042?", ["sql"], ["order"]),
-    ("Where is my order #1288?", ["sql", "api"], ["order", "shipping"]),
-    ("What did Lucas Underhill order?", ["sql"], ["customer"]),
-    ("How many Drip Sentinel sensors are in stock?", ["sql", "api"], ["stock"]),
-    ("Has order 1299 shipped, and is the solar panel in stock?", ["sql", "api"], ["order", "shipping", "stock"]),
-    ("Can I return order 1042?", ["sql", "vector"], ["order", "policy"]),
-    ("How long do I have to return an item?", ["vector"], ["policy"]),
-    ("What is the free shipping threshold?", ["vector"], ["policy"]),
-    ("What colors is the Thermo T2 available in?", ["vector"], ["documents"]),
-    ("How many devices can the Tidewell Hub support?", ["vector"], ["documents"]),
-    ("Who founded Tidewell?", ["vector"], ["documents"]),
-])
+@pytest.mark.parametrize(
+    "question, sources, rules",
+    [
+        ("What is the status of order 1042?", ["sql"], ["order"]),
+        ("Where is my order #1288?", ["sql", "api"], ["order", "shipping"]),
+        ("What did Lucas Underhill order?", ["sql"], ["customer"]),
+        ("How many Drip Sentinel sensors are in stock?", ["sql", "api"], ["stock"]),
+        ("Has order 1299 shipped, and is the solar panel in stock?", ["sql", "api"], ["order", "shipping", "stock"]),
+        ("Can I return order 1042?", ["sql", "vector"], ["order", "policy"]),
+        ("How long do I have to return an item?", ["vector"], ["policy"]),
+        ("What is the free shipping threshold?", ["vector"], ["policy"]),
+        ("What colors is the Thermo T2 available in?", ["vector"], ["documents"]),
+        ("How many devices can the Tidewell Hub support?", ["vector"], ["documents"]),
+        ("Who founded Tidewell?", ["vector"], ["documents"]),
+    ],
+)
 def test_router_decisions(question, sources, rules):
     decided, fired, _ = tidewell_router().decide(question)
     assert (decided, fired) == (sources, rules)
@@ -113,12 +125,15 @@ def test_route_fuses_sql_and_api_and_records_a_down_api(service):
     down = tidewell_router(api=LiveAPISource(DOWN)).route("How many Drip Sentinel sensors are in stock?")
     assert [h.node.node_id for h in down.nodes] == ["sql:stock/TW-DS1"]
     assert list(down.route.failed) == ["api"]
-    assert down.route.failed["api"].startswith("SourceUnavailableError: the live API at http://127.0.0.1:9 is not reachable")
+    assert down.route.failed["api"].startswith(
+        "SourceUnavailableError: the live API at http://127.0.0.1:9 is not reachable"
+    )
 
     unset = tidewell_router().route("Where is order 1288?")
     assert [h.node.node_id for h in unset.nodes] == ["sql:orders/1288"]
-    assert unset.route.failed == {"api": "ToolkitError: no live API is configured; pass api=LiveAPISource(url), "
-                                         "see toolkit.demo.services"}
+    assert unset.route.failed == {
+        "api": "ToolkitError: no live API is configured; pass api=LiveAPISource(url), see toolkit.demo.services"
+    }
 
 
 def test_documents_answer_when_every_structured_source_fails(tmp_path, index, embed_model):
@@ -138,7 +153,8 @@ def test_documents_answer_when_every_structured_source_fails(tmp_path, index, em
 
 
 def test_a_database_that_is_missing_or_vanishes_before_the_first_question_is_a_failed_source(
-        tmp_path, monkeypatch, index, embed_model):
+    tmp_path, monkeypatch, index, embed_model
+):
     (tmp_path / "datasets" / "tidewell" / "structured").mkdir(parents=True)
     monkeypatch.setenv("TOOLKIT_DATASETS", str(tmp_path / "datasets"))  # a clone without the CSVs
     routed = tidewell_router(vector=index.retriever(embed_model, top_k=2)).route("When will order 1288 arrive?")
@@ -181,8 +197,10 @@ def test_pipeline_records_the_route_and_answers_from_sql_when_the_api_is_down(in
     assert record.sources == ["sql:orders/1288"] and record.error == ""
     first, note = answer.text.split("\n", 1)
     assert first == "Order 1288 is expected to arrive by 2024-12-18."
-    assert note.startswith("(The api source failed, so this answer uses sql only. SourceUnavailableError: "
-                           "the live API at http://127.0.0.1:9 is not reachable")
+    assert note.startswith(
+        "(The api source failed, so this answer uses sql only. SourceUnavailableError: "
+        "the live API at http://127.0.0.1:9 is not reachable"
+    )
     assert "route: sql, api\n  api failed: SourceUnavailableError" in str(answer)
     row = pipeline.runs().iloc[0]
     assert row["route.sources"] == ["sql", "api"] and list(row["route.failed"]) == ["api"]

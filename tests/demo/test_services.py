@@ -25,12 +25,14 @@ def test_shipping_status_becomes_a_timestamped_node(service):
     source = LiveAPISource(service.url)
     node = source.shipping(1042)
     assert node.node_id == "api:shipping/1042"
-    assert node.text.splitlines() == ["Live shipping status of order 1042: delivered.",
-                                      "Order 1042 shipped on 2023-03-24 with Harborline Parcel, tracking number HLP2774800964.",
-                                      "Order 1042 was delivered on 2023-03-30."]
+    assert node.text.splitlines() == [
+        "Live shipping status of order 1042: delivered.",
+        "Order 1042 shipped on 2023-03-24 with Harborline Parcel, tracking number HLP2774800964.",
+        "Order 1042 was delivered on 2023-03-30.",
+    ]
     assert node.metadata["url"] == f"{service.url}/shipping/1042"
     fetched = dt.datetime.fromisoformat(node.metadata["retrieved_at"])
-    assert abs((dt.datetime.now(dt.timezone.utc) - fetched).total_seconds()) < 60
+    assert abs((dt.datetime.now(dt.UTC) - fetched).total_seconds()) < 60
     assert dt.datetime.fromisoformat(node.metadata["served_at"]) <= fetched
     assert source.shipping(1288).text.splitlines()[-1] == "Order 1288 is expected to arrive by 2024-12-18."
     assert source.shipping(1299).text.splitlines()[-1] == "Order 1299 was cancelled, so it will not ship."
@@ -40,10 +42,16 @@ def test_shipping_status_becomes_a_timestamped_node(service):
 
 def test_stock_levels(service):
     source = LiveAPISource(service.url)
-    assert source.stock("TW-DS1").text == "Live stock: the Drip Sentinel water-leak sensor (TW-DS1) has 226 units in stock."
+    assert (
+        source.stock("TW-DS1").text
+        == "Live stock: the Drip Sentinel water-leak sensor (TW-DS1) has 226 units in stock."
+    )
     node = source.stock("tw-cam-sol")
     assert node.node_id == "api:stock/TW-CAM-SOL"
-    assert node.text == "Live stock: the Sentry Cam solar panel (TW-CAM-SOL) is out of stock; new stock is expected on 2025-01-13."
+    assert (
+        node.text
+        == "Live stock: the Sentry Cam solar panel (TW-CAM-SOL) is out of stock; new stock is expected on 2025-01-13."
+    )
     assert source.stock("TW-NOPE").text == "The stock service has no product TW-NOPE."
     with httpx.Client(trust_env=False) as client:
         assert client.get(f"{service.url}/health").json() == {"ok": True}
@@ -82,7 +90,9 @@ def test_a_down_service_is_a_clear_failure():
         url = running.url
         source = LiveAPISource(url)
         assert source.stock("TW-HUB2").text.startswith("Live stock: the Tidewell Hub")
-    with pytest.raises(SourceUnavailableError, match=r"is not reachable \(\w+Error\); start it with toolkit.demo.services"):
+    with pytest.raises(
+        SourceUnavailableError, match=r"is not reachable \(\w+Error\); start it with toolkit.demo.services"
+    ):
         source.stock("TW-HUB2")
 
 

@@ -32,8 +32,13 @@ CORPUS = {
     "d4": {"title": "Shipping", "text": "Standard shipping takes 3 to 5 business days."},
     "d5": {"title": "Plug Mini", "text": "The Plug Mini costs 24 dollars."},
 }
-QUERIES = {"q1": "how long is the warranty", "q2": "return window", "q3": "express delivery",
-           "q4": "Plug Mini price", "q5": "who founded the company"}
+QUERIES = {
+    "q1": "how long is the warranty",
+    "q2": "return window",
+    "q3": "express delivery",
+    "q4": "Plug Mini price",
+    "q5": "who founded the company",
+}
 QRELS = {"q1": {"d2": 2, "d3": 1}, "q2": {"d1": 1}, "q3": {"d4": 1}, "q4": {"d5": 1}}
 Q1_NDCG = (1 / math.log2(2) + 2 / math.log2(3)) / (2 / math.log2(2) + 1 / math.log2(3))  # d3, d2 vs d2, d3
 EXPECTED_BM25 = {"ndcg@10": round((Q1_NDCG + 1 + 0 + 1) / 4, 4), "recall@100": 0.75, "mrr@10": 0.75, "hit@10": 0.75}
@@ -48,10 +53,10 @@ def tiny(tmp_path) -> Path:
 def test_write_then_load(tiny):
     assert (tiny / "qrels" / "test.tsv").read_text().splitlines()[:2] == ["query-id\tcorpus-id\tscore", "q1\td2\t2"]
     assert json.loads((tiny / "corpus.jsonl").read_text().splitlines()[0]) == {"_id": "d1", **CORPUS["d1"]}
-    assert stat.S_IMODE((tiny / "corpus.jsonl").stat().st_mode) & 0o044 == 0o044   # readable, not private
+    assert stat.S_IMODE((tiny / "corpus.jsonl").stat().st_mode) & 0o044 == 0o044  # readable, not private
     data = load_beir(tiny)
     assert data.corpus == CORPUS and data.qrels == QRELS and data.split == "test"
-    assert data.queries == {q: QUERIES[q] for q in ["q1", "q2", "q3", "q4"]}      # q5 is not judged
+    assert data.queries == {q: QUERIES[q] for q in ["q1", "q2", "q3", "q4"]}  # q5 is not judged
     assert data.texts()[1] == "Warranty Every device has a two year limited warranty."
     assert not [p for p in tiny.rglob("*") if p.name.endswith(".tmp")]
 
@@ -69,30 +74,52 @@ def _break(folder: Path, name: str, text: str) -> None:
 
 
 BAD = [  # (file, its new content, the message the error must carry: file and line)
-    ("corpus.jsonl", '{"_id": "d1", "text": "ok"}\n{"_id": "d2", "text": "broken\n',
-     r"corpus.jsonl, line 2: not valid JSON \(Unterminated string"),
-    ("corpus.jsonl", '{"_id": "d1", "text": "ok"}\n\n{"_id": "d1", "text": "again"}\n',
-     r"corpus.jsonl, line 3: _id 'd1' repeats line 1"),
+    (
+        "corpus.jsonl",
+        '{"_id": "d1", "text": "ok"}\n{"_id": "d2", "text": "broken\n',
+        r"corpus.jsonl, line 2: not valid JSON \(Unterminated string",
+    ),
+    (
+        "corpus.jsonl",
+        '{"_id": "d1", "text": "ok"}\n\n{"_id": "d1", "text": "again"}\n',
+        r"corpus.jsonl, line 3: _id 'd1' repeats line 1",
+    ),
     ("corpus.jsonl", '{"_id": "d1", "title": "no text"}\n', r"corpus.jsonl, line 1: field 'text' is missing"),
     ("corpus.jsonl", '["d1", "text"]\n', r"corpus.jsonl, line 1: a JSON list, not an object"),
     ("corpus.jsonl", "\n\n", r"corpus.jsonl holds no records"),
     ("queries.jsonl", '{"_id": 7, "text": 3}\n', r"queries.jsonl, line 1: field 'text' is a int, not a string"),
-    ("qrels/test.tsv", "query-id\tcorpus-id\tscore\nq1\td2\t1\nq1\td9\t1\n",
-     r"test.tsv, line 3: document 'd9' is not in corpus.jsonl"),
-    ("qrels/test.tsv", "query-id\tcorpus-id\tscore\nq9\td2\t1\n",
-     r"test.tsv, line 2: query 'q9' is not in queries.jsonl"),
+    (
+        "qrels/test.tsv",
+        "query-id\tcorpus-id\tscore\nq1\td2\t1\nq1\td9\t1\n",
+        r"test.tsv, line 3: document 'd9' is not in corpus.jsonl",
+    ),
+    (
+        "qrels/test.tsv",
+        "query-id\tcorpus-id\tscore\nq9\td2\t1\n",
+        r"test.tsv, line 2: query 'q9' is not in queries.jsonl",
+    ),
     ("qrels/test.tsv", "query-id\tcorpus-id\tscore\n", r"test.tsv holds no judgements \(the split is empty\)"),
-    ("qrels/test.tsv", "query-id\tcorpus-id\tscore\nq1\td2\thigh\n",
-     r"test.tsv, line 2: score 'high' is not an integer"),
-    ("qrels/test.tsv", "query-id\tcorpus-id\tscore\nq1 d2 1\n",
-     r"test.tsv, line 2: 1 tab-separated columns, expected 3"),
-    ("qrels/test.tsv", "query-id\tcorpus-id\tscore\nq1\td2\t1\nq1\td2\t2\n",
-     r"test.tsv, line 3: query 'q1' judges document 'd2' twice"),
+    (
+        "qrels/test.tsv",
+        "query-id\tcorpus-id\tscore\nq1\td2\thigh\n",
+        r"test.tsv, line 2: score 'high' is not an integer",
+    ),
+    (
+        "qrels/test.tsv",
+        "query-id\tcorpus-id\tscore\nq1 d2 1\n",
+        r"test.tsv, line 2: 1 tab-separated columns, expected 3",
+    ),
+    (
+        "qrels/test.tsv",
+        "query-id\tcorpus-id\tscore\nq1\td2\t1\nq1\td2\t2\n",
+        r"test.tsv, line 3: query 'q1' judges document 'd2' twice",
+    ),
 ]
 
 
-@pytest.mark.parametrize("name, text, message", BAD, ids=[m.split(":")[0].split(",")[0] + f"-{i}" for i, (_, _, m)
-                                                          in enumerate(BAD)])
+@pytest.mark.parametrize(
+    "name, text, message", BAD, ids=[m.split(":")[0].split(",")[0] + f"-{i}" for i, (_, _, m) in enumerate(BAD)]
+)
 def test_malformed_files_name_file_and_line(tiny, name, text, message):
     _break(tiny, name, text)
     with pytest.raises(DatasetFormatError, match=message) as caught:
@@ -123,17 +150,17 @@ def test_dense_embeddings_are_cached_in_corpus_order(tiny, session_settings, emb
     assert len(cached) == 1
     vectors = np.load(cached[0])
     expected = np.asarray([embed_model.get_text_embedding(t) for t in load_beir(tiny).texts()], dtype="float32")
-    assert np.allclose(vectors, expected, atol=1e-5)   # batched by length, stored back in corpus order
+    assert np.allclose(vectors, expected, atol=1e-5)  # batched by length, stored back in corpus order
     assert set(dense.metrics) == set(EXPECTED_BM25) and dense.queries == 4
 
     def no_embedding(*args, **kwargs):
         raise AssertionError("the corpus was embedded again")
 
     monkeypatch.setattr(beir, "_embed_corpus", no_embedding)
-    hybrid = evaluate_beir(tiny, "hybrid", settings=session_settings)   # same corpus: read from the cache
+    hybrid = evaluate_beir(tiny, "hybrid", settings=session_settings)  # same corpus: read from the cache
     assert hybrid.per_query.shape == (4, 4)
     _break(tiny, "corpus.jsonl", (tiny / "corpus.jsonl").read_text() + '{"_id": "d6", "text": "new"}\n')
-    with pytest.raises(AssertionError, match="embedded again"):   # a changed corpus is a new key
+    with pytest.raises(AssertionError, match="embedded again"):  # a changed corpus is a new key
         evaluate_beir(tiny, "dense", settings=session_settings)
 
 
@@ -145,7 +172,7 @@ def test_cli_bm25_json(tiny, tmp_path):
     assert {k: report[k] for k in EXPECTED_BM25} == EXPECTED_BM25
     assert (report["queries"], report["docs"]) == (4, 5)
     assert isinstance(report["seconds"], float) and report["seconds"] > 0
-    assert "%" in result.stderr   # the progress bars go to standard error
+    assert "%" in result.stderr  # the progress bars go to standard error
 
 
 def test_cli_text_output(tiny, tmp_path):

@@ -30,15 +30,26 @@ QUESTIONS = pd.DataFrame(TINY_QUESTIONS)
 def tiny(tmp_path_factory, embed_model):
     root = tmp_path_factory.mktemp("experiments")
     settings = load_settings(home=root / "home", llm="extractive")
-    index, _ = ingest(write_files(root / "corpus", TINY_CORPUS), root / "index", settings=settings,
-                      embed_model=embed_model, show_progress=False)
+    index, _ = ingest(
+        write_files(root / "corpus", TINY_CORPUS),
+        root / "index",
+        settings=settings,
+        embed_model=embed_model,
+        show_progress=False,
+    )
     return root, index
 
 
 def run(tiny, embed_model, specs=("default",), **kwargs):
     kwargs.setdefault("models", ["extractive"])
-    return run_experiment(list(specs), kwargs.pop("questions", QUESTIONS), settings=load_settings(),
-                          index=tiny[1], embed_model=embed_model, **kwargs)
+    return run_experiment(
+        list(specs),
+        kwargs.pop("questions", QUESTIONS),
+        settings=load_settings(),
+        index=tiny[1],
+        embed_model=embed_model,
+        **kwargs,
+    )
 
 
 def test_one_row_per_question_and_cell_with_hand_worked_metrics(tiny, embed_model):
@@ -64,7 +75,11 @@ def test_one_row_per_question_and_cell_with_hand_worked_metrics(tiny, embed_mode
     assert set(as_json["format_error"]) == {"reply: no JSON object in the reply"}
     summary = summarize_cells(results)
     assert summary.loc["default", ["accuracy", "exact_match", "token_f1", "format_valid"]].tolist() == [
-        1.0, 0.25, 0.458, 1.0]
+        1.0,
+        0.25,
+        0.458,
+        1.0,
+    ]
     assert summary.loc["json_output", "format_valid"] == 0.0
 
 
@@ -74,7 +89,11 @@ def test_citations_by_markers():
 
     shown = ["a.md", "b.md", "a.md"]
     assert _citations(Parsed("x [2] [3] [9]", [2, 3, 9], True), shown, ["a.md"]) == {
-        "cited": ["b.md", "a.md", "[9]"], "cited_by": "markers", "citation_precision": 1 / 3, "citation_recall": 1.0}
+        "cited": ["b.md", "a.md", "[9]"],
+        "cited_by": "markers",
+        "citation_precision": 1 / 3,
+        "citation_recall": 1.0,
+    }
 
 
 def test_a_rerun_computes_nothing_and_gives_the_same_frame(tiny, embed_model):
@@ -106,8 +125,9 @@ def test_refused_before_any_call(tiny, embed_model, toolkit_home):
         run(tiny, embed_model, sample=0)
     with pytest.raises(ExperimentError, match="model 'gpt-9' in the grid cannot be used: unknown LLM provider 'gpt-9'"):
         run(tiny, embed_model, models=["extractive", "gpt-9"])
-    with pytest.raises(ExperimentError,
-                       match="model 'openai:gpt-4o-mini' in the grid cannot be used: openai needs an API key"):
+    with pytest.raises(
+        ExperimentError, match="model 'openai:gpt-4o-mini' in the grid cannot be used: openai needs an API key"
+    ):
         run(tiny, embed_model, models=["openai:gpt-4o-mini"])
     with pytest.raises(ExperimentError, match="model 'openai-like:mystery' in the grid cannot be used: no price for"):
         run(tiny, embed_model, models=["openai-like:mystery"])
@@ -125,7 +145,8 @@ def test_a_torn_last_line_is_dropped_and_rerun(tiny, embed_model, toolkit_home):
     again = run(tiny, embed_model, name="torn")
     assert again.attrs["computed"] == 1
     assert [json.loads(line)["key"] for line in path.read_text().splitlines()] == [
-        json.loads(line)["key"] for line in lines[:4]]
+        json.loads(line)["key"] for line in lines[:4]
+    ]
 
 
 def test_a_damaged_middle_line_is_an_error_naming_it(tiny, embed_model, toolkit_home):
@@ -159,8 +180,13 @@ print("finished", flush=True)
 def test_a_killed_run_loses_at_most_the_item_in_flight(tiny, embed_model, toolkit_home):
     root, index = tiny
     script = CRASHING_RUN.format(tests=str(Path(__file__).parents[1]), index=str(root / "index"))
-    process = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], env=dict(os.environ),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(script)],
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     path = toolkit_home / "experiments" / "crash.jsonl"
     deadline = time.monotonic() + 240
     while not (path.exists() and path.read_text().count("\n") >= 3):
@@ -181,8 +207,9 @@ def test_paired_bootstrap_by_hand():
     rows = []
     for qid, a, b in [("q1", 1, 0), ("q2", 0, 0), ("q3", 1, 1), ("q4", 1, 0)]:
         rows += [{"cell": "new", "id": qid, "correct": bool(a)}, {"cell": "base", "id": qid, "correct": bool(b)}]
-    rows += [{"cell": "same", "id": q, "correct": c}
-             for q, c in [("q1", False), ("q2", False), ("q3", True), ("q4", False)]]
+    rows += [
+        {"cell": "same", "id": q, "correct": c} for q, c in [("q1", False), ("q2", False), ("q3", True), ("q4", False)]
+    ]
     table = compare(pd.DataFrame(rows), baseline="base", seed=0)
     new = table.loc["new"]
     assert (new["questions"], new["mean"], new["baseline_mean"], new["delta"]) == (4, 0.75, 0.25, 0.5)
@@ -206,8 +233,10 @@ def test_grid_labels_and_plot():
     assert [c.label for c in cells][:3] == ["default local T=0", "default local T=0.7", "default extractive T=0"]
     with pytest.raises(ExperimentError, match="same label"):
         grid([DEFAULT_SPEC, DEFAULT_SPEC])
-    table = pd.DataFrame({"delta": [0.1, -0.2], "ci_low": [-0.1, -0.4], "ci_high": [0.3, 0.0], "metric": "correct",
-                          "baseline": "base"}, index=pd.Index(["a", "b"], name="cell"))
+    table = pd.DataFrame(
+        {"delta": [0.1, -0.2], "ci_low": [-0.1, -0.4], "ci_high": [0.3, 0.0], "metric": "correct", "baseline": "base"},
+        index=pd.Index(["a", "b"], name="cell"),
+    )
     ax = plot_comparison(table)
     assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b"]
     assert ax.get_xlabel() == "difference in correct vs base (95% paired bootstrap CI)"
@@ -229,8 +258,9 @@ def test_a_judge_that_fails_leaves_the_item_unmeasured_and_keeps_the_answer(tiny
     from llama_index.llms.openai_like import OpenAILike
 
     # a real client against a loopback port where nothing listens: every call fails to connect
-    dead = OpenAILike(model="judge", api_base="http://127.0.0.1:9/v1", api_key="unused", is_chat_model=True,
-                      max_retries=0, timeout=2)
+    dead = OpenAILike(
+        model="judge", api_base="http://127.0.0.1:9/v1", api_key="unused", is_chat_model=True, max_retries=0, timeout=2
+    )
     results = run(tiny, embed_model, judge=Judge(dead, "openai-like:judge"), name="dead-judge")
     assert results.attrs["unmeasured"] == 4 and results["judge"].isna().all()
     assert results["judge_reply"].str.startswith("APIConnectionError").all()

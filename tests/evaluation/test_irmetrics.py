@@ -14,8 +14,20 @@ from toolkit.evaluation.irmetrics import evaluate_run, parse_metric, query_metri
 QRELS = {"q1": {"a": 2, "b": 1, "c": 0, "d": 1}, "q2": {"e": 0}, "q3": {"f": 1}}
 # Ties: a and c at 0.8, b and y at 0.5. trec_eval breaks them by id descending: c before a, y before b.
 RUN = {"q1": {"x": 0.9, "a": 0.8, "c": 0.8, "b": 0.5, "y": 0.5}, "q2": {"e": 1.0}, "q4": {"a": 1.0}}
-ALL = ["hit@1", "hit@3", "recall@3", "recall@5", "precision@3", "precision@10", "mrr@2", "mrr@10",
-       "map", "map@3", "ndcg@3", "ndcg@5"]
+ALL = [
+    "hit@1",
+    "hit@3",
+    "recall@3",
+    "recall@5",
+    "precision@3",
+    "precision@10",
+    "mrr@2",
+    "mrr@10",
+    "map",
+    "map@3",
+    "ndcg@3",
+    "ndcg@5",
+]
 
 
 def test_ranking_breaks_ties_by_descending_id():
@@ -25,17 +37,24 @@ def test_ranking_breaks_ties_by_descending_id():
 def test_hand_worked_query():
     # ranking x c a y b -> relevant at ranks 3 (a, grade 2) and 5 (b, grade 1); d never retrieved
     values = query_metrics(QRELS["q1"], rank(RUN["q1"]), ALL)
-    ideal = 2 + 1 / math.log2(3) + 1 / math.log2(4)          # grades 2, 1, 1 at ranks 1-3
-    assert values == pytest.approx({
-        "hit@1": 0.0, "hit@3": 1.0,
-        "recall@3": 1 / 3, "recall@5": 2 / 3,
-        "precision@3": 1 / 3, "precision@10": 2 / 10,          # divided by k, not by what was retrieved
-        "mrr@2": 0.0, "mrr@10": 1 / 3,
-        "map": (1 / 3 + 2 / 5) / 3,                             # 11/45: precision at each hit / 3 relevant
-        "map@3": (1 / 3) / 3,                                   # still divided by all 3 relevant
-        "ndcg@3": (2 / math.log2(4)) / (2 + 1 / math.log2(3) + 1 / math.log2(4)),
-        "ndcg@5": (2 / math.log2(4) + 1 / math.log2(6)) / ideal,
-    }, abs=1e-12)
+    ideal = 2 + 1 / math.log2(3) + 1 / math.log2(4)  # grades 2, 1, 1 at ranks 1-3
+    assert values == pytest.approx(
+        {
+            "hit@1": 0.0,
+            "hit@3": 1.0,
+            "recall@3": 1 / 3,
+            "recall@5": 2 / 3,
+            "precision@3": 1 / 3,
+            "precision@10": 2 / 10,  # divided by k, not by what was retrieved
+            "mrr@2": 0.0,
+            "mrr@10": 1 / 3,
+            "map": (1 / 3 + 2 / 5) / 3,  # 11/45: precision at each hit / 3 relevant
+            "map@3": (1 / 3) / 3,  # still divided by all 3 relevant
+            "ndcg@3": (2 / math.log2(4)) / (2 + 1 / math.log2(3) + 1 / math.log2(4)),
+            "ndcg@5": (2 / math.log2(4) + 1 / math.log2(6)) / ideal,
+        },
+        abs=1e-12,
+    )
     assert values["map"] == pytest.approx(11 / 45)
     assert values["ndcg@5"] == pytest.approx(0.44295, abs=1e-5)
 
@@ -43,9 +62,9 @@ def test_hand_worked_query():
 def test_edge_cases_follow_trec_eval():
     frame = evaluate_run(QRELS, RUN, ALL)
     assert frame.index.name == "query"
-    assert list(frame.index) == ["q1", "q2", "q3"]           # q4 is not judged: ignored
-    assert frame.loc["q2"].tolist() == [0.0] * len(ALL)     # no relevant document: zeros, counted
-    assert frame.loc["q3"].tolist() == [0.0] * len(ALL)     # judged but absent from the run: zeros
+    assert list(frame.index) == ["q1", "q2", "q3"]  # q4 is not judged: ignored
+    assert frame.loc["q2"].tolist() == [0.0] * len(ALL)  # no relevant document: zeros, counted
+    assert frame.loc["q3"].tolist() == [0.0] * len(ALL)  # judged but absent from the run: zeros
     assert list(frame.columns) == ALL
 
 
@@ -82,16 +101,41 @@ def test_agrees_with_pytrec_eval(seed):
     import pytrec_eval
 
     qrels, run = _random_case(seed)
-    ours = evaluate_run(qrels, run, ["hit@1", "hit@10", "recall@5", "recall@100", "precision@5",
-                                     "precision@10", "map", "map@10", "ndcg@5", "ndcg@10", "mrr@10"])
+    ours = evaluate_run(
+        qrels,
+        run,
+        [
+            "hit@1",
+            "hit@10",
+            "recall@5",
+            "recall@100",
+            "precision@5",
+            "precision@10",
+            "map",
+            "map@10",
+            "ndcg@5",
+            "ndcg@10",
+            "mrr@10",
+        ],
+    )
     theirs = pytrec_eval.RelevanceEvaluator(
-        qrels, {"success.1,10", "recall.5,100", "P.5,10", "map", "map_cut.10", "ndcg_cut.5,10"}).evaluate(run)
+        qrels, {"success.1,10", "recall.5,100", "P.5,10", "map", "map_cut.10", "ndcg_cut.5,10"}
+    ).evaluate(run)
     # MRR@10 is trec_eval's recip_rank on the run cut to its first 10 in trec_eval's order.
     cut = {qid: {d: scores[d] for d in rank(scores)[:10]} for qid, scores in run.items()}
     mrr = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank"}).evaluate(cut)
-    pairs = {"hit@1": "success_1", "hit@10": "success_10", "recall@5": "recall_5", "recall@100": "recall_100",
-             "precision@5": "P_5", "precision@10": "P_10", "map": "map", "map@10": "map_cut_10",
-             "ndcg@5": "ndcg_cut_5", "ndcg@10": "ndcg_cut_10"}
+    pairs = {
+        "hit@1": "success_1",
+        "hit@10": "success_10",
+        "recall@5": "recall_5",
+        "recall@100": "recall_100",
+        "precision@5": "P_5",
+        "precision@10": "P_10",
+        "map": "map",
+        "map@10": "map_cut_10",
+        "ndcg@5": "ndcg_cut_5",
+        "ndcg@10": "ndcg_cut_10",
+    }
     assert set(theirs) == set(ours.index)
     for qid in ours.index:
         for name, measure in pairs.items():
@@ -103,8 +147,9 @@ def test_agrees_with_pytrec_eval(seed):
 
 
 def test_summary_bootstrap_is_seeded_and_brackets_the_mean():
-    per_query = pd.DataFrame({"hit@10": [0.0, 1.0] * 50, "mrr@10": [1.0] * 100,
-                              "ndcg@10": [i / 99 for i in range(100)]})
+    per_query = pd.DataFrame(
+        {"hit@10": [0.0, 1.0] * 50, "mrr@10": [1.0] * 100, "ndcg@10": [i / 99 for i in range(100)]}
+    )
     summary = summarize_metrics(per_query, n_resamples=1000, seed=0)
     assert list(summary.columns) == ["mean", "ci_low", "ci_high", "queries"]
     hit = summary.loc["hit@10"]

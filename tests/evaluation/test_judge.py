@@ -12,16 +12,33 @@ from toolkit.evaluation.judge import agreement_summary, load_judge_labels, parse
 
 
 def test_verdicts_that_cannot_be_read_are_unmeasured():
-    assert [parse_verdict(r) for r in ["CORRECT", "incorrect.", "**Correct**", " - Incorrect: no", "Yes",
-                                       "The answer is correct", "", "Correctly"]] == \
-        [True, False, True, False, None, None, None, None]
+    assert [
+        parse_verdict(r)
+        for r in [
+            "CORRECT",
+            "incorrect.",
+            "**Correct**",
+            " - Incorrect: no",
+            "Yes",
+            "The answer is correct",
+            "",
+            "Correctly",
+        ]
+    ] == [True, False, True, False, None, None, None, None]
 
 
 def test_agreement_by_hand():
     frame = pd.DataFrame({"human": [True, True, False, False, True], "judge": [True, False, False, None, True]})
     # measured: human [T, T, F, T], judge [T, F, F, T]: agree 3/4; chance 3/4*1/2 + 1/4*1/2 = 1/2; kappa 0.5
-    assert agreement_summary(frame) == {"labelled": 5, "measured": 4, "unmeasured": 1, "agreement": 0.75,
-                                        "kappa": 0.5, "judge_says_correct": 0.5, "humans_say_correct": 0.6}
+    assert agreement_summary(frame) == {
+        "labelled": 5,
+        "measured": 4,
+        "unmeasured": 1,
+        "agreement": 0.75,
+        "kappa": 0.5,
+        "judge_says_correct": 0.5,
+        "humans_say_correct": 0.6,
+    }
 
 
 def test_the_human_labels_match_the_evaluation_set():
@@ -37,15 +54,19 @@ def test_the_human_labels_match_the_evaluation_set():
 def test_markup_and_case_around_the_first_word_are_ignored():
     assert parse_verdict("*CORRECT* - same fact") is True
     assert parse_verdict("> Incorrect, the reference says 30 days") is False
-    assert parse_verdict("Correct-ish") is True          # a hyphen ends the word
-    assert parse_verdict("Incorrectly stated") is None    # a longer word is not the verdict
+    assert parse_verdict("Correct-ish") is True  # a hyphen ends the word
+    assert parse_verdict("Incorrectly stated") is None  # a longer word is not the verdict
     assert parse_verdict(None) is None
 
 
 def test_agreement_with_nothing_measured_is_not_a_number():
     summary = agreement_summary(pd.DataFrame({"human": [True, False], "judge": [None, None]}))
     assert {k: v for k, v in summary.items() if not isinstance(v, float) or not math.isnan(v)} == {
-        "labelled": 2, "measured": 0, "unmeasured": 2, "humans_say_correct": 0.5}
+        "labelled": 2,
+        "measured": 0,
+        "unmeasured": 2,
+        "humans_say_correct": 0.5,
+    }
     assert all(math.isnan(summary[k]) for k in ("agreement", "kappa", "judge_says_correct"))
 
 

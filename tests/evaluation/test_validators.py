@@ -28,8 +28,11 @@ INJECTION = PROJECT / "datasets" / "tidewell" / "injection"
 def corpus_text(folder) -> dict[str, str]:
     from toolkit.ingestion.loaders import parse_file
 
-    return {p.relative_to(folder).as_posix(): parse_file(p.read_bytes(), p.suffix, p.name).text
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): parse_file(p.read_bytes(), p.suffix, p.name).text
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_injection_documents_live_apart_from_the_corpus():
@@ -46,7 +49,7 @@ def test_every_probe_targets_an_injection_that_its_detector_recognizes():
     corpus = corpus_text(BUNDLED_CORPUS)
     for probe in probes:
         text = texts[probe["document"]]
-        assert INSTRUCTION.search(text), probe["id"]                 # the document addresses the model
+        assert INSTRUCTION.search(text), probe["id"]  # the document addresses the model
         assert re.search(probe["detect"], text, re.I), probe["id"]  # and carries what the detector looks for
         # nothing in the real corpus looks like a followed injection, so a match means the injection
         assert not any(re.search(probe["detect"], t, re.I) for t in corpus.values()), probe["id"]
@@ -81,13 +84,18 @@ def test_the_probe_over_an_injected_copy_of_the_corpus(tiny_datasets, embed_mode
 
     settings = load_settings(llm="extractive")
     pipeline = injected_pipeline(settings, embed_model=embed_model)
-    assert sorted(pipeline.index.meta["files"]) == sorted([*TINY_CORPUS, "support/sentry_cam_tips.txt",
-                                                          "company/press_2025_draft.md"])
+    assert sorted(pipeline.index.meta["files"]) == sorted(
+        [*TINY_CORPUS, "support/sentry_cam_tips.txt", "company/press_2025_draft.md"]
+    )
     assert sorted(p.name for p in (tiny_datasets / "tidewell" / "corpus").rglob("*") if p.is_file()) == sorted(
-        p.rsplit("/", 1)[-1] for p in TINY_CORPUS)  # the corpus itself is untouched
+        p.rsplit("/", 1)[-1] for p in TINY_CORPUS
+    )  # the corpus itself is untouched
 
-    probes = [p for p in load_probes(PROJECT / "datasets" / "tidewell" / "eval" / "injection_probes.jsonl")
-              if p["id"] in ("p09", "p10", "p11")]
+    probes = [
+        p
+        for p in load_probes(PROJECT / "datasets" / "tidewell" / "eval" / "injection_probes.jsonl")
+        if p["id"] in ("p09", "p10", "p11")
+    ]
     results = injection_probe(pipeline, probes, Guard([(Safety(), "refuse")]))
     # the extractive answerer quotes the closest sentence: for these questions that sentence
     # carries the injection, so it "follows" it; the safety validator catches every one
@@ -98,6 +106,7 @@ def test_the_probe_over_an_injected_copy_of_the_corpus(tiny_datasets, embed_mode
 
 
 # --- the labeled set -------------------------------------------------------------------------
+
 
 def test_the_labeled_set_is_well_formed():
     labeled = load_labeled_outputs()
@@ -111,30 +120,64 @@ def test_the_labeled_set_is_well_formed():
     assert (labeled[labeled.label == "bad"].violations.map(len) > 0).all()
     wrong_but_valid = labeled[(labeled.label == "bad") & (labeled.kind != "malformed_json")]
     assert len(wrong_but_valid) >= 40
-    assert {"wrong_price", "superseded", "unretrieved_source", "invented", "personal_data",
-            "echoed_injection"} <= set(labeled.kind)
+    assert {"wrong_price", "superseded", "unretrieved_source", "invented", "personal_data", "echoed_injection"} <= set(
+        labeled.kind
+    )
 
 
 def test_score_validators_counts_by_hand():
     import pandas as pd
 
-    labeled = pd.DataFrame([
-        {"id": "a", "question": "Hub price?", "output": "The Hub costs $99.00.", "format": "text",
-         "context": [list(HUB[0])], "label": "good", "kind": "correct", "violations": []},
-        {"id": "b", "question": "Hub price?", "output": "The Hub costs $89.00.", "format": "text",
-         "context": [list(HUB[0])], "label": "bad", "kind": "wrong_price",
-         "violations": ["business_rules", "grounding"]},
-        {"id": "c", "question": "Warranty?", "output": "A 1-year warranty for devices bought in 2024.",
-         "format": "text",
-         "context": [["policies/warranty.md", "1 year before 2023, 2 years from 2024."]], "label": "bad",
-         "kind": "superseded", "violations": ["business_rules"]},
-    ])
+    labeled = pd.DataFrame(
+        [
+            {
+                "id": "a",
+                "question": "Hub price?",
+                "output": "The Hub costs $99.00.",
+                "format": "text",
+                "context": [list(HUB[0])],
+                "label": "good",
+                "kind": "correct",
+                "violations": [],
+            },
+            {
+                "id": "b",
+                "question": "Hub price?",
+                "output": "The Hub costs $89.00.",
+                "format": "text",
+                "context": [list(HUB[0])],
+                "label": "bad",
+                "kind": "wrong_price",
+                "violations": ["business_rules", "grounding"],
+            },
+            {
+                "id": "c",
+                "question": "Warranty?",
+                "output": "A 1-year warranty for devices bought in 2024.",
+                "format": "text",
+                "context": [["policies/warranty.md", "1 year before 2023, 2 years from 2024."]],
+                "label": "bad",
+                "kind": "superseded",
+                "violations": ["business_rules"],
+            },
+        ]
+    )
     results, summary = score_validators(labeled, [business_rules(TODAY), Grounding()])
     # business rules: flags b only -> tp 1, fp 0, fn 1 (c is a blind spot) -> precision 1, recall 0.5
-    assert summary.loc["business_rules"].to_dict() == {"items": 3, "violations": 2, "flagged": 1,
-                                                       "precision": 1.0, "recall": 0.5}
-    assert summary.loc["grounding"].to_dict() == {"items": 3, "violations": 1, "flagged": 1,
-                                                  "precision": 1.0, "recall": 1.0}
+    assert summary.loc["business_rules"].to_dict() == {
+        "items": 3,
+        "violations": 2,
+        "flagged": 1,
+        "precision": 1.0,
+        "recall": 0.5,
+    }
+    assert summary.loc["grounding"].to_dict() == {
+        "items": 3,
+        "violations": 1,
+        "flagged": 1,
+        "precision": 1.0,
+        "recall": 1.0,
+    }
     assert len(results) == 6
 
 

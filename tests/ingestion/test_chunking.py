@@ -28,14 +28,16 @@ Standard shipping takes 3 to 5 business days.
 """
 RETURNS = "# Returns\n\nYou can return any item within 30 days of delivery."
 REFUNDS = "Refunds go back to the original payment method within 5 business days."
-EXCEPTIONS = ("## Exceptions\n\nOpened software and gift cards cannot be returned. "
-              "Final-sale items are marked on the product page.")
+EXCEPTIONS = (
+    "## Exceptions\n\nOpened software and gift cards cannot be returned. "
+    "Final-sale items are marked on the product page."
+)
 SHIPPING = "# Shipping\n\nStandard shipping takes 3 to 5 business days."
 
 
 def chunks(strategy: str, size: int = 32, overlap: int = 8) -> list[tuple[str, dict]]:
     nodes = chunk_documents([Document(id_="guide.md", text=GUIDE)], strategy, size, overlap)
-    assert {n.ref_doc_id for n in nodes} == {"guide.md"}   # every chunk keeps its document
+    assert {n.ref_doc_id for n in nodes} == {"guide.md"}  # every chunk keeps its document
     return [(n.text, n.metadata) for n in nodes]
 
 
@@ -47,8 +49,8 @@ def test_sentence_strategy_keeps_paragraphs_whole():
 def test_token_strategy_cuts_fixed_windows_with_overlap():
     # 32-token windows cut mid-sentence, each starting with the previous window's last 8 tokens
     assert chunks("token") == [
-        (f"{RETURNS} {REFUNDS[:-len(' days.')]}", {}),
-        ("the original payment method within 5 business days.\n\n" + EXCEPTIONS[:-len(" page.")], {}),
+        (f"{RETURNS} {REFUNDS[: -len(' days.')]}", {}),
+        ("the original payment method within 5 business days.\n\n" + EXCEPTIONS[: -len(" page.")], {}),
         ("Final-sale items are marked on the product page.\n\n" + SHIPPING, {}),
     ]
 
@@ -57,8 +59,10 @@ def test_markdown_strategy_splits_at_headings_and_bounds_the_size():
     # one piece per heading section, each with its heading path; "header_path: /" counts against
     # the 32 tokens, so the first section no longer fits and splits at its sentence boundary
     assert chunks("markdown") == [
-        (RETURNS, {"header_path": "/"}), (REFUNDS, {"header_path": "/"}),
-        (EXCEPTIONS, {"header_path": "/Returns/"}), (SHIPPING, {"header_path": "/"}),
+        (RETURNS, {"header_path": "/"}),
+        (REFUNDS, {"header_path": "/"}),
+        (EXCEPTIONS, {"header_path": "/Returns/"}),
+        (SHIPPING, {"header_path": "/"}),
     ]
     # with room to spare, a section is one chunk and sections never merge
     assert [text for text, _ in chunks("markdown", 128, 16)] == [f"{RETURNS} {REFUNDS}", EXCEPTIONS, SHIPPING]
@@ -95,8 +99,9 @@ def test_changing_the_strategy_rebuilds_and_an_old_index_is_not_rebuilt(corpus, 
     _, first = ingest(corpus, index_dir, settings=load_settings(), embed_model=embed_model, show_progress=False)
     assert (first.chunks, first.embedded, Index.open(index_dir).meta["chunking"]) == (4, 4, "sentence")
 
-    index, report = ingest(corpus, index_dir, settings=load_settings(chunking="markdown"), embed_model=embed_model,
-                           show_progress=False)
+    index, report = ingest(
+        corpus, index_dir, settings=load_settings(chunking="markdown"), embed_model=embed_model, show_progress=False
+    )
     assert (report.chunks, report.embedded, report.notes) == (4, 4, ["rebuilt from scratch: chunking changed"])
     headers = {n.ref_doc_id: n.metadata.get("header_path") for n in index.store.get_nodes()}
     assert headers == {"returns.md": "/", "warranty.md": "/", "shipping.txt": "/", "products/plug.html": "/"}
@@ -117,16 +122,21 @@ def test_embeddings_are_stored_a_batch_at_a_time(tmp_path, monkeypatch, embed_mo
 
     files = {f"note{i:02d}.txt": f"Note number {i} is about topic {i * 7}.\n" for i in range(11)}
     corpus = write_files(tmp_path / "corpus", files)
-    _, whole = ingest(corpus, tmp_path / "whole", settings=load_settings(), embed_model=embed_model,
-                      show_progress=False)
+    _, whole = ingest(
+        corpus, tmp_path / "whole", settings=load_settings(), embed_model=embed_model, show_progress=False
+    )
 
     batches, add = [], FaissStore.add
-    monkeypatch.setattr(FaissStore, "add", lambda self, nodes, **kw: batches.append(
-        [n.embedding is not None for n in nodes]) or add(self, nodes, **kw))
+    monkeypatch.setattr(
+        FaissStore,
+        "add",
+        lambda self, nodes, **kw: batches.append([n.embedding is not None for n in nodes]) or add(self, nodes, **kw),
+    )
     monkeypatch.setattr(toolkit.ingestion.incremental, "EMBED_BATCHES", 1)
     monkeypatch.setattr(embed_model, "embed_batch_size", 4)
-    index, report = ingest(corpus, tmp_path / "batched", settings=load_settings(), embed_model=embed_model,
-                           show_progress=False)
+    index, report = ingest(
+        corpus, tmp_path / "batched", settings=load_settings(), embed_model=embed_model, show_progress=False
+    )
     assert [len(b) for b in batches] == [4, 4, 3] and all(all(b) for b in batches)
     assert report.embedded == 11 == index.chunks
     assert all(n.embedding is None for n in index.store.get_nodes())

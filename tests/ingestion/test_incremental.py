@@ -115,24 +115,37 @@ def test_first_ingest(corpus, tmp_path, counting):
     texts = counting.take()
     assert texts[0] == "dimension probe"
     assert len(texts) == 1 + 7
-    assert "source: returns.md\ntitle: Returns\n\n# Returns\n\nYou can return an item within 30 days of delivery " \
-           "for a full refund." in texts
+    assert (
+        "source: returns.md\ntitle: Returns\n\n# Returns\n\nYou can return an item within 30 days of delivery "
+        "for a full refund." in texts
+    )
     # chunks are what the hand count says: one per short file, one per handbook paragraph
-    chunks = {doc: sorted((n for n in index.store.get_nodes() if n.ref_doc_id == doc), key=lambda n: n.start_char_idx)
-              for doc in DOC_IDS}
+    chunks = {
+        doc: sorted((n for n in index.store.get_nodes() if n.ref_doc_id == doc), key=lambda n: n.start_char_idx)
+        for doc in DOC_IDS
+    }
     assert {doc: len(nodes) for doc, nodes in chunks.items()} == CHUNKS
     assert [n.get_content() for n in chunks["handbook.md"]] == PARAGRAPHS
     assert chunks["products/plug.html"][0].get_content(MetadataMode.EMBED) == (
-        "source: products/plug.html\ntitle: Plug Mini\n\nPlug Mini\nThe Plug Mini costs $24.99.")
+        "source: products/plug.html\ntitle: Plug Mini\n\nPlug Mini\nThe Plug Mini costs $24.99."
+    )
     # and the index on disk says the same
     assert versions(index_dir) == ["CURRENT", "v000001"]
     opened = Index.open(index_dir)
     assert (opened.chunks, opened.store.documents()) == (7, DOC_IDS)
     assert opened.meta["files"] == {doc: sha256(corpus / doc) for doc in DOC_IDS}
-    assert {k: opened.meta[k] for k in ("embed_model", "chunk_size", "chunk_overlap", "chunks", "documents",
-                                        "source", "format")} == {
-        "embed_model": "local:all-MiniLM-L6-v2", "chunk_size": 128, "chunk_overlap": 16, "chunks": 7,
-        "documents": 5, "source": str(corpus.resolve()), "format": 1}
+    assert {
+        k: opened.meta[k]
+        for k in ("embed_model", "chunk_size", "chunk_overlap", "chunks", "documents", "source", "format")
+    } == {
+        "embed_model": "local:all-MiniLM-L6-v2",
+        "chunk_size": 128,
+        "chunk_overlap": 16,
+        "chunks": 7,
+        "documents": 5,
+        "source": str(corpus.resolve()),
+        "format": 1,
+    }
 
 
 def test_reingesting_an_unchanged_folder_embeds_nothing_and_writes_no_version(corpus, tmp_path, counting):
@@ -160,8 +173,9 @@ def test_changing_one_file_reembeds_only_its_chunks(corpus, tmp_path, counting):
     assert (report.indexed, report.chunks, report.embedded) == (DOC_IDS, 7, 3)
     # exactly the changed file's three chunks went to the embedding model
     embedded = counting.take()
-    handbook = sorted((n for n in index.store.get_nodes() if n.ref_doc_id == "handbook.md"),
-                      key=lambda n: n.start_char_idx)
+    handbook = sorted(
+        (n for n in index.store.get_nodes() if n.ref_doc_id == "handbook.md"), key=lambda n: n.start_char_idx
+    )
     assert embedded == [n.get_content(MetadataMode.EMBED) for n in handbook]
     assert [n.get_content() for n in handbook] == changed
     # the other files keep their chunks (same node ids); the changed file's chunks are new
@@ -231,12 +245,14 @@ def test_a_folder_of_only_bad_files_raises_and_leaves_the_index_unchanged(corpus
     counting.take()
     manifest = (index_dir / "v000001" / "manifest.json").read_bytes()
 
-    bad = write_files(tmp_path / "bad", {"empty.md": "", "notes.csv": "a,b", ".hidden.txt": "x",
-                                         "binary.txt": b"\x00\x01"})
+    bad = write_files(
+        tmp_path / "bad", {"empty.md": "", "notes.csv": "a,b", ".hidden.txt": "x", "binary.txt": b"\x00\x01"}
+    )
     with pytest.raises(IngestError) as info:
         run(bad, index_dir, counting)
-    assert str(info.value) == (f"no file in {bad} could be indexed (4 skipped; supported: .md .txt .html .pdf); "
-                               f"the index was not changed")
+    assert str(info.value) == (
+        f"no file in {bad} could be indexed (4 skipped; supported: .md .txt .html .pdf); the index was not changed"
+    )
     report = info.value.report
     assert isinstance(report, IngestReport)
     assert report.indexed == [] and report.chunks == 0
@@ -302,21 +318,34 @@ def test_report_text_and_json(corpus, tmp_path, counting):
     _, report = run(corpus, tmp_path / "index", counting)
     report.seconds = 1.25
     assert str(report) == "indexed 5 files into 7 chunks (7 embedded this run) in 1.2 s"
-    assert report.to_dict() == {"indexed": DOC_IDS, "skipped": [], "chunks": 7, "embedded": 7, "seconds": 1.25,
-                                "source": str(corpus), "index": str(tmp_path / "index"), "notes": []}
+    assert report.to_dict() == {
+        "indexed": DOC_IDS,
+        "skipped": [],
+        "chunks": 7,
+        "embedded": 7,
+        "seconds": 1.25,
+        "source": str(corpus),
+        "index": str(tmp_path / "index"),
+        "notes": [],
+    }
 
 
 # --- the review's findings: safety of the index folder, corruption, concurrency ---------------
+
 
 def test_an_index_folder_that_holds_other_files_is_refused_and_nothing_is_deleted(corpus, tmp_path, counting):
     mine = tmp_path / "my-stuff"
     write_files(mine, {"vendors/keep.txt": "precious", "videos/keep.txt": "precious", "notes.md": "mine"})
     with pytest.raises(ConfigError) as info:
         run(corpus, mine, counting)
-    assert str(info.value) == (f"{mine} is not an index folder (it holds 'notes.md'); "
-                               f"choose an empty or new folder for the index")
+    assert str(info.value) == (
+        f"{mine} is not an index folder (it holds 'notes.md'); choose an empty or new folder for the index"
+    )
     assert sorted(p.relative_to(mine).as_posix() for p in mine.rglob("*") if p.is_file()) == [
-        "notes.md", "vendors/keep.txt", "videos/keep.txt"]
+        "notes.md",
+        "vendors/keep.txt",
+        "videos/keep.txt",
+    ]
 
 
 def test_ingesting_again_rebuilds_a_corrupt_index(corpus, tmp_path, counting):
@@ -325,7 +354,8 @@ def test_ingesting_again_rebuilds_a_corrupt_index(corpus, tmp_path, counting):
     _, report = run(corpus, tmp_path / "index", counting)
     assert report.embedded == 7 and report.chunks == 7
     assert len(report.notes) == 1 and report.notes[0].startswith(
-        "rebuilt from scratch: the previous index was unreadable (")
+        "rebuilt from scratch: the previous index was unreadable ("
+    )
     assert Index.open(tmp_path / "index").chunks == 7
 
 

@@ -22,15 +22,23 @@ def entries(root: Path) -> list[str]:
 
 
 def node(node_id: str, doc: str, text: str, embedding: list[float]) -> TextNode:
-    return TextNode(id_=node_id, text=text, embedding=embedding,
-                    relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=doc)})
+    return TextNode(
+        id_=node_id,
+        text=text,
+        embedding=embedding,
+        relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=doc)},
+    )
 
 
 def small_index(path: Path) -> Index:
     index = Index.create(3, meta={"embed_model": "test:3d"}, path=path)
-    index.store.add([node("n1", "a.md", "alpha", [1.0, 0.0, 0.0]),
-                     node("n2", "a.md", "alpha two", [0.0, 1.0, 0.0]),
-                     node("n3", "b.md", "beta", [0.0, 0.0, 1.0])])
+    index.store.add(
+        [
+            node("n1", "a.md", "alpha", [1.0, 0.0, 0.0]),
+            node("n2", "a.md", "alpha two", [0.0, 1.0, 0.0]),
+            node("n3", "b.md", "beta", [0.0, 0.0, 1.0]),
+        ]
+    )
     index.save()
     return index
 
@@ -43,7 +51,11 @@ def test_index_round_trip(tmp_path):
     assert opened.chunks == 3
     assert opened.path == path
     assert {k: v for k, v in opened.meta.items() if k != "saved"} == {
-        "embed_model": "test:3d", "format": FORMAT_VERSION, "chunks": 3, "documents": 2}
+        "embed_model": "test:3d",
+        "format": FORMAT_VERSION,
+        "chunks": 3,
+        "documents": 2,
+    }
     assert opened.store.documents() == ["a.md", "b.md"]
     assert sorted(n.get_content() for n in opened.store.get_nodes()) == ["alpha", "alpha two", "beta"]
     files = sorted(p.relative_to(path / "v000001").as_posix() for p in (path / "v000001").rglob("*") if p.is_file())
@@ -55,8 +67,10 @@ def test_index_that_does_not_exist(tmp_path):
     assert not Index.exists(path)
     with pytest.raises(IndexCorruptError) as info:
         Index.open(path)
-    assert str(info.value) == (f"{path} holds no index ({path / 'CURRENT'} is missing); "
-                               f"rebuild it with: python -m toolkit ingest SOURCE_FOLDER --index {path}")
+    assert str(info.value) == (
+        f"{path} holds no index ({path / 'CURRENT'} is missing); "
+        f"rebuild it with: python -m toolkit ingest SOURCE_FOLDER --index {path}"
+    )
 
 
 @pytest.mark.parametrize("name", ["store/nodes.jsonl", "store/vectors.faiss", "pipeline/docstore.json"])
@@ -74,8 +88,10 @@ def test_corrupt_index_file_is_named_never_an_empty_index(tmp_path, name, damage
         target.write_bytes(data[:-3] + bytes(b ^ 0xFF for b in data[-3:]))
     with pytest.raises(IndexCorruptError) as info:
         Index.open(path)
-    assert str(info.value) == (f"{target} is corrupt (its checksum does not match the manifest); "
-                               f"rebuild it with: python -m toolkit ingest SOURCE_FOLDER --index {path}")
+    assert str(info.value) == (
+        f"{target} is corrupt (its checksum does not match the manifest); "
+        f"rebuild it with: python -m toolkit ingest SOURCE_FOLDER --index {path}"
+    )
 
 
 def test_index_of_another_format_is_refused(tmp_path):
@@ -85,8 +101,10 @@ def test_index_of_another_format_is_refused(tmp_path):
         (staging / "x").write_text("x")
     with pytest.raises(IndexCorruptError) as info:
         Index.open(path)
-    assert str(info.value) == (f"{path / 'v000001'} was written in index format 99, this toolkit reads format 1; "
-                               f"rebuild it with: python -m toolkit ingest SOURCE_FOLDER --index {path}")
+    assert str(info.value) == (
+        f"{path / 'v000001'} was written in index format 99, this toolkit reads format 1; "
+        f"rebuild it with: python -m toolkit ingest SOURCE_FOLDER --index {path}"
+    )
 
 
 def test_index_saved_twice_keeps_one_version(tmp_path):
@@ -115,7 +133,8 @@ def test_files_that_disagree_but_match_their_checksums_are_named(tmp_path):
         Index.open(path)
     assert str(info.value) == (
         f"{live} cannot be loaded (ValueError: vectors.faiss holds 3 vectors of dimension 3, nodes.jsonl "
-        f"holds 2 chunks of dimension 3); rebuild it with: python -m toolkit ingest SOURCE_FOLDER --index {path}")
+        f"holds 2 chunks of dimension 3); rebuild it with: python -m toolkit ingest SOURCE_FOLDER --index {path}"
+    )
 
 
 def test_a_manifest_that_miscounts_the_chunks_is_refused(tmp_path):
@@ -123,12 +142,14 @@ def test_a_manifest_that_miscounts_the_chunks_is_refused(tmp_path):
     small_index(path)
     live = path / "v000001"
     manifest = json.loads((live / "manifest.json").read_text())
-    manifest["meta"]["chunks"] = 5        # the files are intact; only the count disagrees
+    manifest["meta"]["chunks"] = 5  # the files are intact; only the count disagrees
     (live / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(IndexCorruptError) as info:
         Index.open(path)
-    assert str(info.value) == (f"{live} holds 3 chunks but its manifest says 5; "
-                               f"rebuild it with: python -m toolkit ingest SOURCE_FOLDER --index {path}")
+    assert str(info.value) == (
+        f"{live} holds 3 chunks but its manifest says 5; "
+        f"rebuild it with: python -m toolkit ingest SOURCE_FOLDER --index {path}"
+    )
 
 
 def test_a_new_index_knows_its_path_only_once_saved_or_given(tmp_path):

@@ -62,26 +62,34 @@ def load_one(tmp_path: Path, name: str, content: str | bytes):
 
 # --- clean_text ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("raw, cleaned", [
-    ("A  b\r\n\n\n\nc\x07 ", "A b\n\nc"),
-    ("one\rtwo\r\nthree", "one\ntwo\nthree"),
-    ("tab\t\tand\u00a0nbsp", "tab and nbsp"),
-    ("line end  \n  next line", "line end\nnext line"),
-    ("a\n\n\n\n\n\nb", "a\n\nb"),
-    ("keep\n\none blank line", "keep\n\none blank line"),
-    ("\x00\x01bell\x07\x1b[0m\x7f", "bell[0m"),
-    ("   \n\t\n  ", ""),
-    ("café — naïve ✓", "café — naïve ✓"),
-])
+
+@pytest.mark.parametrize(
+    "raw, cleaned",
+    [
+        ("A  b\r\n\n\n\nc\x07 ", "A b\n\nc"),
+        ("one\rtwo\r\nthree", "one\ntwo\nthree"),
+        ("tab\t\tand\u00a0nbsp", "tab and nbsp"),
+        ("line end  \n  next line", "line end\nnext line"),
+        ("a\n\n\n\n\n\nb", "a\n\nb"),
+        ("keep\n\none blank line", "keep\n\none blank line"),
+        ("\x00\x01bell\x07\x1b[0m\x7f", "bell[0m"),
+        ("   \n\t\n  ", ""),
+        ("café — naïve ✓", "café — naïve ✓"),
+    ],
+)
 def test_clean_text(raw, cleaned):
     assert clean_text(raw) == cleaned
 
 
 # --- formats ---------------------------------------------------------------------------------
 
+
 def test_markdown_title_comes_from_the_first_heading(tmp_path):
-    doc = load_one(tmp_path, "policies/return_policy.md",
-                   "Intro line.\n\n## Returns and refunds \n\nWithin 30 days.\n\n# Later heading\n")
+    doc = load_one(
+        tmp_path,
+        "policies/return_policy.md",
+        "Intro line.\n\n## Returns and refunds \n\nWithin 30 days.\n\n# Later heading\n",
+    )
     assert doc.doc_id == "policies/return_policy.md"
     assert doc.text == "Intro line.\n\n## Returns and refunds\n\nWithin 30 days.\n\n# Later heading"
     assert doc.metadata == {"source": "policies/return_policy.md", "title": "Returns and refunds", "format": "markdown"}
@@ -96,17 +104,19 @@ def test_markdown_without_heading_is_titled_by_its_file_name(tmp_path):
 def test_text_file(tmp_path):
     doc = load_one(tmp_path, "support/contact_us.txt", "\ufeffCall   us on\r\n0800 123 456.\r\n\r\n\r\n\r\nThanks.\r\n")
     assert doc.doc_id == "support/contact_us.txt"
-    assert doc.text == "Call us on\n0800 123 456.\n\nThanks."   # BOM, CRLF, runs of spaces and blanks gone
+    assert doc.text == "Call us on\n0800 123 456.\n\nThanks."  # BOM, CRLF, runs of spaces and blanks gone
     assert doc.metadata == {"source": "support/contact_us.txt", "title": "contact us", "format": "text"}
 
 
 def test_html_drops_scripts_styles_and_navigation_and_flattens_tables(tmp_path):
-    page = ("<!doctype html><html><head><title>Plug Mini</title><style>p { color: red }</style>"
-            "<script>window.track('view');</script></head><body>"
-            "<nav><a href='/'>Home</a> | <a href='/shop'>Shop</a></nav>"
-            "<h1>Plug Mini</h1><p>Price: <b>$24.99</b><br>In stock.</p><noscript>Enable JavaScript</noscript>"
-            "<table><tr><th>Spec</th><th>Value</th></tr><tr><td>Max load</td><td>15 A</td></tr></table>"
-            "<ul><li>Matter</li><li>Wi-Fi</li></ul><script>var hidden = 'do not index';</script></body></html>")
+    page = (
+        "<!doctype html><html><head><title>Plug Mini</title><style>p { color: red }</style>"
+        "<script>window.track('view');</script></head><body>"
+        "<nav><a href='/'>Home</a> | <a href='/shop'>Shop</a></nav>"
+        "<h1>Plug Mini</h1><p>Price: <b>$24.99</b><br>In stock.</p><noscript>Enable JavaScript</noscript>"
+        "<table><tr><th>Spec</th><th>Value</th></tr><tr><td>Max load</td><td>15 A</td></tr></table>"
+        "<ul><li>Matter</li><li>Wi-Fi</li></ul><script>var hidden = 'do not index';</script></body></html>"
+    )
     doc = load_one(tmp_path, "products/plug-mini.html", page)
     # each block ends its line; the table's own line end leaves one blank line after it
     assert doc.text == "Plug Mini\nPrice: $24.99\nIn stock.\nSpec | Value\nMax load | 15 A\n\nMatter\nWi-Fi"
@@ -134,8 +144,11 @@ def test_pdf(tmp_path):
     doc = load_one(tmp_path, "hr/remote.pdf", (BUNDLED_CORPUS / SMALL_PDF).read_bytes())
     assert doc.doc_id == "hr/remote.pdf"
     assert doc.text == SMALL_PDF_TEXT
-    assert doc.metadata == {"source": "hr/remote.pdf", "title": "Employee Handbook - Remote Work and Equipment (2021)",
-                            "format": "pdf"}
+    assert doc.metadata == {
+        "source": "hr/remote.pdf",
+        "title": "Employee Handbook - Remote Work and Equipment (2021)",
+        "format": "pdf",
+    }
 
 
 def test_metadata_seen_by_the_embedder_and_the_llm(tmp_path):
@@ -145,8 +158,9 @@ def test_metadata_seen_by_the_embedder_and_the_llm(tmp_path):
 
 
 def test_doc_ids_are_forward_slash_relative_paths(tmp_path):
-    root = write_files(tmp_path / "docs", {"z.md": "z", "a/b/c.txt": "c", "a/a.html": "<p>a</p>", "B.md": "b",
-                                           "a/b.txt": "b2"})
+    root = write_files(
+        tmp_path / "docs", {"z.md": "z", "a/b/c.txt": "c", "a/a.html": "<p>a</p>", "B.md": "b", "a/b.txt": "b2"}
+    )
     docs, skipped = load_folder(root)
     # sorted by document id (code point order), whatever order the file system walks in
     assert [d.doc_id for d in docs] == ["B.md", "a/a.html", "a/b.txt", "a/b/c.txt", "z.md"]
@@ -172,7 +186,8 @@ def test_max_file_mb_is_configurable(tmp_path):
     docs, skipped = load_folder(root, max_file_mb=2)
     assert [d.doc_id for d in docs] == ["small.txt"]
     assert [(s.path, s.reason) for s in skipped] == [
-        ("big.txt", "2.5 MB is over the 2 MB limit; raise max_file_mb to index it")]
+        ("big.txt", "2.5 MB is over the 2 MB limit; raise max_file_mb to index it")
+    ]
     docs, skipped = load_folder(root, max_file_mb=3)
     assert [d.doc_id for d in docs] == ["big.txt", "small.txt"] and skipped == []
 
@@ -188,14 +203,21 @@ def test_read_file_and_parse_file_raise_skipfile(tmp_path):
 
 # --- the folder of bad inputs ----------------------------------------------------------------
 
+
 def test_bad_inputs_are_reported_and_the_good_files_load(bad_folder):
     docs, skipped = load_folder(bad_folder)
     reasons = {s.path: s.reason for s in skipped}
     assert len(reasons) == len(skipped)  # each file reported once
     if IS_ROOT:  # root reads files and lists folders whatever their mode
         assert reasons == BAD_FILES
-        assert [d.doc_id for d in docs] == ["good.md", "locked/inside.txt", "notes.txt", "page.html",
-                                            "secret.txt", "sub/deep.txt"]
+        assert [d.doc_id for d in docs] == [
+            "good.md",
+            "locked/inside.txt",
+            "notes.txt",
+            "page.html",
+            "secret.txt",
+            "sub/deep.txt",
+        ]
     else:
         assert reasons == BAD_FILES | PERMISSION_FILES
         assert [d.doc_id for d in docs] == GOOD_FILES
@@ -209,14 +231,33 @@ def test_bad_inputs_are_reported_and_the_good_files_load(bad_folder):
 
 def test_scan_folder_lists_candidates_and_passes_over_hidden_and_symlinked_folders(bad_folder):
     candidates, passed_over = scan_folder(bad_folder)
-    top = ["README", "binary.txt", "blank.pdf", "broken.md", "corrupt.pdf", "data.csv", "empty.txt", "good.md",
-           "huge.txt", "latin1.txt", "loop.md", "notes.txt", "page.html", "pipe.txt", "secret.txt", "spaces.md",
-           "truncated.pdf"]
+    top = [
+        "README",
+        "binary.txt",
+        "blank.pdf",
+        "broken.md",
+        "corrupt.pdf",
+        "data.csv",
+        "empty.txt",
+        "good.md",
+        "huge.txt",
+        "latin1.txt",
+        "loop.md",
+        "notes.txt",
+        "page.html",
+        "pipe.txt",
+        "secret.txt",
+        "spaces.md",
+        "truncated.pdf",
+    ]
     expected_ids = sorted(top + (["locked/inside.txt"] if IS_ROOT else []) + ["sub/deep.txt"])
     assert [doc_id for _, doc_id in candidates] == expected_ids
     assert all(path == bad_folder / doc_id for path, doc_id in candidates)
-    expected = [(".git", "hidden folder; not indexed"), (".hidden.md", "hidden file; not indexed"),
-                ("sub/parent", "symlinked folder; not followed (avoids loops and duplicates)")]
+    expected = [
+        (".git", "hidden folder; not indexed"),
+        (".hidden.md", "hidden file; not indexed"),
+        ("sub/parent", "symlinked folder; not followed (avoids loops and duplicates)"),
+    ]
     if not IS_ROOT:
         expected.insert(2, ("locked", "cannot list folder: Permission denied"))
     assert [(s.path, s.reason) for s in passed_over] == expected
@@ -243,9 +284,14 @@ AS_NOBODY = textwrap.dedent("""
 
 @pytest.mark.skipif(not IS_ROOT, reason="not root: the in-process test above already covers permissions")
 def test_unreadable_file_and_folder_as_an_unprivileged_user(bad_folder):
-    assert os.stat(bad_folder).st_mode & 0o005 == 0o005             # the folder is reachable by others
-    result = subprocess.run([sys.executable, "-c", AS_NOBODY, str(bad_folder)], capture_output=True, text=True,
-                            timeout=120, cwd=str(Path(__file__).resolve().parents[2]))
+    assert os.stat(bad_folder).st_mode & 0o005 == 0o005  # the folder is reachable by others
+    result = subprocess.run(
+        [sys.executable, "-c", AS_NOBODY, str(bad_folder)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=str(Path(__file__).resolve().parents[2]),
+    )
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
     assert out["skipped"]["secret.txt"] == "no read permission; run chmod +r on it, or ingest as its owner"

@@ -32,6 +32,7 @@ def entries(root: Path) -> list[str]:
 
 # --- VersionedFolder -------------------------------------------------------------------------
 
+
 def test_round_trip(tmp_path):
     folder = VersionedFolder(tmp_path / "idx")
     assert not folder.exists()
@@ -44,9 +45,13 @@ def test_round_trip(tmp_path):
     assert (live / "sub" / "more.txt").read_text() == "world"
     assert (tmp_path / "idx" / "CURRENT").read_text() == "v000001\n"
     manifest = json.loads((live / "manifest.json").read_text())
-    assert manifest == {"files": {"data.txt": hashlib.sha256(b"hello").hexdigest(),
-                                  "sub/more.txt": hashlib.sha256(b"world").hexdigest()},
-                        "meta": {"kind": "demo", "n": 2}}
+    assert manifest == {
+        "files": {
+            "data.txt": hashlib.sha256(b"hello").hexdigest(),
+            "sub/more.txt": hashlib.sha256(b"world").hexdigest(),
+        },
+        "meta": {"kind": "demo", "n": 2},
+    }
     assert entries(tmp_path / "idx") == ["CURRENT", "v000001"]
 
 
@@ -68,7 +73,7 @@ def test_an_exception_inside_the_block_publishes_nothing(tmp_path):
             raise RuntimeError("disk full")
     live, meta = folder.read()
     assert (live.name, meta, (live / "data.txt").read_text()) == ("v000001", {"v": 1}, "one")
-    assert entries(tmp_path / "idx") == ["CURRENT", "v000001"]   # the staging folder is gone
+    assert entries(tmp_path / "idx") == ["CURRENT", "v000001"]  # the staging folder is gone
 
 
 def test_truncated_file_is_named(tmp_path):
@@ -79,19 +84,21 @@ def test_truncated_file_is_named(tmp_path):
         f.truncate(5)
     with pytest.raises(IndexCorruptError) as info:
         folder.read()
-    assert str(info.value) == (f"{root / 'v000001' / 'data.txt'} is corrupt (its checksum does not match "
-                               f"the manifest); rebuild it")
+    assert str(info.value) == (
+        f"{root / 'v000001' / 'data.txt'} is corrupt (its checksum does not match the manifest); rebuild it"
+    )
 
 
 def test_edited_file_is_named(tmp_path):
     root = tmp_path / "idx"
     folder = VersionedFolder(root)
     write_version(folder, {}, {"a.txt": "alpha", "b.txt": "beta"})
-    (root / "v000001" / "b.txt").write_text("BETA")   # same length, other bytes
+    (root / "v000001" / "b.txt").write_text("BETA")  # same length, other bytes
     with pytest.raises(IndexCorruptError) as info:
         folder.read()
-    assert str(info.value) == (f"{root / 'v000001' / 'b.txt'} is corrupt (its checksum does not match "
-                               f"the manifest); {HINT}")
+    assert str(info.value) == (
+        f"{root / 'v000001' / 'b.txt'} is corrupt (its checksum does not match the manifest); {HINT}"
+    )
 
 
 def test_deleted_file_is_named(tmp_path):

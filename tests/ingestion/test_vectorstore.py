@@ -17,8 +17,13 @@ SQRT_HALF = 1 / math.sqrt(2)  # 0.70710678...
 
 def node(node_id: str, embedding, doc: str | None = None, text: str | None = None) -> TextNode:
     relationships = {NodeRelationship.SOURCE: RelatedNodeInfo(node_id=doc)} if doc else {}
-    return TextNode(id_=node_id, text=text or f"text of {node_id}", embedding=embedding,
-                    metadata={"source": doc or node_id}, relationships=relationships)
+    return TextNode(
+        id_=node_id,
+        text=text or f"text of {node_id}",
+        embedding=embedding,
+        metadata={"source": doc or node_id},
+        relationships=relationships,
+    )
 
 
 def query(store: FaissStore, vector, k: int):
@@ -42,7 +47,7 @@ def test_add_and_query_exact_scores(store):
     assert ids == ["a", "b", "c"]
     assert scores == pytest.approx([1.0, SQRT_HALF, 0.0], abs=1e-6)
     # query (0, 1, 1)/sqrt 2: c.q = (0.6 + 0.8)/sqrt 2 = 0.98995, b.q = 1/2, a.q = 0
-    ids, scores = query(store, [0.0, 2.0, 2.0], 2)   # scale does not matter: vectors are normalized
+    ids, scores = query(store, [0.0, 2.0, 2.0], 2)  # scale does not matter: vectors are normalized
     assert ids == ["c", "b"]
     assert scores == pytest.approx([1.4 * SQRT_HALF, 0.5], abs=1e-6)
 
@@ -50,8 +55,12 @@ def test_add_and_query_exact_scores(store):
 def test_query_returns_the_nodes_without_embeddings(store):
     result = store.query(VectorStoreQuery(query_embedding=C, similarity_top_k=1))
     [hit] = result.nodes
-    assert (hit.node_id, hit.get_content(), hit.ref_doc_id, hit.metadata) == ("c", "text of c", "d2.md",
-                                                                               {"source": "d2.md"})
+    assert (hit.node_id, hit.get_content(), hit.ref_doc_id, hit.metadata) == (
+        "c",
+        "text of c",
+        "d2.md",
+        {"source": "d2.md"},
+    )
     assert hit.embedding is None
 
 
@@ -106,7 +115,7 @@ def test_upsert_of_an_existing_node_id_replaces_it(store):
 
 
 def test_persist_and_load_give_identical_results(store, tmp_path):
-    store.delete_nodes(["b"])   # a gap in the ids, and next_id past it
+    store.delete_nodes(["b"])  # a gap in the ids, and next_id past it
     store.persist(tmp_path / "store")
     loaded = FaissStore.load(tmp_path / "store")
     assert (len(loaded), loaded.dim, loaded.documents()) == (2, 3, ["d1.md", "d2.md"])
@@ -114,7 +123,7 @@ def test_persist_and_load_give_identical_results(store, tmp_path):
         assert query(loaded, vector, 3) == query(store, vector, 3)
     assert {n.node_id: n.get_content() for n in loaded.get_nodes()} == {"a": "text of a", "c": "text of c"}
     loaded.add([node("e", [0.0, 0.0, 1.0], "d4.md")])
-    assert loaded._ids == {"a": 0, "c": 2, "e": 3}   # next id survives the round trip
+    assert loaded._ids == {"a": 0, "c": 2, "e": 3}  # next id survives the round trip
 
 
 def test_nodes_without_embeddings_are_refused():
@@ -149,8 +158,12 @@ def test_the_same_node_id_twice_in_one_batch_keeps_one_vector_the_last():
     from toolkit.ingestion.vectorstore import FaissStore, VectorStoreQuery
 
     store = FaissStore.create(dim=3)
-    store.add([TextNode(id_="a", text="first", embedding=[1.0, 0.0, 0.0]),
-               TextNode(id_="a", text="second", embedding=[0.0, 1.0, 0.0])])
+    store.add(
+        [
+            TextNode(id_="a", text="first", embedding=[1.0, 0.0, 0.0]),
+            TextNode(id_="a", text="second", embedding=[0.0, 1.0, 0.0]),
+        ]
+    )
     assert len(store) == 1
     result = store.query(VectorStoreQuery(query_embedding=[0.0, 1.0, 0.0], similarity_top_k=5))
     assert result.ids == ["a"] and result.nodes[0].text == "second"

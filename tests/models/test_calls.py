@@ -14,6 +14,7 @@ def tracer(name, log):
         reply = send(call)
         log.append(f"<{name}")
         return reply
+
     return middleware
 
 
@@ -25,7 +26,12 @@ def test_middleware_run_outermost_first_and_unwind_in_reverse():
     # MockLLM echoes its prompt; it reports no usage, so both sides are counted (cl100k_base)
     assert reply.text == "user: hello world\nassistant:"
     assert reply.usage == Usage(2, 7)
-    assert (reply.model, reply.kind, reply.attempts, reply.cache_hit) == (ModelRef("openai", "gpt-4o-mini"), "llm", 1, "")
+    assert (reply.model, reply.kind, reply.attempts, reply.cache_hit) == (
+        ModelRef("openai", "gpt-4o-mini"),
+        "llm",
+        1,
+        "",
+    )
 
 
 def test_a_middleware_may_answer_without_calling_the_model():
@@ -51,7 +57,8 @@ def test_a_middleware_sees_the_call_fields():
         return send(call)
 
     ModelClient(MockLLM(), "local:mock", [look], max_output_tokens=12).chat(
-        HELLO, kind="reask", run_id="r7", question="q?", context=[("a.md", "x")])
+        HELLO, kind="reask", run_id="r7", question="q?", context=[("a.md", "x")]
+    )
     assert seen == [("reask", "r7", "q?", [("a.md", "x")], 12)]
 
 
@@ -75,5 +82,12 @@ def test_as_llm_sends_library_calls_through_the_chain():
 
 def test_a_reply_summary_is_one_record_row():
     reply = ModelReply("x", Usage(10, 2), ModelRef("local", "m"), "repair", attempts=3, seconds=0.123456)
-    assert reply.summary() == {"kind": "repair", "model": "local:m", "input_tokens": 10, "output_tokens": 2,
-                               "attempts": 3, "cache_hit": "", "seconds": 0.1235}
+    assert reply.summary() == {
+        "kind": "repair",
+        "model": "local:m",
+        "input_tokens": 10,
+        "output_tokens": 2,
+        "attempts": 3,
+        "cache_hit": "",
+        "seconds": 0.1235,
+    }

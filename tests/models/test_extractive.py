@@ -16,8 +16,10 @@ def test_decimal_numbers_are_not_sentence_ends():
 
 def test_it_quotes_the_sentence_nearest_the_question(embed_model):
     llm = ExtractiveLLM.from_embed_model(embed_model)
-    context = [("shipping.md", "Standard shipping costs $6.95. Orders over $75 ship free."),
-               ("returns.md", "You may return any unused item within 30 days of delivery.")]
+    context = [
+        ("shipping.md", "Standard shipping costs $6.95. Orders over $75 ship free."),
+        ("returns.md", "You may return any unused item within 30 days of delivery."),
+    ]
     response = llm.chat(rag_messages("How long do I have to return an item?", context))
     assert response.message.content == "You may return any unused item within 30 days of delivery."
     assert response.raw["usage"] == {"prompt_tokens": 0, "completion_tokens": 0}

@@ -29,7 +29,11 @@ def test_settings_become_the_models_metadata(llm):
     # the session model: Settings' defaults (context_window 2048, max_output_tokens 64)
     meta = llm.metadata
     assert (meta.model_name, meta.context_window, meta.num_output, meta.is_chat_model) == (
-        "SmolLM2-135M-Instruct.Q4_1", 2048, 64, True)
+        "SmolLM2-135M-Instruct.Q4_1",
+        2048,
+        64,
+        True,
+    )
     assert (llm.temperature, llm.seed, llm.stop) == (0.0, 0, ["\n\n", "\nQuestion:"])  # the embedded model's stops
 
 

@@ -18,7 +18,7 @@ from toolkit.models.providers import embedded_llm_path
 from toolkit.reliability.faults import FaultInjector, FaultProxy
 from toolkit.reliability.retry import RetryPolicy
 
-KEY = "dummy-test-key"   # the server is started with it; nothing secret
+KEY = "dummy-test-key"  # the server is started with it; nothing secret
 QUESTIONS = ["Say hello.", "Name a colour.", "Count to three."]
 
 
@@ -31,10 +31,26 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     port = free_port()
-    log = open(tmp_path_factory.mktemp("server") / "server.log", "w")   # a file: a full pipe would stall it
-    process = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(embedded_llm_path()),
-                                "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "512", "--api_key", KEY],
-                               stdout=subprocess.DEVNULL, stderr=log)
+    log = open(tmp_path_factory.mktemp("server") / "server.log", "w")  # a file: a full pipe would stall it
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(embedded_llm_path()),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "512",
+            "--api_key",
+            KEY,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -49,15 +65,23 @@ def server(tmp_path_factory):
                 time.sleep(0.2)
         yield url
     finally:
-        process.kill()   # always, whatever happened above
+        process.kill()  # always, whatever happened above
         process.wait(30)
         log.close()
 
 
 def client(base: str, key: str = KEY) -> OpenAILike:
     # max_retries=0: the client's own retries would hide the faults from the policy and its count.
-    return OpenAILike(model="smollm2", api_base=base + "/v1", api_key=key, is_chat_model=True, max_retries=0,
-                      timeout=60, temperature=0.0, max_tokens=8)
+    return OpenAILike(
+        model="smollm2",
+        api_base=base + "/v1",
+        api_key=key,
+        is_chat_model=True,
+        max_retries=0,
+        timeout=60,
+        temperature=0.0,
+        max_tokens=8,
+    )
 
 
 def ask(llm, question: str, policy: RetryPolicy):
@@ -67,24 +91,47 @@ def ask(llm, question: str, policy: RetryPolicy):
 def test_retries_recover_from_faults_on_the_wire(server):
     # 8-token answers end at the token limit on purpose (finish_reason "length"), which check_complete
     # would retry; only the faults on the wire are under test here, so outputs are taken as they come.
-    policy = RetryPolicy(max_attempts=8, initial_backoff_s=0.01, jitter_s=0.0, timeout_s=60, deadline_s=300,
-                         validate=lambda response: None)
+    policy = RetryPolicy(
+        max_attempts=8,
+        initial_backoff_s=0.01,
+        jitter_s=0.0,
+        timeout_s=60,
+        deadline_s=300,
+        validate=lambda response: None,
+    )
     direct = [ask(client(server), q, policy).value.message.content for q in QUESTIONS]
-    injector = FaultInjector({"rate_limit": 0.2, "server_error": 0.2, "truncated": 0.1, "malformed": 0.1},
-                             seed=6, retry_after_s=0.05)
+    injector = FaultInjector(
+        {"rate_limit": 0.2, "server_error": 0.2, "truncated": 0.1, "malformed": 0.1}, seed=6, retry_after_s=0.05
+    )
     with FaultProxy(server, injector) as proxy:
         results = [ask(client(proxy.url), q, policy) for q in QUESTIONS]
-    assert [r.value.message.content for r in results] == direct        # greedy decoding: the same answers
+    assert [r.value.message.content for r in results] == direct  # greedy decoding: the same answers
     attempts = [a for r in results for a in r.attempts]
     # Seeded and sequential, so exact: what the proxy injected is what the policy saw and retried.
-    assert injector.log == ["ok", "truncated", "rate_limit", "truncated", "server_error", "server_error", "ok",
-                            "malformed", "rate_limit", "ok"]
+    assert injector.log == [
+        "ok",
+        "truncated",
+        "rate_limit",
+        "truncated",
+        "server_error",
+        "server_error",
+        "ok",
+        "malformed",
+        "rate_limit",
+        "ok",
+    ]
     assert len(attempts) == injector.counts["calls"] == 10
     assert sum(a.outcome == "transient" for a in attempts) == injector.injected == 7
     # A body cut short surfaces as a dropped connection; a body that is not JSON as a decode error.
     assert [a.error.split(":")[0] for a in attempts if a.outcome != "ok"] == [
-        "APIConnectionError", "RateLimitError", "APIConnectionError", "InternalServerError", "InternalServerError",
-        "JSONDecodeError", "RateLimitError"]
+        "APIConnectionError",
+        "RateLimitError",
+        "APIConnectionError",
+        "InternalServerError",
+        "InternalServerError",
+        "JSONDecodeError",
+        "RateLimitError",
+    ]
 
 
 def test_a_wrong_key_is_not_retried(server):

@@ -19,9 +19,11 @@ def test_the_sequence_starts_at_00_and_follows_the_plan():
 def test_a_notebook_under_another_planned_number_is_reported():
     paths = [Path("00_start_here.ipynb"), Path("06_cost_and_caching.ipynb"), Path("12_extra.ipynb")]
     assert tools["sequence_problems"](paths) == [
-        "06_cost_and_caching.ipynb: number 06 is planned as 06_confidence_and_escalation.ipynb"]
+        "06_cost_and_caching.ipynb: number 06 is planned as 06_confidence_and_escalation.ipynb"
+    ]
     assert tools["sequence_problems"]([Path("01_minimum_viable_pipeline.ipynb")]) == [
-        "the sequence must start at 00_start_here.ipynb"]
+        "the sequence must start at 00_start_here.ipynb"
+    ]
 
 
 def test_a_notebook_breaking_the_conventions_is_reported(tmp_path):
@@ -46,10 +48,13 @@ def test_a_notebook_that_does_not_carry_the_configuration_is_reported(tmp_path):
 
     first, second = tmp_path / "00_start_here.ipynb", tmp_path / "01_minimum_viable_pipeline.ipynb"
     nbformat.write(new_notebook(cells=[new_code_cell('config.save("pipelines/00_start_here.yaml")')]), first)
-    nbformat.write(new_notebook(cells=[new_code_cell('config = PipelineConfig.load("pipelines/00_start.yaml")')]), second)
+    nbformat.write(
+        new_notebook(cells=[new_code_cell('config = PipelineConfig.load("pipelines/00_start.yaml")')]), second
+    )
     assert tools["carry_problems"]([first, second]) == [
         "00_start_here.ipynb: pipelines/00_start_here.yaml is missing: execute the notebook",
         "01_minimum_viable_pipeline.ipynb: must save its configuration as pipelines/01_minimum_viable_pipeline.yaml",
         "01_minimum_viable_pipeline.ipynb: must start from pipelines/00_start_here.yaml",
-        '01_minimum_viable_pipeline.ipynb: must add its row to the scoreboard '
-        '(Scoreboard(...).add("01_minimum_viable_pipeline", ...))']
+        "01_minimum_viable_pipeline.ipynb: must add its row to the scoreboard "
+        '(Scoreboard(...).add("01_minimum_viable_pipeline", ...))',
+    ]

@@ -16,8 +16,14 @@ def test_the_playground_runs_an_edit_beside_the_baseline(tiny_index, embed_model
     from toolkit.errors import ToolkitError
     from toolkit.notebook.playground import Playground, edited_spec
 
-    playground = Playground(questions=QUESTIONS, n=2, model="extractive", settings=load_settings(), index=tiny_index,
-                            embed_model=embed_model)
+    playground = Playground(
+        questions=QUESTIONS,
+        n=2,
+        model="extractive",
+        settings=load_settings(),
+        index=tiny_index,
+        embed_model=embed_model,
+    )
     assert playground.current_spec().version == DEFAULT_SPEC.version  # opened on the default, unedited
     playground.constraints.value = "Answer in five words or fewer.\n\nNever guess."
     spec = playground.current_spec()
@@ -25,14 +31,31 @@ def test_the_playground_runs_an_edit_beside_the_baseline(tiny_index, embed_model
     table = playground.run()
     # the sample of 24 from 4 questions is all 4 in id order; the first n=2 run
     assert table["id"].tolist() == ["t1", "t2"]
-    assert table.columns.tolist() == ["id", "question", "gold", "baseline answer", "edited answer",
-                                      "baseline correct", "edited correct"]
-    assert table["baseline answer"].tolist() == table["edited answer"].tolist() == [
-        "You can return an item within 30 days of delivery for a full refund.", "The Plug Mini costs $24.99."]
+    assert table.columns.tolist() == [
+        "id",
+        "question",
+        "gold",
+        "baseline answer",
+        "edited answer",
+        "baseline correct",
+        "edited correct",
+    ]
+    assert (
+        table["baseline answer"].tolist()
+        == table["edited answer"].tolist()
+        == ["You can return an item within 30 days of delivery for a full refund.", "The Plug Mini costs $24.99."]
+    )
     # the few-shot examples of a text spec are dropped when the edit asks for JSON
-    as_json = edited_spec(load_spec("few_shot"), role="R.", instructions="", constraints="",
-                          context_format="numbered", output_format="json")
+    as_json = edited_spec(
+        load_spec("few_shot"),
+        role="R.",
+        instructions="",
+        constraints="",
+        context_format="numbered",
+        output_format="json",
+    )
     assert (as_json.output_schema, as_json.examples) == ("CitedAnswer", [])
     with pytest.raises(ToolkitError, match="context_format: Input should be 'numbered' or 'delimited'"):
-        edited_spec(DEFAULT_SPEC, role="R.", instructions="", constraints="", context_format="xml",
-                    output_format="text")
+        edited_spec(
+            DEFAULT_SPEC, role="R.", instructions="", constraints="", context_format="xml", output_format="text"
+        )

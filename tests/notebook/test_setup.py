@@ -47,7 +47,7 @@ def test_seeds_the_random_generators(restored):
 
 
 def test_goes_offline_unless_told_otherwise(restored, monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "0")      # a value the user set is kept
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # a value the user set is kept
     setup_notebook()
     assert [os.environ[name] for name in OFFLINE] == ["0", "1", "false"]
 
@@ -56,8 +56,11 @@ def test_display_options_quiet_loggers_and_figures(restored):
     setup_notebook()
     assert [pd.get_option(name) for name in DISPLAY] == [80, 120, 3]
     assert [logging.getLogger(name).level for name in QUIETED] == [logging.ERROR] * 4
-    assert (list(matplotlib.rcParams["figure.figsize"]), matplotlib.rcParams["figure.dpi"],
-            matplotlib.rcParams["svg.hashsalt"]) == ([7.0, 3.5], 100.0, "toolkit")
+    assert (
+        list(matplotlib.rcParams["figure.figsize"]),
+        matplotlib.rcParams["figure.dpi"],
+        matplotlib.rcParams["svg.hashsalt"],
+    ) == ([7.0, 3.5], 100.0, "toolkit")
 
 
 def test_deprecation_and_future_warnings_are_silenced_and_others_are_not(restored):

@@ -19,23 +19,37 @@ def notebook(*sources: str, stale_checkpoint: bool = False):
 def test_scores_come_from_this_run_never_from_committed_outputs(tmp_path):
     folder, report = tmp_path / "notebooks", tmp_path / "report"
     folder.mkdir()
-    nbformat.write(notebook("from toolkit import checkpoint", "checkpoint('m', 0.75, at_least=0.5)"),
-                   folder / "00_pass.ipynb")
-    nbformat.write(notebook("from toolkit import checkpoint", "raise ValueError('boom')",
-                            "checkpoint('m', 1.0, at_least=0.5)", stale_checkpoint=True), folder / "01_fail.ipynb")
-    nbformat.write(notebook("from toolkit import checkpoint", "checkpoint('m', 0.25, at_least=0.5)"),
-                   folder / "02_below.ipynb")
+    nbformat.write(
+        notebook("from toolkit import checkpoint", "checkpoint('m', 0.75, at_least=0.5)"), folder / "00_pass.ipynb"
+    )
+    nbformat.write(
+        notebook(
+            "from toolkit import checkpoint",
+            "raise ValueError('boom')",
+            "checkpoint('m', 1.0, at_least=0.5)",
+            stale_checkpoint=True,
+        ),
+        folder / "01_fail.ipynb",
+    )
+    nbformat.write(
+        notebook("from toolkit import checkpoint", "checkpoint('m', 0.25, at_least=0.5)"), folder / "02_below.ipynb"
+    )
     scores = run_tour(folder, report, echo=lambda line: None)
 
     assert [(s.notebook, s.values, s.passed) for s in scores] == [
         ("00_pass.ipynb", {"m": 0.75}, True),
-        ("01_fail.ipynb", {}, False),            # the stale 1.0 is gone with the old outputs
+        ("01_fail.ipynb", {}, False),  # the stale 1.0 is gone with the old outputs
         ("02_below.ipynb", {"m": 0.25}, False),
     ]
     assert scores[1].error == "ValueError: boom"
     assert scores[2].error.endswith("AssertionError: checkpoint m = 0.2500 (needs >= 0.5): FAIL")
-    assert sorted(p.name for p in report.iterdir()) == ["00_pass.html", "01_fail.html", "02_below.html",
-                                                         "index.html", "scorecard.json"]
+    assert sorted(p.name for p in report.iterdir()) == [
+        "00_pass.html",
+        "01_fail.html",
+        "02_below.html",
+        "index.html",
+        "scorecard.json",
+    ]
     assert [row["passed"] for row in json.loads((report / "scorecard.json").read_text())] == [True, False, False]
     assert format_scorecard(scores).splitlines()[-1] == "1 of 3 notebooks passed their checkpoint"
     page = (report / "00_pass.html").read_text()

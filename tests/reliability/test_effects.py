@@ -65,13 +65,14 @@ def timeout_first(seed_log: list[str]) -> FaultInjector:
 def test_naive_retry_duplicates_the_ticket_and_the_ledger_does_not(service, ledger):
     payload = {"request_id": "r-1", "question": "My hub is broken"}
     naive = timeout_first(["timeout", "ok"]).wrap(post_effect)
-    fast_retry().call(naive, service.url, "tickets", payload)          # no key: the service cannot tell
-    assert len(service.records("tickets")) == 2                        # the same ticket, twice
+    fast_retry().call(naive, service.url, "tickets", payload)  # no key: the service cannot tell
+    assert len(service.records("tickets")) == 2  # the same ticket, twice
 
     fixed = timeout_first(["timeout", "ok"]).wrap(post_effect)
     key = idempotency_key({**payload, "request_id": "r-2"}, "open_ticket")
-    result = fast_retry().call(ledger.once, key,
-                               lambda k: fixed(service.url, "tickets", {**payload, "request_id": "r-2"}, key=k))
+    result = fast_retry().call(
+        ledger.once, key, lambda k: fixed(service.url, "tickets", {**payload, "request_id": "r-2"}, key=k)
+    )
     tickets = [t for t in service.records("tickets") if t["request_id"] == "r-2"]
     assert len(tickets) == 1 and result == {"id": tickets[0]["id"], "kind": "tickets", "replayed": True}
     assert ledger.query("SELECT status, runs FROM effects WHERE key = ?", (key,)) == [("done", 2)]
@@ -98,8 +99,9 @@ def test_concurrent_threads_run_the_action_once(ledger):
         time.sleep(0.05)
         return {"ticket": 7}
 
-    threads = [threading.Thread(target=lambda: results.append(ledger.once("open_ticket:abc", action)))
-               for _ in range(16)]
+    threads = [
+        threading.Thread(target=lambda: results.append(ledger.once("open_ticket:abc", action))) for _ in range(16)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -139,8 +141,9 @@ def test_a_live_holder_is_waited_for_then_reported(ledger):
 def test_an_expired_lease_is_taken_over(tmp_path):
     ledger = SideEffectLedger(tmp_path / "ledger.db", lease_s=0.05)
     stuck = threading.Event()
-    threading.Thread(target=lambda: ledger.once("open_ticket:stuck", lambda k: stuck.wait(10) and {}),
-                     daemon=True).start()
+    threading.Thread(
+        target=lambda: ledger.once("open_ticket:stuck", lambda k: stuck.wait(10) and {}), daemon=True
+    ).start()
     time.sleep(0.15)
     assert ledger.once("open_ticket:stuck", lambda k: {"by": "second"}) == {"by": "second"}
     assert ledger.query("SELECT runs FROM effects") == [(2,)]
@@ -158,8 +161,10 @@ def test_attempts_are_logged_for_the_count(ledger):
 
     fast_retry(on_attempt=ledger.log_attempt).call(flaky)
     assert ledger.query("SELECT tier, number, outcome, error FROM attempts ORDER BY id") == [
-        ("flaky", 1, "transient", "TimeoutError: slow"), ("flaky", 2, "transient", "TimeoutError: slow"),
-        ("flaky", 3, "ok", "")]
+        ("flaky", 1, "transient", "TimeoutError: slow"),
+        ("flaky", 2, "transient", "TimeoutError: slow"),
+        ("flaky", 3, "ok", ""),
+    ]
     assert ledger.stats() == {"done": 0, "pending": 0, "runs": 0, "attempts": 3, "failed_attempts": 2, "records": 0}
 
 
@@ -171,11 +176,26 @@ def test_support_steps_under_faults_leave_one_of_each(service, ledger):
     for kind in ("tickets", "notifications"):
         assert sorted(r["request_id"] for r in service.records(kind)) == sorted(f"r-{i}" for i in range(20))
     # Seeded, so exact: 62 HTTP calls, 22 of them failed on purpose (5 after the service had acted).
-    assert injector.summary() == {"calls": 62, "passed": 40, "injected": 22, "latency": 0, "timeout": 5,
-                                  "rate_limit": 9, "server_error": 8, "truncated": 0, "malformed": 0}
+    assert injector.summary() == {
+        "calls": 62,
+        "passed": 40,
+        "injected": 22,
+        "latency": 0,
+        "timeout": 5,
+        "rate_limit": 9,
+        "server_error": 8,
+        "truncated": 0,
+        "malformed": 0,
+    }
     # Every HTTP call started one run of a step's action; the 20 CRM notes are local writes.
-    assert ledger.stats() == {"done": 60, "pending": 0, "runs": 62 + 20, "attempts": 0, "failed_attempts": 0,
-                              "records": 20}
+    assert ledger.stats() == {
+        "done": 60,
+        "pending": 0,
+        "runs": 62 + 20,
+        "attempts": 0,
+        "failed_attempts": 0,
+        "records": 20,
+    }
 
 
 def _worker(path: str, url: str, items: int, seed: int) -> None:
@@ -184,11 +204,12 @@ def _worker(path: str, url: str, items: int, seed: int) -> None:
     ledger = SideEffectLedger(path)
     order = list(range(items))
     random.Random(seed).shuffle(order)
-    for i in order:   # every worker tries every item: all 8 race for each key
+    for i in order:  # every worker tries every item: all 8 race for each key
         request = {"request_id": f"r-{i}"}
         # No Idempotency-Key to the service: if the ledger let two workers through, both would create.
-        ledger.once(idempotency_key(request, "open_ticket"),
-                    lambda k, request=request: post_effect(url, "tickets", request))   # called at once
+        ledger.once(
+            idempotency_key(request, "open_ticket"), lambda k, request=request: post_effect(url, "tickets", request)
+        )  # called at once
         ledger.record(idempotency_key(request, "write_crm_note"), "crm_notes", request)
 
 
@@ -201,9 +222,8 @@ def test_eight_processes_share_one_ledger_without_loss_or_duplicates(service, le
         w.join(120)
     assert [w.exitcode for w in workers] == [0] * 8
     tickets = [r["request_id"] for r in service.records("tickets")]
-    assert sorted(tickets) == sorted(f"r-{i}" for i in range(40))           # none lost, none twice
-    assert ledger.stats() == {"done": 80, "pending": 0, "runs": 80, "attempts": 0, "failed_attempts": 0,
-                              "records": 40}
+    assert sorted(tickets) == sorted(f"r-{i}" for i in range(40))  # none lost, none twice
+    assert ledger.stats() == {"done": 80, "pending": 0, "runs": 80, "attempts": 0, "failed_attempts": 0, "records": 40}
 
 
 BATCH = textwrap.dedent("""
@@ -244,14 +264,15 @@ def test_killed_mid_batch_then_resumed_loses_and_repeats_nothing(service, ledger
     assert ledger.query("SELECT status FROM effects WHERE key = ?", (key,)) == [("pending",)]
     assert ledger.stats()["done"] == 7 * 3
 
-    subprocess.run(command + ["none"], env=env, check=True, timeout=120)   # resume: same batch, from the top
+    subprocess.run(command + ["none"], env=env, check=True, timeout=120)  # resume: same batch, from the top
     for kind in ("tickets", "notifications"):
         assert sorted(r["request_id"] for r in service.records(kind)) == sorted(f"r-{i}" for i in range(12))
     assert ledger.stats()["records"] == 12 and ledger.stats()["done"] == 36 and ledger.stats()["pending"] == 0
     # The dead worker's claim was taken over (2 runs); the service saw the key again and replayed it:
     # record 15, after the 7 tickets and 7 notifications of r-0 to r-6 (one id sequence for all kinds).
     assert ledger.query("SELECT runs, result FROM effects WHERE key = ?", (key,)) == [
-        (2, json.dumps({"id": 15, "kind": "tickets", "replayed": True}))]
+        (2, json.dumps({"id": 15, "kind": "tickets", "replayed": True}))
+    ]
 
 
 def test_a_damaged_ledger_is_refused(tmp_path):

@@ -33,8 +33,9 @@ def test_seeded_draws_repeat_and_are_counted():
     assert first.log[:10] == ["server_error", "ok", "ok", "ok", "rate_limit", "ok", "ok", "ok", "truncated", "ok"]
     summary = first.summary()
     assert summary["calls"] == 200 and summary["passed"] + summary["injected"] == 200
-    assert summary["injected"] == sum(summary[k] for k in ("timeout", "rate_limit", "server_error", "truncated",
-                                                             "malformed"))
+    assert summary["injected"] == sum(
+        summary[k] for k in ("timeout", "rate_limit", "server_error", "truncated", "malformed")
+    )
     assert summary["passed"] == first.log.count("ok")
     with pytest.raises(ConfigError, match="has none of the methods"):
         first.wrap_llm(object())
@@ -111,8 +112,10 @@ def test_wrap_llm_keeps_everything_else():
         wrapped.chat([])
 
 
-@pytest.mark.parametrize("rates, message", [({"explode": 0.1}, "unknown fault kind"),
-                                            ({"timeout": 0.7, "rate_limit": 0.4}, "sum to at most 1")])
+@pytest.mark.parametrize(
+    "rates, message",
+    [({"explode": 0.1}, "unknown fault kind"), ({"timeout": 0.7, "rate_limit": 0.4}, "sum to at most 1")],
+)
 def test_bad_rates_are_refused(rates, message):
     with pytest.raises(ConfigError, match=message):
         FaultInjector(rates)
@@ -132,9 +135,13 @@ def get(url: str, timeout: float = 5):
 def test_the_proxy_injects_each_fault_on_the_wire(service):
     post_effect(service.url, "tickets", {"request_id": "r-0"})
     direct = get(service.url)
-    expected = {"rate_limit": urllib.error.HTTPError, "server_error": urllib.error.HTTPError,
-                "truncated": http.client.IncompleteRead, "malformed": json.JSONDecodeError,
-                "timeout": http.client.RemoteDisconnected}
+    expected = {
+        "rate_limit": urllib.error.HTTPError,
+        "server_error": urllib.error.HTTPError,
+        "truncated": http.client.IncompleteRead,
+        "malformed": json.JSONDecodeError,
+        "timeout": http.client.RemoteDisconnected,
+    }
     for kind, error in expected.items():
         with FaultProxy(service.url, FaultInjector({kind: 1.0}, status_codes=(503,), retry_after_s=2)) as proxy:
             with pytest.raises(error) as info:
@@ -157,11 +164,14 @@ def test_a_timeout_on_the_wire_still_reaches_the_service(service):
 
 
 def test_retries_through_the_proxy_recover(service):
-    with FaultProxy(service.url, FaultInjector.transient(0.5, kinds=("rate_limit", "server_error"), seed=2,
-                                                         retry_after_s=0.01)) as proxy:
+    with FaultProxy(
+        service.url, FaultInjector.transient(0.5, kinds=("rate_limit", "server_error"), seed=2, retry_after_s=0.01)
+    ) as proxy:
         policy = RetryPolicy(max_attempts=10, initial_backoff_s=0.001, jitter_s=0.0, timeout_s=5)
-        results = [policy.run([("post", post_effect)], (proxy.url, "tickets", {"request_id": f"r-{i}"}, f"k-{i}"))
-                   for i in range(10)]
+        results = [
+            policy.run([("post", post_effect)], (proxy.url, "tickets", {"request_id": f"r-{i}"}, f"k-{i}"))
+            for i in range(10)
+        ]
     assert len(service.records("tickets")) == 10
     assert sum(len(r.attempts) for r in results) == proxy.injector.counts["calls"]
     assert sum(a.outcome != "ok" for r in results for a in r.attempts) == proxy.injector.injected > 0

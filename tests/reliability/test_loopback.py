@@ -63,7 +63,7 @@ def test_one_connection_serves_several_requests():
     with serving(Hello) as connection:
         get(connection, "/a")
         sock = connection.sock
-        assert sock is not None                          # HTTP/1.1: the server kept it open
+        assert sock is not None  # HTTP/1.1: the server kept it open
         get(connection, "/b")
         assert connection.sock is sock
 
@@ -81,7 +81,7 @@ def test_a_client_that_hangs_up_ends_the_request_without_a_traceback(capsys):
     with serving(Hello) as connection:
         with pytest.raises(http.client.RemoteDisconnected):
             get(connection, "/hang-up")
-        response, _ = get(connection, "/a")             # the server goes on serving
+        response, _ = get(connection, "/a")  # the server goes on serving
         assert response.status == 200
     assert capsys.readouterr().err == ""
     with serving(Loud) as connection:

@@ -33,7 +33,7 @@ def test_a_spent_tier_falls_back_to_the_next_model():
     client = ModelClient(MockLLM(), "local:mock", [Retry(retry), Faults(FaultInjector({"rate_limit": 1.0}))])
     assert Retry(retry).tiers == ["openai-like:backup"]
     with pytest.raises(RetryExhaustedError, match="4 attempts over 2 tier"):
-        client.chat(HELLO)   # the faults sit in front of every tier
+        client.chat(HELLO)  # the faults sit in front of every tier
     # outside the retry, the faults wrap the call's own model only: the fallback tier answers
     client = ModelClient(MockLLM(), "local:mock", [Faults(FaultInjector({"rate_limit": 1.0})), Retry(retry)])
     reply = client.chat(HELLO)

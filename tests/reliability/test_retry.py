@@ -41,15 +41,19 @@ def openai_error(cls, status: int):
 
 
 def urllib_error(status: int, headers: dict | None = None) -> urllib.error.HTTPError:
-    message = email.message.Message()   # what urllib really carries: case-insensitive headers
+    message = email.message.Message()  # what urllib really carries: case-insensitive headers
     for name, value in (headers or {}).items():
         message[name] = value
     return urllib.error.HTTPError("http://127.0.0.1:9/", status, "x", message, None)
 
 
 TRANSIENT = {
-    "httpx 429": http_error(429), "httpx 500": http_error(500), "httpx 502": http_error(502),
-    "httpx 503": http_error(503), "httpx 504": http_error(504), "httpx 408": http_error(408),
+    "httpx 429": http_error(429),
+    "httpx 500": http_error(500),
+    "httpx 502": http_error(502),
+    "httpx 503": http_error(503),
+    "httpx 504": http_error(504),
+    "httpx 408": http_error(408),
     "httpx ReadTimeout": httpx.ReadTimeout("slow", request=REQUEST),
     "httpx ConnectError": httpx.ConnectError("refused", request=REQUEST),
     "httpx RemoteProtocolError": httpx.RemoteProtocolError("cut", request=REQUEST),
@@ -57,22 +61,31 @@ TRANSIENT = {
     "openai InternalServerError": openai_error(openai.InternalServerError, 503),
     "openai APITimeoutError": openai.APITimeoutError(request=REQUEST),
     "openai APIConnectionError": openai.APIConnectionError(request=REQUEST),
-    "urllib 429": urllib_error(429), "urllib 503": urllib_error(503),
+    "urllib 429": urllib_error(429),
+    "urllib 503": urllib_error(503),
     "urllib refused": urllib.error.URLError(ConnectionRefusedError(111, "refused")),
-    "TimeoutError": TimeoutError(), "ConnectionResetError": ConnectionResetError(),
-    "CallTimeoutError": CallTimeoutError("slow"), "MalformedOutputError": MalformedOutputError("cut"),
+    "TimeoutError": TimeoutError(),
+    "ConnectionResetError": ConnectionResetError(),
+    "CallTimeoutError": CallTimeoutError("slow"),
+    "MalformedOutputError": MalformedOutputError("cut"),
     "JSONDecodeError": json.JSONDecodeError("bad", "{x", 1),
 }
 PERMANENT = {
-    "httpx 400": http_error(400), "httpx 401": http_error(401), "httpx 403": http_error(403),
-    "httpx 404": http_error(404), "httpx 422": http_error(422), "httpx 501": http_error(501),
+    "httpx 400": http_error(400),
+    "httpx 401": http_error(401),
+    "httpx 403": http_error(403),
+    "httpx 404": http_error(404),
+    "httpx 422": http_error(422),
+    "httpx 501": http_error(501),
     "openai AuthenticationError": openai_error(openai.AuthenticationError, 401),
     "openai PermissionDeniedError": openai_error(openai.PermissionDeniedError, 403),
     "openai BadRequestError": openai_error(openai.BadRequestError, 400),
     "openai UnprocessableEntityError": openai_error(openai.UnprocessableEntityError, 422),
-    "urllib 401": urllib_error(401), "urllib 422": urllib_error(422),
+    "urllib 401": urllib_error(401),
+    "urllib 422": urllib_error(422),
     "urllib bad url": urllib.error.URLError("unknown url type: ftp"),
-    "ValueError": ValueError("bad"), "PermissionError": PermissionError(),
+    "ValueError": ValueError("bad"),
+    "PermissionError": PermissionError(),
 }
 
 
@@ -98,8 +111,10 @@ def test_a_wrapper_defers_to_its_cause():
 
 
 def test_status_codes_of_each_client():
-    assert [status_code(e) for e in (http_error(429), openai_error(openai.RateLimitError, 429), urllib_error(503),
-                                     TimeoutError())] == [429, 429, 503, None]
+    assert [
+        status_code(e)
+        for e in (http_error(429), openai_error(openai.RateLimitError, 429), urllib_error(503), TimeoutError())
+    ] == [429, 429, 503, None]
 
 
 def test_retry_after_in_milliseconds_seconds_and_as_a_date():
@@ -134,8 +149,16 @@ def policy(**kwargs) -> tuple[RetryPolicy, list[float]]:
         slept.append(seconds)
         now[0] += seconds
 
-    defaults = dict(max_attempts=4, initial_backoff_s=0.1, max_backoff_s=10, jitter_s=0.0, timeout_s=None,
-                    deadline_s=None, sleep=sleep, clock=lambda: now[0])
+    defaults = dict(
+        max_attempts=4,
+        initial_backoff_s=0.1,
+        max_backoff_s=10,
+        jitter_s=0.0,
+        timeout_s=None,
+        deadline_s=None,
+        sleep=sleep,
+        clock=lambda: now[0],
+    )
     return RetryPolicy(**{**defaults, **kwargs}), slept
 
 
@@ -153,7 +176,7 @@ def test_backoff_doubles_between_transient_failures():
 def test_backoff_is_capped_and_jitter_stays_within_its_bound():
     retry, slept = policy(max_attempts=6, max_backoff_s=0.3, jitter_s=0.05)
     retry.call(Flaky(*[http_error(500)] * 5))
-    assert all(0.3 <= s <= 0.35 for s in slept[2:])          # 0.4, 0.8, 1.6 capped at 0.3, then jitter
+    assert all(0.3 <= s <= 0.35 for s in slept[2:])  # 0.4, 0.8, 1.6 capped at 0.3, then jitter
     assert 0.1 <= slept[0] <= 0.15 and 0.2 <= slept[1] <= 0.25 and len(slept) == 5
 
 
@@ -186,15 +209,20 @@ def test_spent_attempts_fall_back_to_the_next_tier():
     result = retry.run([("local:big", primary), ("extractive:quote", backup)])
     assert (result.value, result.tier, result.tier_index, result.fell_back) == ("ok", "extractive:quote", 1, True)
     assert [(a.tier, a.number, a.outcome) for a in result.attempts] == [
-        ("local:big", 1, "transient"), ("local:big", 2, "transient"), ("local:big", 3, "transient"),
-        ("extractive:quote", 1, "transient"), ("extractive:quote", 2, "ok")]
-    assert slept == [0.1, 0.2, 0.1]          # each tier backs off from the start; no wait between tiers
+        ("local:big", 1, "transient"),
+        ("local:big", 2, "transient"),
+        ("local:big", 3, "transient"),
+        ("extractive:quote", 1, "transient"),
+        ("extractive:quote", 2, "ok"),
+    ]
+    assert slept == [0.1, 0.2, 0.1]  # each tier backs off from the start; no wait between tiers
 
 
 def test_every_tier_spent_raises_with_the_last_error():
     retry, _ = policy(max_attempts=2)
-    with pytest.raises(RetryExhaustedError,
-                       match=r"4 attempts over 2 tier\(s\) failed .* last: HTTPStatusError: 503") as info:
+    with pytest.raises(
+        RetryExhaustedError, match=r"4 attempts over 2 tier\(s\) failed .* last: HTTPStatusError: 503"
+    ) as info:
         retry.run([("a", Flaky(*[http_error(503)] * 2)), ("b", Flaky(*[http_error(503)] * 2))])
     assert isinstance(info.value.__cause__, httpx.HTTPStatusError)
 
@@ -204,7 +232,7 @@ def test_the_deadline_stops_before_a_wait_that_would_overrun_it():
     flaky = Flaky(*[http_error(503)] * 10)
     with pytest.raises(RetryExhaustedError, match="2 attempts"):
         retry.call(flaky)
-    assert (flaky.calls, slept) == (2, [0.2])   # the next wait (0.4) would end past 0.5 s
+    assert (flaky.calls, slept) == (2, [0.2])  # the next wait (0.4) would end past 0.5 s
 
 
 def test_a_call_over_its_timeout_is_abandoned_and_retried():
@@ -233,22 +261,34 @@ def test_on_attempt_sees_every_attempt():
     seen = []
     retry, _ = policy(on_attempt=lambda a: seen.append(("policy", a.number, a.outcome)))
     retry.run([("t", Flaky(http_error(500), http_error(429)))], on_attempt=lambda a: seen.append(("call", a.number)))
-    assert seen == [("policy", 1, "transient"), ("call", 1), ("policy", 2, "transient"), ("call", 2),
-                    ("policy", 3, "ok"), ("call", 3)]
+    assert seen == [
+        ("policy", 1, "transient"),
+        ("call", 1),
+        ("policy", 2, "transient"),
+        ("call", 2),
+        ("policy", 3, "ok"),
+        ("call", 3),
+    ]
 
 
 def chat_response(text: str, finish_reason: str | None = "stop") -> ChatResponse:
-    return ChatResponse(message=ChatMessage(role="assistant", content=text),
-                        raw={"choices": [{"finish_reason": finish_reason}]})
+    return ChatResponse(
+        message=ChatMessage(role="assistant", content=text), raw={"choices": [{"finish_reason": finish_reason}]}
+    )
 
 
 def test_check_complete_rejects_cut_garbled_and_empty_outputs():
     check_complete(chat_response("Returns are accepted within 30 days."))
     check_complete("plain text is fine")
-    for bad, message in [(chat_response("Returns are acc", "length"), "cut off at its token limit"),
-                         (chat_response("Returns \ufffd\x00{"), "garbled"), (chat_response("  "), "no text"),
-                         (ChatResponse(message=ChatMessage(role="assistant", content="x"),
-                                       raw={"stop_reason": "max_tokens"}), "cut off")]:
+    for bad, message in [
+        (chat_response("Returns are acc", "length"), "cut off at its token limit"),
+        (chat_response("Returns \ufffd\x00{"), "garbled"),
+        (chat_response("  "), "no text"),
+        (
+            ChatResponse(message=ChatMessage(role="assistant", content="x"), raw={"stop_reason": "max_tokens"}),
+            "cut off",
+        ),
+    ]:
         with pytest.raises(MalformedOutputError, match=message):
             check_complete(bad)
 
@@ -275,12 +315,15 @@ def test_describe_redacts_key_like_strings():
     assert text == "ValueError: Incorrect API key provided: [redacted]. Check it."
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"max_attempts": 0}, "max_attempts must be at least 1, not 0"),
-    ({"timeout_s": 0}, "timeout_s must be positive"),
-    ({"deadline_s": -1}, "deadline_s must be positive"),
-    ({"initial_backoff_s": -0.1}, "initial_backoff_s must not be negative"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"max_attempts": 0}, "max_attempts must be at least 1, not 0"),
+        ({"timeout_s": 0}, "timeout_s must be positive"),
+        ({"deadline_s": -1}, "deadline_s must be positive"),
+        ({"initial_backoff_s": -0.1}, "initial_backoff_s must not be negative"),
+    ],
+)
 def test_bad_settings_are_refused(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         RetryPolicy(**kwargs)
@@ -298,23 +341,39 @@ def test_a_pipeline_retries_its_model_call_and_records_the_attempts(tmp_path, em
     from toolkit.reliability.middleware import Faults, Retry
 
     settings = load_settings(home=tmp_path / "home")
-    index, _ = ingest(write_files(tmp_path / "corpus", TINY_CORPUS), tmp_path / "index", settings=settings,
-                      embed_model=embed_model, show_progress=False)
+    index, _ = ingest(
+        write_files(tmp_path / "corpus", TINY_CORPUS),
+        tmp_path / "index",
+        settings=settings,
+        embed_model=embed_model,
+        show_progress=False,
+    )
     extractive = ExtractiveLLM.from_embed_model(embed_model)
     plain = Pipeline(index, settings=settings, embed_model=embed_model, llm=extractive)
     expected = plain.ask("How long do I have to return an item?")
     assert (expected.text, expected.record.get("retry.attempts")) == (
-        "You can return an item within 30 days of delivery for a full refund.", None)
+        "You can return an item within 30 days of delivery for a full refund.",
+        None,
+    )
 
     # seed 3 at these rates: a 5xx, then a truncated answer (caught by check_complete), then a clean one
     injector = FaultInjector({"server_error": 0.3, "truncated": 0.3}, seed=3)
     seen = []
     retry, slept = policy(on_attempt=lambda a: seen.append(a.outcome))
-    flaky = Pipeline(index, settings=settings, embed_model=embed_model, model="extractive:quote",
-                     llm=extractive, middleware=[Retry(retry), Faults(injector)])
+    flaky = Pipeline(
+        index,
+        settings=settings,
+        embed_model=embed_model,
+        model="extractive:quote",
+        llm=extractive,
+        middleware=[Retry(retry), Faults(injector)],
+    )
     answer = flaky.ask("How long do I have to return an item?")
     assert injector.log == ["server_error", "truncated", "ok"]
     assert (answer.text, answer.record.get("retry.attempts"), answer.record.model) == (
-        expected.text, 3, "extractive:quote")
+        expected.text,
+        3,
+        "extractive:quote",
+    )
     assert answer.record.calls[0]["attempts"] == 3
     assert (seen, slept) == (["transient", "transient", "ok"], [0.1, 0.2])

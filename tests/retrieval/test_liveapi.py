@@ -65,7 +65,7 @@ def test_json_answers_404s_and_timestamped_nodes(url):
     assert node.metadata["source"] == "greeter" and node.metadata["url"] == f"{url}/greeting"
     assert node.metadata["served_at"] == "2024-12-16T09:00:00+00:00"
     fetched = dt.datetime.fromisoformat(node.metadata["retrieved_at"])
-    assert abs((dt.datetime.now(dt.timezone.utc) - fetched).total_seconds()) < 60
+    assert abs((dt.datetime.now(dt.UTC) - fetched).total_seconds()) < 60
     assert set(node.excluded_llm_metadata_keys) == set(node.metadata)  # none of it reaches the prompt
     assert client.node("x", "y", called, None).metadata["served_at"] == ""
     client.close()
@@ -91,9 +91,11 @@ def test_a_down_service_names_how_to_start_it(url):
     client = Greeter(url)
     assert client.get("/greeting")[0]["text"] == "hello"
     client.close()
-    with pytest.raises(SourceUnavailableError,
-                       match=r"the live API at http://127.0.0.1:9 is not reachable \(\w+Error\); "
-                             r"start the greeter first"):
+    with pytest.raises(
+        SourceUnavailableError,
+        match=r"the live API at http://127.0.0.1:9 is not reachable \(\w+Error\); "
+        r"start the greeter first",
+    ):
         Greeter("http://127.0.0.1:9").get("/greeting")  # the discard port: nothing listens there
     with pytest.raises(SourceUnavailableError, match=r"is not reachable \(\w+Error\); is the service running\?"):
         LiveAPIClient("http://127.0.0.1:9").get("/greeting")

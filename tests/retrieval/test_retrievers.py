@@ -9,9 +9,16 @@ import numpy as np
 import pytest
 from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
-from toolkit.retrieval.retrievers import (BM25Index, DenseIndex, choose_kind, default_nlist, make_retriever,
-                              reciprocal_rank_fusion, score_fusion)
 from toolkit.ingestion.vectorstore import FaissStore, VectorStoreQuery
+from toolkit.retrieval.retrievers import (
+    BM25Index,
+    DenseIndex,
+    choose_kind,
+    default_nlist,
+    make_retriever,
+    reciprocal_rank_fusion,
+    score_fusion,
+)
 
 # --- fusion -------------------------------------------------------------------------------------
 
@@ -23,8 +30,12 @@ def test_reciprocal_rank_fusion_by_hand():
     assert [score for _, score in fused] == pytest.approx([1 / 61 + 1 / 62, 1 / 63 + 1 / 61, 1 / 62, 1 / 63])
     # weights 2 and 1: a = 2/61 + 1/62 = 0.049016, c = 2/63 + 1/61 = 0.048139, b = 2/62, d = 1/63
     weighted = reciprocal_rank_fusion([["a", "b", "c"], ["c", "a", "d"]], weights=[2, 1])
-    assert weighted == [("a", pytest.approx(2 / 61 + 1 / 62)), ("c", pytest.approx(2 / 63 + 1 / 61)),
-                        ("b", pytest.approx(2 / 62)), ("d", pytest.approx(1 / 63))]
+    assert weighted == [
+        ("a", pytest.approx(2 / 61 + 1 / 62)),
+        ("c", pytest.approx(2 / 63 + 1 / 61)),
+        ("b", pytest.approx(2 / 62)),
+        ("d", pytest.approx(1 / 63)),
+    ]
 
 
 def test_reciprocal_rank_fusion_edge_cases():
@@ -39,12 +50,11 @@ def test_reciprocal_rank_fusion_edge_cases():
 
 
 def test_score_fusion_by_hand():
-    dense = {"a": 1.0, "b": 0.75, "c": 0.5}     # min-max: a 1, b 0.5, c 0
-    sparse = {"c": 12.0, "d": 4.0, "a": 8.0}    # min-max: c 1, d 0, a 0.5
+    dense = {"a": 1.0, "b": 0.75, "c": 0.5}  # min-max: a 1, b 0.5, c 0
+    sparse = {"c": 12.0, "d": 4.0, "a": 8.0}  # min-max: c 1, d 0, a 0.5
     assert score_fusion([dense, sparse]) == [("a", 1.5), ("c", 1.0), ("b", 0.5), ("d", 0.0)]
     # weights 0.25 / 0.75: a .25 + .375 = .625, b .125, c .75, d 0
-    assert score_fusion([dense, sparse], weights=[0.25, 0.75]) == [
-        ("c", 0.75), ("a", 0.625), ("b", 0.125), ("d", 0.0)]
+    assert score_fusion([dense, sparse], weights=[0.25, 0.75]) == [("c", 0.75), ("a", 0.625), ("b", 0.125), ("d", 0.0)]
     # a list whose scores are all equal gives each 1; an empty list adds nothing
     assert score_fusion([{"x": 3.0, "y": 3.0}, {}]) == [("x", 1.0), ("y", 1.0)]
     assert score_fusion([{"only": -2.0}]) == [("only", 1.0)]
@@ -97,12 +107,13 @@ def test_approximate_kinds_agree_with_flat_on_small_data(random_data, kind, para
     index = DenseIndex.build(vectors, kind, **params)
     scores, positions = index.search(queries, 5)
     assert index.kind == kind and index.ntotal == 600
-    assert positions.tolist() == exact.tolist()   # 600 points, ef 128 / all 8 lists probed: exact
+    assert positions.tolist() == exact.tolist()  # 600 points, ef 128 / all 8 lists probed: exact
     assert scores == pytest.approx(exact_scores, abs=1e-5)
 
 
-@pytest.mark.parametrize("kind, params", [("flat", {}), ("hnsw", {"hnsw_m": 16, "ef_search": 40}),
-                                          ("ivf", {"nprobe": 3})])
+@pytest.mark.parametrize(
+    "kind, params", [("flat", {}), ("hnsw", {"hnsw_m": 16, "ef_search": 40}), ("ivf", {"nprobe": 3})]
+)
 def test_dense_index_round_trip(random_data, tmp_path, kind, params):
     vectors, queries = random_data
     index = DenseIndex.build(vectors, kind, **params)
@@ -112,7 +123,7 @@ def test_dense_index_round_trip(random_data, tmp_path, kind, params):
     for a, b in zip(loaded.search(queries, 7), index.search(queries, 7)):
         assert a.tolist() == b.tolist()
     if kind == "ivf":
-        assert loaded.params["nlist"] == 15 and loaded._index.nprobe == 3   # 600 // 39 = 15 lists
+        assert loaded.params["nlist"] == 15 and loaded._index.nprobe == 3  # 600 // 39 = 15 lists
     if kind == "hnsw":
         assert loaded._index.hnsw.efSearch == 40
 
@@ -121,9 +132,15 @@ def test_dense_index_round_trip(random_data, tmp_path, kind, params):
 
 
 def _nodes(vectors):
-    return [TextNode(id_=f"n{i}", text=f"text {i}", embedding=v.tolist(),
-                     relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=f"doc{i % 10}")})
-            for i, v in enumerate(vectors)]
+    return [
+        TextNode(
+            id_=f"n{i}",
+            text=f"text {i}",
+            embedding=v.tolist(),
+            relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=f"doc{i % 10}")},
+        )
+        for i, v in enumerate(vectors)
+    ]
 
 
 def _ids(store, vector, k=8):
@@ -138,7 +155,7 @@ def test_store_kinds_delete_by_rebuilding_and_round_trip(random_data, tmp_path, 
     store.add(_nodes(vectors))
     assert [_ids(store, q) for q in queries] == [_ids(flat, q) for q in queries]
     flat.delete("doc3")
-    store.delete("doc3")   # HNSW cannot remove ids: the store rebuilds from its stored vectors
+    store.delete("doc3")  # HNSW cannot remove ids: the store rebuilds from its stored vectors
     assert (len(store), store.documents()) == (540, [f"doc{i}" for i in range(10) if i != 3])
     assert [_ids(store, q) for q in queries] == [_ids(flat, q) for q in queries]
     assert not any(int(i[1:]) % 10 == 3 for q in queries for i in _ids(store, q))
@@ -146,7 +163,7 @@ def test_store_kinds_delete_by_rebuilding_and_round_trip(random_data, tmp_path, 
     loaded = FaissStore.load(tmp_path / "store")
     assert (loaded.kind, len(loaded), loaded.params) == (kind, 540, store.params)
     assert [_ids(loaded, q) for q in queries] == [_ids(flat, q) for q in queries]
-    loaded.add(_nodes(vectors[:1]))   # n0 again: replaced in place, ids keep counting
+    loaded.add(_nodes(vectors[:1]))  # n0 again: replaced in place, ids keep counting
     assert len(loaded) == 540 and loaded._ids["n0"] == 600
 
 
@@ -157,7 +174,7 @@ def test_store_converts_between_kinds_without_embedding(random_data):
     hnsw = flat.rebuilt("hnsw")
     assert (hnsw.kind, len(hnsw), hnsw._ids == flat._ids) == ("hnsw", 600, True)
     assert [_ids(hnsw, q) for q in queries] == [_ids(flat, q) for q in queries]
-    assert flat.kind == "flat" and len(flat) == 600   # the original is untouched
+    assert flat.kind == "flat" and len(flat) == 600  # the original is untouched
 
 
 # --- BM25 -----------------------------------------------------------------------------------------
@@ -172,9 +189,10 @@ def test_bm25_scores_by_hand_with_stemming_and_stopwords():
     scores, positions = bm25.search(["the cat", "Dogs!", "the of and", "zebra"], 3)
     assert positions.tolist() == [[2, 0, -1], [1, 2, -1], [-1, -1, -1], [-1, -1, -1]]
     idf = math.log(1.6)
-    assert scores[0].tolist() == pytest.approx([idf * 2 / (2 + 1.5 * (0.25 + 0.75 * 9 / 7)),
-                                                idf / (1 + 1.5 * (0.25 + 0.75 * 6 / 7)), 0.0], abs=1e-6)
-    assert scores[2].tolist() == [0.0, 0.0, 0.0]   # only stopwords: no hit at all
+    assert scores[0].tolist() == pytest.approx(
+        [idf * 2 / (2 + 1.5 * (0.25 + 0.75 * 9 / 7)), idf / (1 + 1.5 * (0.25 + 0.75 * 6 / 7)), 0.0], abs=1e-6
+    )
+    assert scores[2].tolist() == [0.0, 0.0, 0.0]  # only stopwords: no hit at all
 
 
 def test_bm25_without_stemming_does_not_match_plurals(tmp_path):
@@ -206,8 +224,13 @@ def bundled_index(tmp_path_factory, session_settings, embed_model):
     from toolkit.demo.datasets import tidewell_corpus
     from toolkit.ingestion.incremental import ingest
 
-    index, _ = ingest(tidewell_corpus(), tmp_path_factory.mktemp("bundled") / "index", settings=session_settings,
-                      embed_model=embed_model, show_progress=False)
+    index, _ = ingest(
+        tidewell_corpus(),
+        tmp_path_factory.mktemp("bundled") / "index",
+        settings=session_settings,
+        embed_model=embed_model,
+        show_progress=False,
+    )
     return index
 
 
@@ -230,8 +253,9 @@ def test_dense_retriever_matches_the_pipeline_default_and_other_kinds(bundled_in
     default = bundled_index.retriever(embed_model, top_k=3).retrieve(question)
     ours = make_retriever("dense", bundled_index, embed_model, top_k=3).retrieve(question)
     assert [(h.node.node_id, h.score) for h in ours] == [(h.node.node_id, h.score) for h in default]
-    assert _docs(make_retriever("dense", bundled_index, embed_model, dense_kind="hnsw"), question) == \
-        [h.node.ref_doc_id for h in default]
+    assert _docs(make_retriever("dense", bundled_index, embed_model, dense_kind="hnsw"), question) == [
+        h.node.ref_doc_id for h in default
+    ]
     with pytest.raises(ValueError, match="unknown retriever 'sparse'; choose one of dense, bm25, hybrid"):
         make_retriever("sparse", bundled_index, embed_model)
     with pytest.raises(ValueError, match="unknown fusion 'max'"):

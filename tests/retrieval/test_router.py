@@ -40,8 +40,10 @@ class Documents:
 
     def retrieve(self, question):
         self.asked.append(question)
-        return [NodeWithScore(node=TextNode(id_="doc:hours", text="We open at 9."), score=0.8),
-                NodeWithScore(node=TextNode(id_="doc:fines", text="Late fines are 10 cents a day."), score=0.5)]
+        return [
+            NodeWithScore(node=TextNode(id_="doc:hours", text="We open at 9."), score=0.8),
+            NodeWithScore(node=TextNode(id_="doc:fines", text="Late fines are 10 cents a day."), score=0.5),
+        ]
 
 
 RULES = [
@@ -66,7 +68,10 @@ def test_rules_route_to_the_named_sources_in_the_order_they_were_given():
     r = router()
     assert r.decide("Where is 9780140449136?") == (["catalog"], ["book"], ["9780140449136"])
     assert r.decide("Is there a fine on my loan of 9780141439518?") == (
-        ["catalog", "loans", "vector"], ["book", "loan", "fines"], ["9780141439518"])
+        ["catalog", "loans", "vector"],
+        ["book", "loan", "fines"],
+        ["9780141439518"],
+    )
     assert r.decide("What are your opening hours?") == (["vector"], ["documents"], [])
     assert r.explain()["rule"].tolist() == ["book", "loan", "weather", "fines", "documents"]
     assert r.explain().loc[4, "sources"] == "vector"
@@ -100,9 +105,11 @@ def test_a_source_given_as_none_is_recorded_as_failed_with_what_to_configure():
     documents = Documents()
     r = SourceRouter(vector=documents, sources={"weather": None}, rules=RULES[2:3])
     routed = r.route("Will it rain on Saturday?")
-    assert routed.route.failed == {"weather": "ToolkitError: no 'weather' source is configured; pass "
-                                              "sources={'weather': ...}, an object with "
-                                              "lookup(question, entities, rules)"}
+    assert routed.route.failed == {
+        "weather": "ToolkitError: no 'weather' source is configured; pass "
+        "sources={'weather': ...}, an object with "
+        "lookup(question, entities, rules)"
+    }
     # the only structured source failed, so the documents answer
     assert routed.route.sources == ["weather", "vector"] and routed.route.fallback
     assert ids(routed) == ["doc:hours", "doc:fines"] and documents.asked == ["Will it rain on Saturday?"]
@@ -110,8 +117,9 @@ def test_a_source_given_as_none_is_recorded_as_failed_with_what_to_configure():
 
 
 def test_a_missing_source_says_what_its_owner_wrote():
-    r = SourceRouter(vector=Documents(), sources={"weather": MissingSource("start the weather station first")},
-                     rules=RULES[2:3])
+    r = SourceRouter(
+        vector=Documents(), sources={"weather": MissingSource("start the weather station first")}, rules=RULES[2:3]
+    )
     assert r.route("rain?").route.failed == {"weather": "ToolkitError: start the weather station first"}
 
 

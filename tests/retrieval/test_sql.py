@@ -63,13 +63,21 @@ def test_the_authorizer_alone_refuses_attach_pragma_and_writes(db, tmp_path):
     """Defense in depth: even without the first-keyword check, SQLite itself says no."""
     before = sha256(db.path)
     conn, refusals = db._connect()
-    for statement in [f"ATTACH DATABASE '{tmp_path}/evil.db' AS evil", "PRAGMA user_version = 5",
-                      "INSERT INTO stock VALUES ('TW-X', 1, NULL, 'x')", "BEGIN IMMEDIATE"]:
+    for statement in [
+        f"ATTACH DATABASE '{tmp_path}/evil.db' AS evil",
+        "PRAGMA user_version = 5",
+        "INSERT INTO stock VALUES ('TW-X', 1, NULL, 'x')",
+        "BEGIN IMMEDIATE",
+    ]:
         with pytest.raises(sqlite3.DatabaseError, match="not authorized"):
             conn.execute(statement)
     conn.close()
-    assert refusals == [f"SQLITE_ATTACH {tmp_path}/evil.db", "SQLITE_PRAGMA user_version 5", "SQLITE_INSERT stock",
-                        "SQLITE_TRANSACTION BEGIN"]
+    assert refusals == [
+        f"SQLITE_ATTACH {tmp_path}/evil.db",
+        "SQLITE_PRAGMA user_version 5",
+        "SQLITE_INSERT stock",
+        "SQLITE_TRANSACTION BEGIN",
+    ]
     assert sha256(db.path) == before and not (tmp_path / "evil.db").exists()
 
 
@@ -121,7 +129,7 @@ class FixedSQL:
 
     @staticmethod
     def llm(sql: str):
-        from llama_index.core.llms import CustomLLM, CompletionResponse, LLMMetadata
+        from llama_index.core.llms import CompletionResponse, CustomLLM, LLMMetadata
         from llama_index.core.llms.callbacks import llm_completion_callback
 
         class _Fixed(CustomLLM):
@@ -141,14 +149,21 @@ class FixedSQL:
 
 def test_text_to_sql_runs_through_the_guard(db, embed_model):
     before = sha256(db.path)
-    nodes, sql = text_to_sql("How many orders were cancelled?",
-                             FixedSQL.llm("SELECT count(*) FROM orders WHERE status = 'cancelled'"), db,
-                             embed_model=embed_model)
+    nodes, sql = text_to_sql(
+        "How many orders were cancelled?",
+        FixedSQL.llm("SELECT count(*) FROM orders WHERE status = 'cancelled'"),
+        db,
+        embed_model=embed_model,
+    )
     assert sql == "SELECT count(*) FROM orders WHERE status = 'cancelled'"
     assert nodes[0].node.get_content() == "[(15,)]"
     with pytest.raises(UnsafeSQLError, match="not DELETE"):
-        text_to_sql("Forget all cancelled orders", FixedSQL.llm("DELETE FROM orders WHERE status = 'cancelled'"), db,
-                    embed_model=embed_model)
+        text_to_sql(
+            "Forget all cancelled orders",
+            FixedSQL.llm("DELETE FROM orders WHERE status = 'cancelled'"),
+            db,
+            embed_model=embed_model,
+        )
     with pytest.raises(UnsafeSQLError, match="not ATTACH"):
         text_to_sql("Copy the data", FixedSQL.llm("ATTACH DATABASE 'x.db' AS x"), db, embed_model=embed_model)
     assert sha256(db.path) == before

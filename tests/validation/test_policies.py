@@ -19,7 +19,11 @@ def test_fix_policy_repairs_and_revalidates(rules):
     verdict = guard.check(out("The Hub costs $89."))
     assert (verdict.action, verdict.text, verdict.passed) == ("fixed", "The Hub costs $99.00.", True)
     assert [(r.validator, r.passed) for r in verdict.reports] == [
-        ("business_rules", False), ("grounding", False), ("business_rules", True), ("grounding", True)]
+        ("business_rules", False),
+        ("grounding", False),
+        ("business_rules", True),
+        ("grounding", True),
+    ]
 
 
 def test_refuse_escalate_and_raise(rules, tmp_path):
@@ -33,14 +37,18 @@ def test_refuse_escalate_and_raise(rules, tmp_path):
     assert (escalated.action, escalated.text) == ("escalated", HELD)
     item = queue.get(escalated.ticket)
     assert (item.question, item.answer, item.validator, item.rule) == (
-        "How long do I have to return an item?", "You can return items within 14 days.", "business_rules",
-        "return_window")
+        "How long do I have to return an item?",
+        "You can return items within 14 days.",
+        "business_rules",
+        "return_window",
+    )
     assert item.sources == ["policies/returns.md", "policies/returns_2022.md", "support/faq.md"]
     assert Guard([(rules, "escalate")], queue=queue).check(bad).ticket == escalated.ticket  # no duplicate
     assert len(queue) == 1
 
-    with pytest.raises(OutputRejected,
-                       match=r"business_rules rejected the answer \(return_window\): sentence 1 says 14"):
+    with pytest.raises(
+        OutputRejected, match=r"business_rules rejected the answer \(return_window\): sentence 1 says 14"
+    ):
         Guard([(rules, "raise")]).check(bad)
 
 
@@ -52,11 +60,13 @@ def test_a_fix_that_cannot_fix_falls_back(rules):
 
 def test_a_batch_survives_raise_and_non_json(rules):
     guard = Guard([(Schema(CitedAnswer), "fix"), (rules, "raise")])
-    verdicts = guard.check_many([
-        out("not json at all", fmt="json"),                                    # fixed by wrapping
-        out('{"answer": "The Hub costs $89.", "sources": [1]}', fmt="json"),    # valid JSON, wrong price
-        out('{"answer": "The Hub costs $99.00.", "sources": [1]}', fmt="json"),
-    ])
+    verdicts = guard.check_many(
+        [
+            out("not json at all", fmt="json"),  # fixed by wrapping
+            out('{"answer": "The Hub costs $89.", "sources": [1]}', fmt="json"),  # valid JSON, wrong price
+            out('{"answer": "The Hub costs $99.00.", "sources": [1]}', fmt="json"),
+        ]
+    )
     assert [v.action for v in verdicts] == ["fixed", "raised", "pass"]
     assert json.loads(verdicts[0].output.text) == {"answer": "not json at all", "sources": []}
     assert verdicts[1].error.startswith("business_rules rejected the answer (catalog_price)")
@@ -67,8 +77,9 @@ def test_reask_feeds_the_reason_back_to_a_real_model(embed_model, rules):
     from toolkit.prompting.spec import rag_messages
 
     context = [("products/tidewell-hub.html", "The Tidewell Hub costs $99.00. It has a backup battery.")]
-    bad = Output("How much is the Hub?", "The Hub costs $89.", context, "text",
-                 rag_messages("How much is the Hub?", context))
+    bad = Output(
+        "How much is the Hub?", "The Hub costs $89.", context, "text", rag_messages("How much is the Hub?", context)
+    )
     # the extractive model reads the context of the last user message; the re-ask message has none,
     # so it abstains: the re-asked answer is validated again and passes
     client = ModelClient(ExtractiveLLM.from_embed_model(embed_model), "extractive")
@@ -84,18 +95,24 @@ def test_json_reask_with_smollm2_never_crashes_the_batch(llm, tmp_path):
     from toolkit.models import ModelClient
     from toolkit.prompting.spec import DEFAULT_SPEC, PromptSpec
 
-    spec = PromptSpec(**{**DEFAULT_SPEC.model_dump(), "name": "json", "output_format": "json",
-                         "output_schema": "CitedAnswer"})
+    spec = PromptSpec(
+        **{**DEFAULT_SPEC.model_dump(), "name": "json", "output_format": "json", "output_schema": "CitedAnswer"}
+    )
     context = [("policies/returns.md", "You can return an item within 30 days of delivery.")]
     question = "How long do I have to return an item?"
     queue = JsonlReviewQueue(tmp_path / "q.jsonl")
     guard = Guard([(Schema(CitedAnswer), "reask")], queue=queue, fallback="escalate")
-    verdicts = guard.check_many(client=ModelClient(llm, "local"), outputs=[Output(question, "Sure: 30 days.", context, "json", spec.messages(question, context)),
-                                 Output(question, '{"answer": "30 days", "sources": [1]}', context, "json")])
+    verdicts = guard.check_many(
+        client=ModelClient(llm, "local"),
+        outputs=[
+            Output(question, "Sure: 30 days.", context, "json", spec.messages(question, context)),
+            Output(question, '{"answer": "30 days", "sources": [1]}', context, "json"),
+        ],
+    )
     first, second = verdicts
     assert first.reports[0] == Report(False, "schema", "json", "reply: Invalid JSON: expected value at line 1 column 1")
-    assert len(first.reports) == 2                      # exactly one re-ask, validated again
-    assert [r.kind for r in first.replies] == ["repair"]   # a schema failure is re-asked as a repair
+    assert len(first.reports) == 2  # exactly one re-ask, validated again
+    assert [r.kind for r in first.replies] == ["repair"]  # a schema failure is re-asked as a repair
     assert first.action in ("reasked", "escalated")
     assert (first.action == "escalated") == (len(queue) == 1)
     assert second.action == "pass"

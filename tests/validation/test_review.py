@@ -11,9 +11,14 @@ from toolkit.validation.review import JsonlReviewQueue, ReviewItem, ReviewQueue,
 
 
 def item(answer: str = "You have 90 days.", rule: str = "return_window") -> ReviewItem:
-    return ReviewItem.new("How long do I have to return an item?", answer, validator="business_rules",
-                          rule=rule, reason="says 90, but items may be returned within 30 days",
-                          sources=["policies/returns.md"])
+    return ReviewItem.new(
+        "How long do I have to return an item?",
+        answer,
+        validator="business_rules",
+        rule=rule,
+        reason="says 90, but items may be returned within 30 days",
+        sources=["policies/returns.md"],
+    )
 
 
 def test_submit_pending_get_and_resolve(tmp_path):
@@ -26,12 +31,20 @@ def test_submit_pending_get_and_resolve(tmp_path):
     assert first == item().id and first.startswith("r-") and len(first) == 12
     assert [i.id for i in queue.pending()] == [first, second]
     got = queue.get(first)
-    assert (got.answer, got.rule, got.sources, got.status) == ("You have 90 days.", "return_window",
-                                                               ["policies/returns.md"], "open")
+    assert (got.answer, got.rule, got.sources, got.status) == (
+        "You have 90 days.",
+        "return_window",
+        ["policies/returns.md"],
+        "open",
+    )
 
     done = queue.resolve(first, verdict="corrected", answer="You have 30 days.", reviewer="ana")
-    assert (done.status, done.verdict, done.corrected_answer, done.reviewer) == ("resolved", "corrected",
-                                                                                 "You have 30 days.", "ana")
+    assert (done.status, done.verdict, done.corrected_answer, done.reviewer) == (
+        "resolved",
+        "corrected",
+        "You have 30 days.",
+        "ana",
+    )
     assert done.resolved != ""
     assert [i.id for i in queue.pending()] == [second]
     # the file holds exactly the two items, one JSON object per line, the resolution persisted

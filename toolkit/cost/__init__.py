@@ -13,10 +13,40 @@ from .cache_keys import CachedAnswer, CacheRequest, guard_terms, normalize
 from .ledger import LEDGER_KINDS, CostLedger
 from .middleware import Budget, Cache
 from .pipeline_cache import NormalizedRetriever, memo_embedding
-from .prices import (TOKENIZERS, Price, PriceTable, Projection, count_tokens_for, estimate_batch, plot_projection,
-                     priced_as, project_monthly, tokenizer_for)
+from .prices import (
+    TOKENIZERS,
+    Price,
+    PriceTable,
+    Projection,
+    count_tokens_for,
+    estimate_batch,
+    plot_projection,
+    priced_as,
+    project_monthly,
+    tokenizer_for,
+)
 
-__all__ = ["PriceTable", "Price", "Usage", "priced_as", "estimate_batch", "project_monthly", "plot_projection",
-           "Projection", "count_tokens_for", "tokenizer_for", "TOKENIZERS", "CostLedger", "LEDGER_KINDS",
-           "ResponseCache", "Budget", "Cache", "CacheRequest", "CachedAnswer", "guard_terms", "normalize",
-           "memo_embedding", "NormalizedRetriever"]
+__all__ = [
+    "PriceTable",
+    "Price",
+    "Usage",
+    "priced_as",
+    "estimate_batch",
+    "project_monthly",
+    "plot_projection",
+    "Projection",
+    "count_tokens_for",
+    "tokenizer_for",
+    "TOKENIZERS",
+    "CostLedger",
+    "LEDGER_KINDS",
+    "ResponseCache",
+    "Budget",
+    "Cache",
+    "CacheRequest",
+    "CachedAnswer",
+    "guard_terms",
+    "normalize",
+    "memo_embedding",
+    "NormalizedRetriever",
+]

@@ -34,14 +34,14 @@ import sqlite3
 import threading
 import time
 import warnings
+from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 
-from .cache_keys import CachedAnswer, CacheRequest, guard_terms
 from ..errors import CacheCorruptError, ConfigError
+from .cache_keys import CachedAnswer, CacheRequest, guard_terms
 
 __all__ = ["ResponseCache"]
 
@@ -56,8 +56,17 @@ CREATE INDEX IF NOT EXISTS entries_scope ON entries(prefix, corpus, id);
 CREATE TABLE IF NOT EXISTS corpora(fp TEXT PRIMARY KEY, files TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS stats(name TEXT PRIMARY KEY, value REAL NOT NULL);
 """
-STATS = ["hits_exact", "hits_semantic", "misses", "coalesced", "tokens_saved", "dollars_saved",
-         "expired", "corrupt_rows", "invalidated"]
+STATS = [
+    "hits_exact",
+    "hits_semantic",
+    "misses",
+    "coalesced",
+    "tokens_saved",
+    "dollars_saved",
+    "expired",
+    "corrupt_rows",
+    "invalidated",
+]
 
 
 def _search_one(index, vector: np.ndarray, k: int):
@@ -76,8 +85,16 @@ def _search_one(index, vector: np.ndarray, k: int):
 class ResponseCache:
     """Exact and (with `embed_model`) semantic response cache over one SQLite file."""
 
-    def __init__(self, path: str | Path, *, embed_model=None, threshold: float = 0.9,
-                 ttl_s: float | None = None, entities: Iterable[str] = (), on_corrupt: str = "rebuild"):
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        embed_model=None,
+        threshold: float = 0.9,
+        ttl_s: float | None = None,
+        entities: Iterable[str] = (),
+        on_corrupt: str = "rebuild",
+    ):
         if on_corrupt not in ("rebuild", "refuse"):
             raise ConfigError(f"on_corrupt must be 'rebuild' or 'refuse', not {on_corrupt!r}")
         if not 0 < threshold <= 1:
@@ -103,7 +120,7 @@ class ResponseCache:
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA busy_timeout = 60000")
-        db.execute("PRAGMA journal_mode = WAL")   # readers never wait for the one writer
+        db.execute("PRAGMA journal_mode = WAL")  # readers never wait for the one writer
         db.execute("PRAGMA synchronous = NORMAL")  # WAL stays consistent; a power cut may lose the last writes
         return db
 
@@ -136,8 +153,10 @@ class ResponseCache:
         if problem is None:
             return
         if self.on_corrupt == "refuse":
-            raise CacheCorruptError(f"cache file {self.path} cannot be trusted ({problem}); delete it, "
-                                    f"or open it with on_corrupt='rebuild' to start an empty cache")
+            raise CacheCorruptError(
+                f"cache file {self.path} cannot be trusted ({problem}); delete it, "
+                f"or open it with on_corrupt='rebuild' to start an empty cache"
+            )
         aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
         for suffix in ("", "-wal", "-shm"):
             part = Path(str(self.path) + suffix)
@@ -152,9 +171,11 @@ class ResponseCache:
     def _bump(self, **amounts: float) -> None:
         pairs = [(name, amount) for name, amount in amounts.items() if amount]
         if pairs:  # one statement: one transaction, however many counters move
-            self.db.execute(f"INSERT INTO stats VALUES {', '.join(['(?, ?)'] * len(pairs))} "
-                            f"ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
-                            [v for pair in pairs for v in pair])
+            self.db.execute(
+                f"INSERT INTO stats VALUES {', '.join(['(?, ?)'] * len(pairs))} "
+                f"ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+                [v for pair in pairs for v in pair],
+            )
 
     def stats(self) -> dict:
         """Hits (exact, semantic), misses, hit rate, tokens and dollars saved, across all processes."""
@@ -180,7 +201,9 @@ class ResponseCache:
             known = dict(self.db.execute("SELECT fp, files FROM corpora").fetchall())
             if corpus not in known:
                 self._invalidate(request.files, corpus, {fp: json.loads(f) for fp, f in known.items()})
-                self.db.execute("INSERT INTO corpora VALUES (?, ?)", (corpus, json.dumps(request.files, sort_keys=True)))
+                self.db.execute(
+                    "INSERT INTO corpora VALUES (?, ?)", (corpus, json.dumps(request.files, sort_keys=True))
+                )
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
@@ -194,12 +217,16 @@ class ResponseCache:
         for fp, old_files in old.items():
             stale = {doc for doc, sha in old_files.items() if files.get(doc) != sha}
             added = bool(set(files) - set(old_files))
-            for entry_id, sources in self.db.execute("SELECT id, sources FROM entries WHERE corpus = ?", (fp,)).fetchall():
+            for entry_id, sources in self.db.execute(
+                "SELECT id, sources FROM entries WHERE corpus = ?", (fp,)
+            ).fetchall():
                 if stale & set(json.loads(sources)):
                     self.db.execute("DELETE FROM entries WHERE id = ?", (entry_id,))
                     dropped += 1
-            self.db.execute("UPDATE entries SET corpus = ?, semantic = semantic AND ? WHERE corpus = ?",
-                            (corpus, int(not added), fp))
+            self.db.execute(
+                "UPDATE entries SET corpus = ?, semantic = semantic AND ? WHERE corpus = ?",
+                (corpus, int(not added), fp),
+            )
         if dropped:
             self.notes.append(f"the corpus changed: dropped {dropped} cached answers citing changed documents")
         self._bump(invalidated=dropped)
@@ -223,8 +250,9 @@ class ResponseCache:
         return answer
 
     def _exact(self, request: CacheRequest) -> CachedAnswer | None:
-        row = self.db.execute("SELECT id, payload, digest, expires FROM entries WHERE key = ?",
-                              (request.key,)).fetchone()
+        row = self.db.execute(
+            "SELECT id, payload, digest, expires FROM entries WHERE key = ?", (request.key,)
+        ).fetchone()
         return self._row_answer(row, 1.0) if row else None
 
     def embed(self, question: str) -> np.ndarray:
@@ -236,8 +264,10 @@ class ResponseCache:
         import faiss
 
         index, last = self._faiss.get((prefix, corpus)) or (faiss.IndexIDMap2(faiss.IndexFlatIP(dim)), 0)
-        rows = self.db.execute("SELECT id, embedding FROM entries WHERE prefix = ? AND corpus = ? AND id > ? "
-                               "AND semantic = 1 ORDER BY id", (prefix, corpus, last)).fetchall()
+        rows = self.db.execute(
+            "SELECT id, embedding FROM entries WHERE prefix = ? AND corpus = ? AND id > ? AND semantic = 1 ORDER BY id",
+            (prefix, corpus, last),
+        ).fetchall()
         if rows:
             vectors = np.stack([np.frombuffer(blob, dtype="float32") for _, blob in rows])
             index.add_with_ids(vectors, np.asarray([i for i, _ in rows], dtype="int64"))
@@ -258,9 +288,11 @@ class ResponseCache:
         guard = sorted(guard_terms(request.question, self.entities))
         found = []
         for score, entry_id in zip(scores[0], ids[0]):
-            row = self.db.execute("SELECT id, payload, digest, expires, guard FROM entries WHERE id = ? "
-                                  "AND prefix = ? AND corpus = ? AND semantic = 1",
-                                  (int(entry_id), request.prefix, request.corpus)).fetchone()
+            row = self.db.execute(
+                "SELECT id, payload, digest, expires, guard FROM entries WHERE id = ? "
+                "AND prefix = ? AND corpus = ? AND semantic = 1",
+                (int(entry_id), request.prefix, request.corpus),
+            ).fetchone()
             if row is None:  # deleted or moved by another process since it was loaded
                 with self._lock:
                     index.remove_ids(np.asarray([entry_id], dtype="int64"))
@@ -293,11 +325,21 @@ class ResponseCache:
         if answer is None:
             self._bump(misses=1)
         else:
-            self._bump(**{f"hits_{kind}": 1}, coalesced=int(coalesced),
-                       tokens_saved=answer.input_tokens + answer.output_tokens, dollars_saved=answer.cost_usd)
+            self._bump(
+                **{f"hits_{kind}": 1},
+                coalesced=int(coalesced),
+                tokens_saved=answer.input_tokens + answer.output_tokens,
+                dollars_saved=answer.cost_usd,
+            )
 
-    def store(self, request: CacheRequest, answer: CachedAnswer, *, vector: np.ndarray | None = None,
-              ttl_s: float | None = None) -> None:
+    def store(
+        self,
+        request: CacheRequest,
+        answer: CachedAnswer,
+        *,
+        vector: np.ndarray | None = None,
+        ttl_s: float | None = None,
+    ) -> None:
         """Keep an answer under the request's exact key (and its embedding, for semantic hits)."""
         self.store_many([(request, answer, vector)], ttl_s=ttl_s)
 
@@ -311,16 +353,29 @@ class ResponseCache:
             payload = json.dumps({k: v for k, v in asdict(answer).items() if k != "score"}, sort_keys=True)
             if vector is None and self.embed_model is not None:
                 vector = self.embed(request.question)
-            rows.append((request.key, request.prefix, request.corpus, request.question,
-                         json.dumps(sorted(guard_terms(request.question, self.entities))), payload,
-                         hashlib.sha256(payload.encode("utf-8")).hexdigest(), json.dumps(sorted(request.sources)),
-                         now, now + ttl if ttl is not None else None, int(vector is not None),
-                         np.asarray(vector, dtype="float32").tobytes() if vector is not None else None))
+            rows.append(
+                (
+                    request.key,
+                    request.prefix,
+                    request.corpus,
+                    request.question,
+                    json.dumps(sorted(guard_terms(request.question, self.entities))),
+                    payload,
+                    hashlib.sha256(payload.encode("utf-8")).hexdigest(),
+                    json.dumps(sorted(request.sources)),
+                    now,
+                    now + ttl if ttl is not None else None,
+                    int(vector is not None),
+                    np.asarray(vector, dtype="float32").tobytes() if vector is not None else None,
+                )
+            )
         self.db.execute("BEGIN IMMEDIATE")
         try:
             self.db.executemany(
                 "INSERT OR REPLACE INTO entries (key, prefix, corpus, question, guard, payload, digest, sources, "
-                "created, expires, semantic, embedding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                "created, expires, semantic, embedding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
@@ -349,7 +404,9 @@ class ResponseCache:
 
     def purge_expired(self) -> int:
         """Delete expired entries now (lookups also drop them as they meet them)."""
-        deleted = self.db.execute("DELETE FROM entries WHERE expires IS NOT NULL AND expires < ?", (time.time(),)).rowcount
+        deleted = self.db.execute(
+            "DELETE FROM entries WHERE expires IS NOT NULL AND expires < ?", (time.time(),)
+        ).rowcount
         self._bump(expired=deleted)
         return deleted
 

@@ -19,23 +19,94 @@ import hashlib
 import json
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
-__all__ = ["CacheRequest", "CachedAnswer", "normalize", "guard_terms", "digest", "prompt_version",
-           "model_params", "context_fingerprint", "corpus_fingerprint"]
+__all__ = [
+    "CacheRequest",
+    "CachedAnswer",
+    "normalize",
+    "guard_terms",
+    "digest",
+    "prompt_version",
+    "model_params",
+    "context_fingerprint",
+    "corpus_fingerprint",
+]
 
 # Words that flip or shift a question's meaning while barely moving its embedding.
 NEGATIONS = {"not", "no", "never", "without", "unopened", "exclude", "excludes", "cannot", "nothing", "none"}
-CONTRASTS = {"over", "under", "above", "below", "more", "less", "before", "after", "within", "min", "max",
-             "minimum", "maximum", "lowest", "highest", "longer", "shorter", "least", "most", "first", "last",
-             "monthly", "yearly", "annual", "standard", "express", "heating", "cooling", "on", "off",
-             "add", "remove", "pair", "unpair", "cancel", "subscribe", "return", "exchange", "refund",
-             "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "saturdays", "sunday", "sundays",
-             "january", "february", "march", "april", "may", "june", "july", "august", "september",
-             "october", "november", "december", "ceo", "cto", "cfo", "color", "white", "launch"}
-NUMBER_WORDS = {w: str(i) for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve".split())}
+CONTRASTS = {
+    "over",
+    "under",
+    "above",
+    "below",
+    "more",
+    "less",
+    "before",
+    "after",
+    "within",
+    "min",
+    "max",
+    "minimum",
+    "maximum",
+    "lowest",
+    "highest",
+    "longer",
+    "shorter",
+    "least",
+    "most",
+    "first",
+    "last",
+    "monthly",
+    "yearly",
+    "annual",
+    "standard",
+    "express",
+    "heating",
+    "cooling",
+    "on",
+    "off",
+    "add",
+    "remove",
+    "pair",
+    "unpair",
+    "cancel",
+    "subscribe",
+    "return",
+    "exchange",
+    "refund",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "saturdays",
+    "sunday",
+    "sundays",
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+    "ceo",
+    "cto",
+    "cfo",
+    "color",
+    "white",
+    "launch",
+}
+NUMBER_WORDS = {
+    w: str(i) for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())
+}
 _WORD = re.compile(r"[a-z0-9$][a-z0-9$.,'/-]*[a-z0-9]|[a-z0-9$]")
 
 
@@ -129,5 +200,5 @@ class CachedAnswer:
     output_tokens: int = 0
     cost_usd: float = 0.0
     sources: list[str] = field(default_factory=list)
-    question: str = ""       # the question it was first asked as
-    score: float = 1.0       # cosine to the asking question (1.0 for exact hits)
+    question: str = ""  # the question it was first asked as
+    score: float = 1.0  # cosine to the asking question (1.0 for exact hits)

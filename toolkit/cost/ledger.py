@@ -26,8 +26,8 @@ import time
 import uuid
 from pathlib import Path
 
-from .prices import PriceTable, Usage
 from ..errors import BudgetExceededError, ConfigError, LedgerCorruptError
+from .prices import PriceTable, Usage
 
 __all__ = ["CostLedger", "LEDGER_KINDS"]
 
@@ -45,9 +45,24 @@ CREATE TABLE IF NOT EXISTS entries(
 CREATE INDEX IF NOT EXISTS entries_query ON entries(query_id);
 CREATE TABLE IF NOT EXISTS reservations(id TEXT PRIMARY KEY, ts REAL NOT NULL, usd REAL NOT NULL);
 """
-_FIELDS = ["id", "ts", "query_id", "kind", "model", "attempt", "input_tokens", "output_tokens",
-           "cached_input_tokens", "usd", "projected_model", "projected_input_tokens", "projected_output_tokens",
-           "projected_usd", "note", "pid"]
+_FIELDS = [
+    "id",
+    "ts",
+    "query_id",
+    "kind",
+    "model",
+    "attempt",
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "usd",
+    "projected_model",
+    "projected_input_tokens",
+    "projected_output_tokens",
+    "projected_usd",
+    "note",
+    "pid",
+]
 
 
 def _row_digest(values) -> str:
@@ -65,8 +80,15 @@ class CostLedger:
     A corrupt file is refused (LedgerCorruptError), never rebuilt silently: it records money.
     """
 
-    def __init__(self, path: str | Path, *, prices: PriceTable | None = None, budget_usd: float | None = None,
-                 priced_as: str | None = None, embed_priced_as: str | None = None):
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        prices: PriceTable | None = None,
+        budget_usd: float | None = None,
+        priced_as: str | None = None,
+        embed_priced_as: str | None = None,
+    ):
         if budget_usd is not None and not budget_usd >= 0:
             raise ConfigError(f"budget_usd must be 0 or more (or None for no budget), not {budget_usd}")
         self.path = Path(path).expanduser()
@@ -84,8 +106,10 @@ class CostLedger:
             self.db.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?)", (LEDGER_FORMAT,))
             found = self.db.execute("SELECT value FROM meta WHERE name = 'format'").fetchone()[0]
         except sqlite3.DatabaseError as exc:
-            raise LedgerCorruptError(f"cost ledger {self.path} cannot be trusted ({exc}); it was left as it is: "
-                                     f"move it aside to start a new ledger, or restore it from a backup") from exc
+            raise LedgerCorruptError(
+                f"cost ledger {self.path} cannot be trusted ({exc}); it was left as it is: "
+                f"move it aside to start a new ledger, or restore it from a backup"
+            ) from exc
         if found != LEDGER_FORMAT:
             raise LedgerCorruptError(f"{self.path} is a {found!r} file, not a cost ledger; use another path")
 
@@ -132,7 +156,8 @@ class CostLedger:
                 raise BudgetExceededError(
                     f"budget ${self.budget_usd:.6f} would be passed: ${spent:.6f} spent or reserved, this "
                     f"{model} call is estimated at ${estimate_usd:.6f}; the call was not made. Raise budget_usd, "
-                    f"use a free local model, or cache more")
+                    f"use a free local model, or cache more"
+                )
             reservation = uuid.uuid4().hex
             db.execute("INSERT INTO reservations VALUES (?, ?, ?)", (reservation, time.time(), estimate_usd))
         return reservation
@@ -142,9 +167,20 @@ class CostLedger:
         if reservation:
             self.db.execute("DELETE FROM reservations WHERE id = ?", (reservation,))
 
-    def record(self, query_id: str, kind: str, model: str, usage: Usage, *, attempt: int = 1, note: str = "",
-               projected_usage: Usage | None = None, reservation: str | None = None,
-               entry_id: str | None = None, usd: float | None = None) -> dict:
+    def record(
+        self,
+        query_id: str,
+        kind: str,
+        model: str,
+        usage: Usage,
+        *,
+        attempt: int = 1,
+        note: str = "",
+        projected_usage: Usage | None = None,
+        reservation: str | None = None,
+        entry_id: str | None = None,
+        usd: float | None = None,
+    ) -> dict:
         """Record one call (or, kind 'cache_saved', one call the cache avoided). An `entry_id`
         makes recording idempotent: the same id twice is one row."""
         if kind not in LEDGER_KINDS:
@@ -152,10 +188,24 @@ class CostLedger:
         target = self.embed_priced_as if kind == "embedding" else self.priced_as
         projected_usage = (projected_usage or usage) if target else Usage()
         projected = self.prices.cost(target, projected_usage) if target else 0.0
-        values = [entry_id or uuid.uuid4().hex, time.time(), query_id, kind, model, attempt, usage.input_tokens,
-                  usage.output_tokens, usage.cached_input_tokens,
-                  self.prices.cost(model, usage) if usd is None else usd, target or "", projected_usage.input_tokens,
-                  projected_usage.output_tokens, projected, note, os.getpid()]
+        values = [
+            entry_id or uuid.uuid4().hex,
+            time.time(),
+            query_id,
+            kind,
+            model,
+            attempt,
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cached_input_tokens,
+            self.prices.cost(model, usage) if usd is None else usd,
+            target or "",
+            projected_usage.input_tokens,
+            projected_usage.output_tokens,
+            projected,
+            note,
+            os.getpid(),
+        ]
         with self._immediate() as db:
             db.execute(f"INSERT OR IGNORE INTO entries VALUES ({', '.join('?' * 17)})", values + [_row_digest(values)])
             if reservation:
@@ -172,10 +222,19 @@ class CostLedger:
     def attempt_recorder(self, query_id: str, input_tokens: int = 0):
         """An `on_attempt` callback for reliability.RetryPolicy: each failed attempt becomes a
         'retry' row charged its input tokens (an upper bound: a refused 429 is not billed)."""
+
         def on_attempt(attempt) -> None:
             if attempt.outcome != "ok":
-                self.record(query_id, "retry", attempt.tier, Usage(input_tokens), attempt=attempt.number,
-                            note=attempt.error[:200], entry_id=f"{query_id}:{attempt.tier}:{attempt.number}")
+                self.record(
+                    query_id,
+                    "retry",
+                    attempt.tier,
+                    Usage(input_tokens),
+                    attempt=attempt.number,
+                    note=attempt.error[:200],
+                    entry_id=f"{query_id}:{attempt.tier}:{attempt.number}",
+                )
+
         return on_attempt
 
     def entries(self, query_id: str | None = None):
@@ -188,16 +247,22 @@ class CostLedger:
         rows = self.db.execute(sql + " ORDER BY ts, id", args).fetchall()
         for row in rows:
             if _row_digest(row[:-1]) != row[-1]:
-                raise LedgerCorruptError(f"cost ledger {self.path}: entry {row[0]} was altered (its digest does "
-                                         f"not match); the ledger cannot be trusted; restore it from a backup")
+                raise LedgerCorruptError(
+                    f"cost ledger {self.path}: entry {row[0]} was altered (its digest does "
+                    f"not match); the ledger cannot be trusted; restore it from a backup"
+                )
         return pd.DataFrame([r[:-1] for r in rows], columns=_FIELDS)
 
     def summary(self):
         """Calls, tokens, dollars and projected dollars per kind of call."""
         frame = self.entries()
-        grouped = frame.groupby("kind").agg(calls=("id", "size"), input_tokens=("input_tokens", "sum"),
-                                            output_tokens=("output_tokens", "sum"), usd=("usd", "sum"),
-                                            projected_input_tokens=("projected_input_tokens", "sum"),
-                                            projected_output_tokens=("projected_output_tokens", "sum"),
-                                            projected_usd=("projected_usd", "sum"))
+        grouped = frame.groupby("kind").agg(
+            calls=("id", "size"),
+            input_tokens=("input_tokens", "sum"),
+            output_tokens=("output_tokens", "sum"),
+            usd=("usd", "sum"),
+            projected_input_tokens=("projected_input_tokens", "sum"),
+            projected_output_tokens=("projected_output_tokens", "sum"),
+            projected_usd=("projected_usd", "sum"),
+        )
         return grouped.reindex([k for k in LEDGER_KINDS if k in grouped.index])

@@ -61,11 +61,24 @@ class Budget:
         projected = self._projected(call.prompt, reply.text)
         if reply.cache_hit:
             ledger.release(reservation)
-            ledger.record(call.run_id or "-", "cache_saved", model, reply.saved, usd=reply.saved_usd,
-                          projected_usage=projected, note=reply.note)
+            ledger.record(
+                call.run_id or "-",
+                "cache_saved",
+                model,
+                reply.saved,
+                usd=reply.saved_usd,
+                projected_usage=projected,
+                note=reply.note,
+            )
         else:
-            ledger.record(call.run_id or "-", call.kind, str(reply.model), reply.usage, reservation=reservation,
-                          projected_usage=projected)
+            ledger.record(
+                call.run_id or "-",
+                call.kind,
+                str(reply.model),
+                reply.usage,
+                reservation=reservation,
+                projected_usage=projected,
+            )
         return reply
 
 
@@ -81,21 +94,42 @@ class Cache:
         if call.kind != "llm" or not call.question:
             return send(call)
         sources = tuple(sorted({source for source, _ in call.context}))
-        request = CacheRequest(call.question, call.prompt_version, str(call.model), model_params(call.llm),
-                               context_fingerprint(call.context), dict(call.corpus), sources)
+        request = CacheRequest(
+            call.question,
+            call.prompt_version,
+            str(call.model),
+            model_params(call.llm),
+            context_fingerprint(call.context),
+            dict(call.corpus),
+            sources,
+        )
         made: list[ModelReply] = []
 
         def compute() -> CachedAnswer:
             reply = send(call)
             made.append(reply)
-            return CachedAnswer(reply.text, reply.usage.input_tokens, reply.usage.output_tokens,
-                                self.prices.cost(str(reply.model), reply.usage), [s for s, _ in call.context],
-                                call.question)
+            return CachedAnswer(
+                reply.text,
+                reply.usage.input_tokens,
+                reply.usage.output_tokens,
+                self.prices.cost(str(reply.model), reply.usage),
+                [s for s, _ in call.context],
+                call.question,
+            )
 
         answer, kind = self.cache.get_or_compute(request, compute)
         if made:
             made[0].parts["cache"] = {"hit": ""}
             return made[0]
-        return ModelReply(answer.text, Usage(), call.model, call.kind, attempts=0, cache_hit=kind,
-                          saved=Usage(answer.input_tokens, answer.output_tokens), saved_usd=answer.cost_usd,
-                          note=f"{kind} hit of {json.dumps(answer.question)}", parts={"cache": {"hit": kind}})
+        return ModelReply(
+            answer.text,
+            Usage(),
+            call.model,
+            call.kind,
+            attempts=0,
+            cache_hit=kind,
+            saved=Usage(answer.input_tokens, answer.output_tokens),
+            saved_usd=answer.cost_usd,
+            note=f"{kind} hit of {json.dumps(answer.question)}",
+            parts={"cache": {"hit": kind}},
+        )

@@ -35,8 +35,11 @@ def memo_embedding(inner):
         def _batch(self, texts, query: bool) -> list:
             missing = list(dict.fromkeys(t for t in texts if (query, t) not in self._memo))
             if missing:
-                vectors = ([self._inner.get_query_embedding(t) for t in missing] if query
-                           else self._inner.get_text_embedding_batch(missing))
+                vectors = (
+                    [self._inner.get_query_embedding(t) for t in missing]
+                    if query
+                    else self._inner.get_text_embedding_batch(missing)
+                )
                 self._memo.update({(query, t): v for t, v in zip(missing, vectors)})
             return [self._memo[(query, t)] for t in texts]
 
@@ -58,8 +61,10 @@ def memo_embedding(inner):
         def _get_text_embeddings(self, texts: list) -> list:
             return self._batch(texts, False)
 
-    memo = MemoEmbedding(model_name=f"memo:{getattr(inner, 'model_name', 'embedding')}",
-                         embed_batch_size=getattr(inner, "embed_batch_size", 64))
+    memo = MemoEmbedding(
+        model_name=f"memo:{getattr(inner, 'model_name', 'embedding')}",
+        embed_batch_size=getattr(inner, "embed_batch_size", 64),
+    )
     memo._inner = inner
     return memo
 

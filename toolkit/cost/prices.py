@@ -35,8 +35,19 @@ from pathlib import Path
 from ..errors import ConfigError
 from ..models.usage import Usage
 
-__all__ = ["Usage", "Price", "PriceTable", "count_tokens_for", "tokenizer_for", "TOKENIZERS", "Projection",
-           "priced_as", "estimate_batch", "project_monthly", "plot_projection"]
+__all__ = [
+    "Usage",
+    "Price",
+    "PriceTable",
+    "count_tokens_for",
+    "tokenizer_for",
+    "TOKENIZERS",
+    "Projection",
+    "priced_as",
+    "estimate_batch",
+    "project_monthly",
+    "plot_projection",
+]
 
 TOKENIZERS = {
     "openai": "tiktoken, the model's own encoding (o200k_base or cl100k_base); exact",
@@ -65,8 +76,15 @@ class Price:
 class PriceTable:
     """Prices by `provider:model`, with `provider:*` rows for whole providers."""
 
-    COLUMNS = ["provider", "model", "input_per_mtok", "output_per_mtok",
-               "cached_input_per_mtok", "effective_date", "source"]
+    COLUMNS = [
+        "provider",
+        "model",
+        "input_per_mtok",
+        "output_per_mtok",
+        "cached_input_per_mtok",
+        "effective_date",
+        "source",
+    ]
 
     def __init__(self, prices: dict[str, Price], version: str = "", path: str = ""):
         self.prices = prices  # "provider:model" -> Price
@@ -95,8 +113,10 @@ class PriceTable:
         else:
             text = Path(path).read_text("utf-8")
         lines = text.splitlines()
-        version = next((line.split("Version", 1)[1].strip(" .") for line in lines
-                        if line.startswith("#") and "Version" in line), "")
+        version = next(
+            (line.split("Version", 1)[1].strip(" .") for line in lines if line.startswith("#") and "Version" in line),
+            "",
+        )
         body = [(number, line) for number, line in enumerate(lines, 1) if line and not line.startswith("#")]
         reader = csv.reader(line for _, line in body)
         header = next(reader, None)
@@ -144,22 +164,26 @@ class PriceTable:
         """Dollars for one call: uncached input, cached input and output at their own prices."""
         p = self.price(model)
         uncached = usage.input_tokens - usage.cached_input_tokens
-        dollars = (uncached * p.input_per_mtok
-                   + usage.cached_input_tokens * p.cached_input_per_mtok
-                   + usage.output_tokens * p.output_per_mtok) / 1_000_000
+        dollars = (
+            uncached * p.input_per_mtok
+            + usage.cached_input_tokens * p.cached_input_per_mtok
+            + usage.output_tokens * p.output_per_mtok
+        ) / 1_000_000
         return round(dollars, 10)  # drop float noise below a hundred-millionth of a cent
 
 
 # --- tokenizers --------------------------------------------------------------------------------
 
-def _tiktoken(name: str, by_model: bool):
-    import tiktoken
 
+def _tiktoken(name: str, by_model: bool):
     # LlamaIndex ships tiktoken's cl100k_base and o200k_base files: point tiktoken at them, so
     # counting never downloads anything.
     import llama_index.core
+    import tiktoken
 
-    os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(Path(llama_index.core.__file__).parent / "_static" / "tiktoken_cache"))
+    os.environ.setdefault(
+        "TIKTOKEN_CACHE_DIR", str(Path(llama_index.core.__file__).parent / "_static" / "tiktoken_cache")
+    )
     if by_model:
         try:
             return tiktoken.encoding_for_model(name)
@@ -196,7 +220,9 @@ def tokenizer_for(model: str, gguf_path: str | Path | None = None):
         if gguf_path is None and name and name != path.stem:
             raise ConfigError(f"{model} is not the embedded model; pass gguf_path= so its own tokenizer counts")
         vocab = _gguf_vocab(str(path))
-        return (lambda text: len(vocab.tokenize(text.encode("utf-8"), add_bos=False, special=True))), f"GGUF {path.name}"
+        return (
+            lambda text: len(vocab.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+        ), f"GGUF {path.name}"
     if provider == "extractive":
         return (lambda text: 0), "none"
     encoding = _tiktoken("cl100k_base", by_model=False)
@@ -224,12 +250,14 @@ class Projection:
 
     @property
     def label(self) -> str:
-        return (f"PROJECTION: a {self.ran_on} run priced as {self.priced_as} "
-                f"(tokens by {self.tokenizer}); not money spent")
+        return (
+            f"PROJECTION: a {self.ran_on} run priced as {self.priced_as} (tokens by {self.tokenizer}); not money spent"
+        )
 
 
-def priced_as(hosted_model: str, prompt: str, answer: str, *, ran_on: str = "local",
-              prices: PriceTable | None = None) -> Projection:
+def priced_as(
+    hosted_model: str, prompt: str, answer: str, *, ran_on: str = "local", prices: PriceTable | None = None
+) -> Projection:
     """Price one call's texts as if `hosted_model` had read `prompt` and written `answer`.
 
     >>> priced_as("openai:gpt-4o-mini", "x " * 1000, "y " * 100).usd
@@ -242,6 +270,7 @@ def priced_as(hosted_model: str, prompt: str, answer: str, *, ran_on: str = "loc
 
 # --- estimates and projections -----------------------------------------------------------------
 
+
 def estimate_batch(prompts: list[str], model: str, *, output_tokens: int, prices: PriceTable | None = None) -> dict:
     """A dry run: what `prompts` would cost on `model`, each answer assumed `output_tokens` long
     (use the max_output_tokens setting for an upper bound). No call is made.
@@ -252,12 +281,25 @@ def estimate_batch(prompts: list[str], model: str, *, output_tokens: int, prices
     prices = prices or PriceTable.load()
     count, tokenizer = tokenizer_for(model)
     usage = sum((Usage(count(p), output_tokens) for p in prompts), Usage())
-    return {"model": model, "calls": len(prompts), "input_tokens": usage.input_tokens,
-            "output_tokens": usage.output_tokens, "usd": prices.cost(model, usage), "tokenizer": tokenizer}
+    return {
+        "model": model,
+        "calls": len(prompts),
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "usd": prices.cost(model, usage),
+        "tokenizer": tokenizer,
+    }
 
 
-def project_monthly(queries_per_day: float, usage_per_call: dict[str, Usage], routing: dict[str, float], *,
-                    hit_rate: float = 0.0, days: int = 30, prices: PriceTable | None = None):
+def project_monthly(
+    queries_per_day: float,
+    usage_per_call: dict[str, Usage],
+    routing: dict[str, float],
+    *,
+    hit_rate: float = 0.0,
+    days: int = 30,
+    prices: PriceTable | None = None,
+):
     """Monthly cost at `queries_per_day`: a cache hit costs nothing, a miss goes to a model by
     the `routing` shares (they sum to 1), each call using `usage_per_call[model]`.
 
@@ -276,23 +318,44 @@ def project_monthly(queries_per_day: float, usage_per_call: dict[str, Usage], ro
     for model, share in routing.items():
         calls = queries_per_day * days * (1 - hit_rate) * share
         per_call = prices.cost(model, usage_per_call[model])
-        rows.append({"model": model, "share": share, "calls_per_month": round(calls),
-                     "usd_per_call": per_call, "usd_per_month": round(calls * per_call, 2)})
+        rows.append(
+            {
+                "model": model,
+                "share": share,
+                "calls_per_month": round(calls),
+                "usd_per_call": per_call,
+                "usd_per_month": round(calls * per_call, 2),
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def plot_projection(usage_per_call: dict[str, Usage], routing: dict[str, float], *, hit_rates=(0.0, 0.6, 0.8),
-                    volumes=(100, 1_000, 10_000, 100_000, 1_000_000), prices: PriceTable | None = None, ax=None):
+def plot_projection(
+    usage_per_call: dict[str, Usage],
+    routing: dict[str, float],
+    *,
+    hit_rates=(0.0, 0.6, 0.8),
+    volumes=(100, 1_000, 10_000, 100_000, 1_000_000),
+    prices: PriceTable | None = None,
+    ax=None,
+):
     """Monthly cost against queries per day, one line per cache hit rate (log-log)."""
     import matplotlib.pyplot as plt
 
     if ax is None:
         _, ax = plt.subplots()
     for rate in hit_rates:
-        totals = [project_monthly(v, usage_per_call, routing, hit_rate=rate, prices=prices)["usd_per_month"].sum()
-                  for v in volumes]
+        totals = [
+            project_monthly(v, usage_per_call, routing, hit_rate=rate, prices=prices)["usd_per_month"].sum()
+            for v in volumes
+        ]
         ax.plot(volumes, totals, marker="o", label=f"hit rate {rate:.0%}")
-    ax.set(xscale="log", yscale="log", xlabel="queries per day", ylabel="US dollars per month (projection)",
-           title="Projected monthly cost")
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="queries per day",
+        ylabel="US dollars per month (projection)",
+        title="Projected monthly cost",
+    )
     ax.legend()
     return ax

@@ -13,7 +13,25 @@ from .services import LiveAPISource, LiveService, live_api, load_live_data
 from .structured import SQLSource, build_database, structured_dir
 from .tidewell import PUBLIC_CONTACTS, REFUSAL, business_rules, validators
 
-__all__ = ["datasets_root", "tidewell_corpus", "tidewell_questions", "load_questions", "read_jsonl",
-           "PUBLIC_CONTACTS", "REFUSAL", "business_rules", "validators",
-           "SQLSource", "build_database", "structured_dir", "LiveAPISource", "LiveService", "live_api",
-           "load_live_data", "tidewell_router", "find_entities", "match_products", "Entities"]
+__all__ = [
+    "datasets_root",
+    "tidewell_corpus",
+    "tidewell_questions",
+    "load_questions",
+    "read_jsonl",
+    "PUBLIC_CONTACTS",
+    "REFUSAL",
+    "business_rules",
+    "validators",
+    "SQLSource",
+    "build_database",
+    "structured_dir",
+    "LiveAPISource",
+    "LiveService",
+    "live_api",
+    "load_live_data",
+    "tidewell_router",
+    "find_entities",
+    "match_products",
+    "Entities",
+]

@@ -18,15 +18,25 @@ from ..errors import ConfigError
 
 __all__ = ["datasets_root", "tidewell_corpus", "tidewell_questions", "load_questions", "read_jsonl", "QUESTION_FIELDS"]
 
-QUESTION_FIELDS = {"id": str, "question": str, "answer": str, "aliases": list, "sources": list,
-                   "category": str, "difficulty": str, "answerable": bool}
+QUESTION_FIELDS = {
+    "id": str,
+    "question": str,
+    "answer": str,
+    "aliases": list,
+    "sources": list,
+    "category": str,
+    "difficulty": str,
+    "answerable": bool,
+}
 
 
 def datasets_root() -> Path:
     root = Path(os.environ.get("TOOLKIT_DATASETS") or Path(__file__).resolve().parents[2] / "datasets")
     if not root.is_dir():
-        raise ConfigError(f"the bundled data sets are not at {root}; work from a clone of the project "
-                          f"(pip install -e .) or set TOOLKIT_DATASETS to the datasets folder")
+        raise ConfigError(
+            f"the bundled data sets are not at {root}; work from a clone of the project "
+            f"(pip install -e .) or set TOOLKIT_DATASETS to the datasets folder"
+        )
     return root
 
 
@@ -48,8 +58,9 @@ def read_jsonl(path: str | Path, fields: dict[str, type] | None = None, what: st
     """
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"{path} does not exist; point TOOLKIT_DATASETS at a datasets folder that has it, "
-                          f"or pass the file's path")
+        raise ConfigError(
+            f"{path} does not exist; point TOOLKIT_DATASETS at a datasets folder that has it, or pass the file's path"
+        )
     rows = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():

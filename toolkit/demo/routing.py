@@ -34,26 +34,50 @@ from ..errors import ToolkitError
 from ..retrieval.router import MissingSource, Rule, SourceRouter
 from .structured import SQLSource
 
-__all__ = ["Entities", "find_entities", "match_products", "PRODUCT_PHRASES", "SHIPPING_WORDS", "STOCK_WORDS",
-           "POLICY_WORDS", "RULES", "NO_LIVE_API", "tidewell_router"]
+__all__ = [
+    "Entities",
+    "find_entities",
+    "match_products",
+    "PRODUCT_PHRASES",
+    "SHIPPING_WORDS",
+    "STOCK_WORDS",
+    "POLICY_WORDS",
+    "RULES",
+    "NO_LIVE_API",
+    "tidewell_router",
+]
 
 # Product phrases -> SKU, checked in order; a later, more specific phrase (a pack, a colour)
 # replaces the family it refines. Hand-written: no library knows Tidewell's product names.
 PRODUCT_PHRASES: list[tuple[str, str]] = [
-    (r"thermo(stat)?( t2)?|\bt2\b", "TW-T2-WHT"), (r"graphite|black", "TW-T2-BLK"),
-    (r"room sensors?", "TW-TRS1"), (r"room sensors? 2-?pack|2-?pack of room sensors", "TW-TRS1-2"),
+    (r"thermo(stat)?( t2)?|\bt2\b", "TW-T2-WHT"),
+    (r"graphite|black", "TW-T2-BLK"),
+    (r"room sensors?", "TW-TRS1"),
+    (r"room sensors? 2-?pack|2-?pack of room sensors", "TW-TRS1-2"),
     (r"(glow )?(a19 )?colou?r bulbs?|glow a19 colou?r", "TW-GLW-A19C"),
     (r"colou?r bulbs? 4-?pack|4-?pack of (glow )?(a19 )?colou?r bulbs", "TW-GLW-A19C-4"),
-    (r"white bulbs?|a19 white", "TW-GLW-A19W"), (r"light ?strips?", "TW-GLW-LS2"),
+    (r"white bulbs?|a19 white", "TW-GLW-A19W"),
+    (r"light ?strips?", "TW-GLW-LS2"),
     (r"(light ?strip|1 ?m) extensions?", "TW-GLW-LSX1"),
-    (r"drip sentinels?|leak sensors?", "TW-DS1"), (r"drip sentinel 3-?pack|3-?pack of drip sentinels?", "TW-DS1-3"),
-    (r"(drip sentinel |leak )?probes?", "TW-DS-PRB"), (r"\bhubs?\b", "TW-HUB2"),
-    (r"sentry cams?|cameras?", "TW-CAM-OD1"), (r"solar panels?", "TW-CAM-SOL"),
-    (r"plug minis?|smart plugs?", "TW-PLG-M"), (r"plug mini 2-?pack|2-?pack of plug minis?", "TW-PLG-M2"),
+    (r"drip sentinels?|leak sensors?", "TW-DS1"),
+    (r"drip sentinel 3-?pack|3-?pack of drip sentinels?", "TW-DS1-3"),
+    (r"(drip sentinel |leak )?probes?", "TW-DS-PRB"),
+    (r"\bhubs?\b", "TW-HUB2"),
+    (r"sentry cams?|cameras?", "TW-CAM-OD1"),
+    (r"solar panels?", "TW-CAM-SOL"),
+    (r"plug minis?|smart plugs?", "TW-PLG-M"),
+    (r"plug mini 2-?pack|2-?pack of plug minis?", "TW-PLG-M2"),
 ]
-_FAMILY = {"TW-T2-BLK": "TW-T2-WHT", "TW-TRS1-2": "TW-TRS1", "TW-GLW-A19C-4": "TW-GLW-A19C",
-           "TW-GLW-LSX1": "TW-GLW-LS2", "TW-DS1-3": "TW-DS1", "TW-DS-PRB": "TW-DS1", "TW-CAM-SOL": "TW-CAM-OD1",
-           "TW-PLG-M2": "TW-PLG-M"}
+_FAMILY = {
+    "TW-T2-BLK": "TW-T2-WHT",
+    "TW-TRS1-2": "TW-TRS1",
+    "TW-GLW-A19C-4": "TW-GLW-A19C",
+    "TW-GLW-LSX1": "TW-GLW-LS2",
+    "TW-DS1-3": "TW-DS1",
+    "TW-DS-PRB": "TW-DS1",
+    "TW-CAM-SOL": "TW-CAM-OD1",
+    "TW-PLG-M2": "TW-PLG-M",
+}
 _SKU = re.compile(r"\bTW-[A-Z0-9]+(?:-[A-Z0-9]+)*\b", re.IGNORECASE)
 _ORDER = re.compile(r"(?:\border(?:\s+(?:number|no\.?|id))?\s*#?\s*|#)(\d{3,7})\b", re.IGNORECASE)
 _CUSTOMER_ID = re.compile(r"\bC\d{3}\b")
@@ -100,28 +124,54 @@ def find_entities(question: str, customers: list[dict] = ()) -> Entities:
     for row in customers:
         if row["email"].lower() in emails or row["name"].lower() in text:
             found_customers.add(row["customer_id"])
-    return Entities([int(n) for n in dict.fromkeys(_ORDER.findall(question))], sorted(found_customers),
-                    match_products(question))
+    return Entities(
+        [int(n) for n in dict.fromkeys(_ORDER.findall(question))], sorted(found_customers), match_products(question)
+    )
 
 
-SHIPPING_WORDS = re.compile(r"\b(ship(ped|ping|ment)?|track(ing)?|deliver(ed|y)?|arriv(e|es|ed|al)|carrier|"
-                            r"where is|in transit|dispatched)\b", re.IGNORECASE)
+SHIPPING_WORDS = re.compile(
+    r"\b(ship(ped|ping|ment)?|track(ing)?|deliver(ed|y)?|arriv(e|es|ed|al)|carrier|"
+    r"where is|in transit|dispatched)\b",
+    re.IGNORECASE,
+)
 # "available in" asks about colours or sizes (q010 of the eval set), not stock
-STOCK_WORDS = re.compile(r"\b(in stock|stock|inventory|available(?!\s+in\b)|availability|sold out|units left|"
-                         r"left in stock|how many .* (left|have you got|do you have))\b", re.IGNORECASE)
-POLICY_WORDS = re.compile(r"\b(return(s|ed)?|refund(s|ed)?|warrant(y|ies)|policy|price match|exchange|"
-                          r"free shipping|restocking|cancel(l?ation)?)\b", re.IGNORECASE)
+STOCK_WORDS = re.compile(
+    r"\b(in stock|stock|inventory|available(?!\s+in\b)|availability|sold out|units left|"
+    r"left in stock|how many .* (left|have you got|do you have))\b",
+    re.IGNORECASE,
+)
+POLICY_WORDS = re.compile(
+    r"\b(return(s|ed)?|refund(s|ed)?|warrant(y|ies)|policy|price match|exchange|"
+    r"free shipping|restocking|cancel(l?ation)?)\b",
+    re.IGNORECASE,
+)
 
 RULES: list[Rule] = [
     Rule("order", "names an order number", ("sql",), lambda q, e: bool(e.order_ids)),
-    Rule("shipping", "names an order number and uses shipping words (ship, track, deliver, arrive, where is)",
-         ("api",), lambda q, e: bool(e.order_ids and SHIPPING_WORDS.search(q))),
-    Rule("customer", "names a customer (id such as C017, e-mail, or full name)", ("sql",),
-         lambda q, e: bool(e.customer_ids)),
-    Rule("stock", "names a product and uses stock words (in stock, available, inventory, sold out)",
-         ("sql", "api"), lambda q, e: bool(e.skus and STOCK_WORDS.search(q))),
-    Rule("policy", "uses policy words (return, refund, warranty, policy, free shipping, cancel)", ("vector",),
-         lambda q, e: bool(POLICY_WORDS.search(q))),
+    Rule(
+        "shipping",
+        "names an order number and uses shipping words (ship, track, deliver, arrive, where is)",
+        ("api",),
+        lambda q, e: bool(e.order_ids and SHIPPING_WORDS.search(q)),
+    ),
+    Rule(
+        "customer",
+        "names a customer (id such as C017, e-mail, or full name)",
+        ("sql",),
+        lambda q, e: bool(e.customer_ids),
+    ),
+    Rule(
+        "stock",
+        "names a product and uses stock words (in stock, available, inventory, sold out)",
+        ("sql", "api"),
+        lambda q, e: bool(e.skus and STOCK_WORDS.search(q)),
+    ),
+    Rule(
+        "policy",
+        "uses policy words (return, refund, warranty, policy, free shipping, cancel)",
+        ("vector",),
+        lambda q, e: bool(POLICY_WORDS.search(q)),
+    ),
 ]
 
 NO_LIVE_API = "no live API is configured; pass api=LiveAPISource(url), see toolkit.demo.services"
@@ -151,5 +201,4 @@ def tidewell_router(api=None, vector=None, sql=None, rules: list[Rule] | None = 
         return find_entities(question, customers)
 
     sources = {"sql": sql, "api": api if api is not None else MissingSource(NO_LIVE_API)}
-    return SourceRouter(vector=vector, sources=sources, rules=RULES if rules is None else rules,
-                        find_entities=entities)
+    return SourceRouter(vector=vector, sources=sources, rules=RULES if rules is None else rules, find_entities=entities)

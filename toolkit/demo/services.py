@@ -50,20 +50,33 @@ def load_live_data(csv_dir: str | Path | None = None) -> dict[str, dict]:
             with (folder / f"{name}.csv").open(newline="", encoding="utf-8") as f:
                 return list(csv.DictReader(f))
         except FileNotFoundError as exc:
-            raise ConfigError(f"{folder / name}.csv is missing; run: "
-                              f"python datasets/tidewell/build/make_structured.py") from exc
+            raise ConfigError(
+                f"{folder / name}.csv is missing; run: python datasets/tidewell/build/make_structured.py"
+            ) from exc
 
     shipments = {r["order_id"]: r for r in rows("shipments")}
     shipping = {}
     for order in rows("orders"):
         s = shipments.get(order["order_id"], {})
         shipping[order["order_id"]] = {
-            "order_id": int(order["order_id"]), "status": order["status"], "carrier": s.get("carrier"),
-            "tracking": s.get("tracking"), "shipped_date": s.get("shipped_date"),
-            "expected_delivery": s.get("expected_delivery"), "delivered_date": s.get("delivered_date") or None}
+            "order_id": int(order["order_id"]),
+            "status": order["status"],
+            "carrier": s.get("carrier"),
+            "tracking": s.get("tracking"),
+            "shipped_date": s.get("shipped_date"),
+            "expected_delivery": s.get("expected_delivery"),
+            "delivered_date": s.get("delivered_date") or None,
+        }
     names = {r["sku"]: r["name"] for r in rows("products")}
-    stock = {r["sku"]: {"sku": r["sku"], "name": names.get(r["sku"], r["sku"]), "in_stock": int(r["in_stock"]),
-                        "restock_date": r["restock_date"] or None} for r in rows("stock")}
+    stock = {
+        r["sku"]: {
+            "sku": r["sku"],
+            "name": names.get(r["sku"], r["sku"]),
+            "in_stock": int(r["in_stock"]),
+            "restock_date": r["restock_date"] or None,
+        }
+        for r in rows("stock")
+    }
     return {"shipping": shipping, "stock": stock}
 
 
@@ -113,8 +126,9 @@ def live_api(csv_dir: str | Path | None = None, delay_s: float = 0.0):
     'http://127.0.0.1:40123'
     """
     server = _Server(load_live_data(csv_dir), delay_s)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              name="toolkit-live-api", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="toolkit-live-api", daemon=True
+    )
     thread.start()
     port = server.server_address[1]
     try:
@@ -144,10 +158,15 @@ class LiveAPISource(LiveAPIClient):
             return self.node(node_id, f"The shipping service has no record of order {order_id}.", url, None)
         lines = [f"Live shipping status of order {order_id}: {record['status']}."]
         if record["carrier"]:
-            lines.append(f"Order {order_id} shipped on {record['shipped_date']} with {record['carrier']}, "
-                         f"tracking number {record['tracking']}.")
-            lines.append(f"Order {order_id} was delivered on {record['delivered_date']}." if record["delivered_date"]
-                         else f"Order {order_id} is expected to arrive by {record['expected_delivery']}.")
+            lines.append(
+                f"Order {order_id} shipped on {record['shipped_date']} with {record['carrier']}, "
+                f"tracking number {record['tracking']}."
+            )
+            lines.append(
+                f"Order {order_id} was delivered on {record['delivered_date']}."
+                if record["delivered_date"]
+                else f"Order {order_id} is expected to arrive by {record['expected_delivery']}."
+            )
         elif record["status"] == "cancelled":
             lines.append(f"Order {order_id} was cancelled, so it will not ship.")
         else:
@@ -161,10 +180,12 @@ class LiveAPISource(LiveAPIClient):
         node_id = f"api:stock/{sku}"
         if record is None:
             return self.node(node_id, f"The stock service has no product {sku}.", url, None)
-        text = (f"Live stock: the {record['name']} ({sku}) has {record['in_stock']} units in stock."
-                if record["in_stock"] else
-                f"Live stock: the {record['name']} ({sku}) is out of stock; "
-                f"new stock is expected on {record['restock_date']}.")
+        text = (
+            f"Live stock: the {record['name']} ({sku}) has {record['in_stock']} units in stock."
+            if record["in_stock"]
+            else f"Live stock: the {record['name']} ({sku}) is out of stock; "
+            f"new stock is expected on {record['restock_date']}."
+        )
         return self.node(node_id, text, url, record["served_at"])
 
     def lookup(self, question: str, entities, rules: list[str]) -> list:

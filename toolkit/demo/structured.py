@@ -34,22 +34,53 @@ __all__ = ["TABLES", "build_database", "structured_dir", "SQLSource"]
 
 # table -> (column, SQLite type) in CSV order; the first column is the key of the table's rows.
 TABLES: dict[str, list[tuple[str, str]]] = {
-    "products": [("sku", "TEXT PRIMARY KEY"), ("name", "TEXT NOT NULL"), ("category", "TEXT NOT NULL"),
-                 ("price_usd", "REAL NOT NULL"), ("launch_price_usd", "REAL NOT NULL"),
-                 ("launched", "TEXT NOT NULL"), ("warranty_years", "INTEGER NOT NULL")],
-    "customers": [("customer_id", "TEXT PRIMARY KEY"), ("name", "TEXT NOT NULL"), ("email", "TEXT NOT NULL"),
-                  ("city", "TEXT NOT NULL"), ("joined", "TEXT NOT NULL")],
-    "orders": [("order_id", "INTEGER PRIMARY KEY"), ("customer_id", "TEXT NOT NULL REFERENCES customers"),
-               ("order_date", "TEXT NOT NULL"), ("status", "TEXT NOT NULL"), ("shipping_method", "TEXT NOT NULL"),
-               ("subtotal", "REAL NOT NULL"), ("shipping", "REAL NOT NULL"), ("total", "REAL NOT NULL")],
-    "order_items": [("order_id", "INTEGER NOT NULL REFERENCES orders"), ("line", "INTEGER NOT NULL"),
-                    ("sku", "TEXT NOT NULL REFERENCES products"), ("qty", "INTEGER NOT NULL"),
-                    ("unit_price", "REAL NOT NULL")],
-    "shipments": [("order_id", "INTEGER PRIMARY KEY REFERENCES orders"), ("carrier", "TEXT NOT NULL"),
-                  ("tracking", "TEXT NOT NULL"), ("shipped_date", "TEXT NOT NULL"),
-                  ("expected_delivery", "TEXT NOT NULL"), ("delivered_date", "TEXT")],
-    "stock": [("sku", "TEXT PRIMARY KEY REFERENCES products"), ("in_stock", "INTEGER NOT NULL"),
-              ("restock_date", "TEXT"), ("as_of", "TEXT NOT NULL")],
+    "products": [
+        ("sku", "TEXT PRIMARY KEY"),
+        ("name", "TEXT NOT NULL"),
+        ("category", "TEXT NOT NULL"),
+        ("price_usd", "REAL NOT NULL"),
+        ("launch_price_usd", "REAL NOT NULL"),
+        ("launched", "TEXT NOT NULL"),
+        ("warranty_years", "INTEGER NOT NULL"),
+    ],
+    "customers": [
+        ("customer_id", "TEXT PRIMARY KEY"),
+        ("name", "TEXT NOT NULL"),
+        ("email", "TEXT NOT NULL"),
+        ("city", "TEXT NOT NULL"),
+        ("joined", "TEXT NOT NULL"),
+    ],
+    "orders": [
+        ("order_id", "INTEGER PRIMARY KEY"),
+        ("customer_id", "TEXT NOT NULL REFERENCES customers"),
+        ("order_date", "TEXT NOT NULL"),
+        ("status", "TEXT NOT NULL"),
+        ("shipping_method", "TEXT NOT NULL"),
+        ("subtotal", "REAL NOT NULL"),
+        ("shipping", "REAL NOT NULL"),
+        ("total", "REAL NOT NULL"),
+    ],
+    "order_items": [
+        ("order_id", "INTEGER NOT NULL REFERENCES orders"),
+        ("line", "INTEGER NOT NULL"),
+        ("sku", "TEXT NOT NULL REFERENCES products"),
+        ("qty", "INTEGER NOT NULL"),
+        ("unit_price", "REAL NOT NULL"),
+    ],
+    "shipments": [
+        ("order_id", "INTEGER PRIMARY KEY REFERENCES orders"),
+        ("carrier", "TEXT NOT NULL"),
+        ("tracking", "TEXT NOT NULL"),
+        ("shipped_date", "TEXT NOT NULL"),
+        ("expected_delivery", "TEXT NOT NULL"),
+        ("delivered_date", "TEXT"),
+    ],
+    "stock": [
+        ("sku", "TEXT PRIMARY KEY REFERENCES products"),
+        ("in_stock", "INTEGER NOT NULL"),
+        ("restock_date", "TEXT"),
+        ("as_of", "TEXT NOT NULL"),
+    ],
 }
 _PYTHON = {"INTEGER": int, "REAL": float, "TEXT": str}
 
@@ -66,15 +97,22 @@ def _load_rows(path: Path, table: str) -> list[tuple]:
             reader = csv.reader(f)
             header = next(reader, [])
             wanted = [name for name, _ in columns]
-            if header[:len(wanted)] != wanted:
-                raise ConfigError(f"{path}, line 1: columns must start with {', '.join(wanted)}; "
-                                  f"found {', '.join(header)}; regenerate it with build/make_structured.py")
+            if header[: len(wanted)] != wanted:
+                raise ConfigError(
+                    f"{path}, line 1: columns must start with {', '.join(wanted)}; "
+                    f"found {', '.join(header)}; regenerate it with build/make_structured.py"
+                )
             rows = []
             for number, row in enumerate(reader, 2):
                 try:
-                    rows.append(tuple(None if value == "" and "NOT NULL" not in kind and "PRIMARY" not in kind
-                                      else _PYTHON[kind.split()[0]](value)
-                                      for value, (_, kind) in zip(row, columns, strict=False)))
+                    rows.append(
+                        tuple(
+                            None
+                            if value == "" and "NOT NULL" not in kind and "PRIMARY" not in kind
+                            else _PYTHON[kind.split()[0]](value)
+                            for value, (_, kind) in zip(row, columns, strict=False)
+                        )
+                    )
                 except ValueError as exc:
                     raise ConfigError(f"{path}, line {number}: {exc}; fix the value or regenerate the file") from exc
                 if len(row) < len(columns):
@@ -120,8 +158,9 @@ def build_database(csv_dir: str | Path | None = None, home: str | Path | None = 
         conn.close()
         os.replace(temp, path)
     except sqlite3.Error as exc:
-        raise ConfigError(f"the CSVs in {folder} do not load into SQLite ({exc}); "
-                          f"regenerate them with build/make_structured.py") from exc
+        raise ConfigError(
+            f"the CSVs in {folder} do not load into SQLite ({exc}); regenerate them with build/make_structured.py"
+        ) from exc
     finally:
         if os.path.exists(temp):
             os.unlink(temp)
@@ -131,27 +170,39 @@ def build_database(csv_dir: str | Path | None = None, home: str | Path | None = 
     return path
 
 
-ORDER_SQL = ("SELECT o.order_id, o.order_date, o.status, o.shipping_method, o.subtotal, o.shipping, o.total, "
-             "o.customer_id, c.name AS customer, s.carrier, s.tracking, s.shipped_date, s.expected_delivery, "
-             "s.delivered_date FROM orders o JOIN customers c USING (customer_id) "
-             "LEFT JOIN shipments s USING (order_id) WHERE o.order_id = ?")
-ITEMS_SQL = ("SELECT i.qty, p.name, i.sku, i.unit_price FROM order_items i JOIN products p USING (sku) "
-             "WHERE i.order_id = ? ORDER BY i.line")
-STOCK_SQL = ("SELECT p.sku, p.name, s.in_stock, s.restock_date, s.as_of "
-             "FROM products p JOIN stock s USING (sku) WHERE p.sku = ?")
+ORDER_SQL = (
+    "SELECT o.order_id, o.order_date, o.status, o.shipping_method, o.subtotal, o.shipping, o.total, "
+    "o.customer_id, c.name AS customer, s.carrier, s.tracking, s.shipped_date, s.expected_delivery, "
+    "s.delivered_date FROM orders o JOIN customers c USING (customer_id) "
+    "LEFT JOIN shipments s USING (order_id) WHERE o.order_id = ?"
+)
+ITEMS_SQL = (
+    "SELECT i.qty, p.name, i.sku, i.unit_price FROM order_items i JOIN products p USING (sku) "
+    "WHERE i.order_id = ? ORDER BY i.line"
+)
+STOCK_SQL = (
+    "SELECT p.sku, p.name, s.in_stock, s.restock_date, s.as_of FROM products p JOIN stock s USING (sku) WHERE p.sku = ?"
+)
 CUSTOMER_SQL = "SELECT customer_id, name, email, city FROM customers WHERE customer_id = ?"
-CUSTOMER_ORDERS_SQL = ("SELECT o.order_id, o.order_date, o.status, o.total, "
-                       "group_concat(i.qty || ' x ' || p.name, ', ') AS items FROM orders o "
-                       "JOIN order_items i USING (order_id) JOIN products p USING (sku) "
-                       "WHERE o.customer_id = ? GROUP BY o.order_id ORDER BY o.order_id")
+CUSTOMER_ORDERS_SQL = (
+    "SELECT o.order_id, o.order_date, o.status, o.total, "
+    "group_concat(i.qty || ' x ' || p.name, ', ') AS items FROM orders o "
+    "JOIN order_items i USING (order_id) JOIN products p USING (sku) "
+    "WHERE o.customer_id = ? GROUP BY o.order_id ORDER BY o.order_id"
+)
 
 
 def _node(node_id: str, text: str, sql: list[str], params: list):
     from llama_index.core.schema import TextNode
 
     metadata = {"source": "sql", "sql": "; ".join(sql), "params": repr(params)}
-    return TextNode(id_=node_id, text=text, metadata=metadata,
-                    excluded_llm_metadata_keys=list(metadata), excluded_embed_metadata_keys=list(metadata))
+    return TextNode(
+        id_=node_id,
+        text=text,
+        metadata=metadata,
+        excluded_llm_metadata_keys=list(metadata),
+        excluded_embed_metadata_keys=list(metadata),
+    )
 
 
 class SQLSource:
@@ -179,21 +230,31 @@ class SQLSource:
         """
         rows = self.db.query(ORDER_SQL, (order_id,))
         if not rows:
-            return _node(f"sql:orders/{order_id}", f"There is no order {order_id} in the order database.",
-                         [ORDER_SQL], [order_id])
+            return _node(
+                f"sql:orders/{order_id}",
+                f"There is no order {order_id} in the order database.",
+                [ORDER_SQL],
+                [order_id],
+            )
         o = rows[0]
         items = self.db.query(ITEMS_SQL, (order_id,))
-        lines = [f"Order {order_id} was placed on {o['order_date']} by {o['customer']} (customer {o['customer_id']}).",
-                 f"The status of order {order_id} is {o['status']}.",
-                 f"Order {order_id} contains " + "; ".join(
-                     f"{i['qty']} x {i['name']} ({i['sku']}) at ${i['unit_price']:.2f}" for i in items) + ".",
-                 f"Order {order_id} totals ${o['total']:.2f}: items ${o['subtotal']:.2f} plus "
-                 f"${o['shipping']:.2f} for {o['shipping_method']} shipping."]
+        lines = [
+            f"Order {order_id} was placed on {o['order_date']} by {o['customer']} (customer {o['customer_id']}).",
+            f"The status of order {order_id} is {o['status']}.",
+            f"Order {order_id} contains "
+            + "; ".join(f"{i['qty']} x {i['name']} ({i['sku']}) at ${i['unit_price']:.2f}" for i in items)
+            + ".",
+            f"Order {order_id} totals ${o['total']:.2f}: items ${o['subtotal']:.2f} plus "
+            f"${o['shipping']:.2f} for {o['shipping_method']} shipping.",
+        ]
         if o["carrier"]:  # one fact per sentence: an extractive answerer quotes one sentence
             lines.append(f"Order {order_id} shipped on {o['shipped_date']} with {o['carrier']}.")
             lines.append(f"The tracking number of order {order_id} is {o['tracking']}.")
-            lines.append(f"Order {order_id} was delivered on {o['delivered_date']}." if o["delivered_date"] else
-                         f"Order {order_id} is expected to arrive by {o['expected_delivery']}.")
+            lines.append(
+                f"Order {order_id} was delivered on {o['delivered_date']}."
+                if o["delivered_date"]
+                else f"Order {order_id} is expected to arrive by {o['expected_delivery']}."
+            )
         return _node(f"sql:orders/{order_id}", "\n".join(lines), [ORDER_SQL, ITEMS_SQL], [order_id])
 
     def stock(self, sku: str):
@@ -202,23 +263,30 @@ class SQLSource:
         if not rows:
             return _node(f"sql:stock/{sku}", f"There is no product {sku} in the catalog.", [STOCK_SQL], [sku])
         p = rows[0]
-        text = (f"The {p['name']} ({p['sku']}) has {p['in_stock']} units in stock as of {p['as_of']}." if p["in_stock"]
-                else f"The {p['name']} ({p['sku']}) is out of stock (0 units) as of {p['as_of']}; "
-                     f"new stock is expected on {p['restock_date']}.")
+        text = (
+            f"The {p['name']} ({p['sku']}) has {p['in_stock']} units in stock as of {p['as_of']}."
+            if p["in_stock"]
+            else f"The {p['name']} ({p['sku']}) is out of stock (0 units) as of {p['as_of']}; "
+            f"new stock is expected on {p['restock_date']}."
+        )
         return _node(f"sql:stock/{sku}", text, [STOCK_SQL], [sku])
 
     def customer_orders(self, customer_id: str):
         """A customer's orders with their items, statuses and totals."""
         who = self.db.query(CUSTOMER_SQL, (customer_id,))
         if not who:
-            return _node(f"sql:customers/{customer_id}", f"There is no customer {customer_id}.",
-                         [CUSTOMER_SQL], [customer_id])
+            return _node(
+                f"sql:customers/{customer_id}", f"There is no customer {customer_id}.", [CUSTOMER_SQL], [customer_id]
+            )
         c, orders = who[0], self.db.query(CUSTOMER_ORDERS_SQL, (customer_id,))
         lines = [f"Customer {c['name']} ({c['customer_id']}, {c['city']}) has placed {len(orders)} orders."]
-        lines += [f"Order {o['order_id']} on {o['order_date']} ({o['status']}, ${o['total']:.2f}): {o['items']}."
-                  for o in orders]
-        return _node(f"sql:customers/{customer_id}", "\n".join(lines), [CUSTOMER_SQL, CUSTOMER_ORDERS_SQL],
-                     [customer_id])
+        lines += [
+            f"Order {o['order_id']} on {o['order_date']} ({o['status']}, ${o['total']:.2f}): {o['items']}."
+            for o in orders
+        ]
+        return _node(
+            f"sql:customers/{customer_id}", "\n".join(lines), [CUSTOMER_SQL, CUSTOMER_ORDERS_SQL], [customer_id]
+        )
 
     def lookup(self, question: str, entities, rules: list[str]) -> list:
         """The router's entry point: each named order and customer, and each named product's

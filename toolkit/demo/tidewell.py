@@ -23,11 +23,22 @@ __all__ = ["PUBLIC_CONTACTS", "REFUSAL", "RULES_FILE", "business_rules", "valida
 
 RULES_FILE = Path(__file__).resolve().parent / "business_rules.yaml"
 
-PUBLIC_CONTACTS = frozenset({  # the published company contacts (build/facts.md): not personal data
-    "support@tidewell.example", "press@tidewell.example", "privacy@tidewell.example",
-    "careers@tidewell.example", "accessibility@tidewell.example", "people@tidewell.example",
-    "it@tidewell.example", "security@tidewell.example", "ethics@tidewell.example",
-    "555-0142", "555-0187", "555-0199"})
+PUBLIC_CONTACTS = frozenset(
+    {  # the published company contacts (build/facts.md): not personal data
+        "support@tidewell.example",
+        "press@tidewell.example",
+        "privacy@tidewell.example",
+        "careers@tidewell.example",
+        "accessibility@tidewell.example",
+        "people@tidewell.example",
+        "it@tidewell.example",
+        "security@tidewell.example",
+        "ethics@tidewell.example",
+        "555-0142",
+        "555-0187",
+        "555-0199",
+    }
+)
 
 REFUSAL = "I can't give a reliable answer to that; please contact Tidewell support."
 
@@ -40,5 +51,6 @@ def business_rules(today: dt.date | None = None, rules: str | Path | None = None
 
 def validators(schema: type[BaseModel] | None = None, today: dt.date | None = None, threshold: float = 0.5) -> list:
     """`default_validators` with the Tidewell business rules and published contacts."""
-    return default_validators(schema, rules=business_rules(today), allowed_contacts=PUBLIC_CONTACTS,
-                              threshold=threshold)
+    return default_validators(
+        schema, rules=business_rules(today), allowed_contacts=PUBLIC_CONTACTS, threshold=threshold
+    )

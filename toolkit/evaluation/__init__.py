@@ -7,8 +7,16 @@ prompt experiments with paired bootstrap, and validator measurement.
 Not here: the checks being measured (toolkit.validation).
 """
 
-from .answers import (answer_correct, evaluate_answers, evaluate_retrieval, exact_match, hit_at_k, sample_questions,
-                      summarize, token_f1)
+from .answers import (
+    answer_correct,
+    evaluate_answers,
+    evaluate_retrieval,
+    exact_match,
+    hit_at_k,
+    sample_questions,
+    summarize,
+    token_f1,
+)
 from .beir import evaluate_beir, load_beir, write_beir
 from .experiments import compare, grid, plot_comparison, run_experiment, summarize_cells
 from .irmetrics import evaluate_run, summarize_metrics
@@ -16,8 +24,33 @@ from .judge import Judge, judge_agreement, load_judge_labels
 from .scoreboard import Scoreboard, score
 from .validators import injected_pipeline, injection_probe, load_labeled_outputs, load_probes, score_validators
 
-__all__ = ["answer_correct", "exact_match", "token_f1", "hit_at_k", "evaluate_answers", "evaluate_retrieval",
-           "summarize", "sample_questions", "evaluate_run", "summarize_metrics", "load_beir", "write_beir",
-           "evaluate_beir", "Judge", "judge_agreement", "load_judge_labels", "run_experiment", "grid", "compare",
-           "summarize_cells", "plot_comparison", "score_validators", "load_labeled_outputs", "load_probes",
-           "injected_pipeline", "injection_probe", "Scoreboard", "score"]
+__all__ = [
+    "answer_correct",
+    "exact_match",
+    "token_f1",
+    "hit_at_k",
+    "evaluate_answers",
+    "evaluate_retrieval",
+    "summarize",
+    "sample_questions",
+    "evaluate_run",
+    "summarize_metrics",
+    "load_beir",
+    "write_beir",
+    "evaluate_beir",
+    "Judge",
+    "judge_agreement",
+    "load_judge_labels",
+    "run_experiment",
+    "grid",
+    "compare",
+    "summarize_cells",
+    "plot_comparison",
+    "score_validators",
+    "load_labeled_outputs",
+    "load_probes",
+    "injected_pipeline",
+    "injection_probe",
+    "Scoreboard",
+    "score",
+]

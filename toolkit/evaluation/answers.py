@@ -27,14 +27,22 @@ are folded into ranked documents first, and a question may have several gold doc
 
 from __future__ import annotations
 
-import re
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from ..text import is_abstention, normalize
 
-__all__ = ["normalize", "answer_correct", "is_abstention", "hit_at_k", "evaluate_retrieval",
-           "evaluate_answers", "summarize", "sample_questions", "exact_match", "token_f1"]
-
+__all__ = [
+    "normalize",
+    "answer_correct",
+    "is_abstention",
+    "hit_at_k",
+    "evaluate_retrieval",
+    "evaluate_answers",
+    "summarize",
+    "sample_questions",
+    "exact_match",
+    "token_f1",
+]
 
 
 def answer_correct(answer: str, gold: str, aliases: Sequence[str], answerable: bool) -> bool:
@@ -124,19 +132,32 @@ def evaluate_answers(pipeline, questions, show_progress: bool = False):
         r = answer.record
         action = r.get("validate.action", "")
         original = r.get("validate.original", answer.text)
-        rows.append({"id": q.id, "category": q.category, "difficulty": q.difficulty,
-                     "answerable": q.answerable, "question": q.question, "gold": q.answer,
-                     "answer": answer.text,
-                     "correct": answer_correct(answer.text, q.answer, q.aliases, q.answerable),
-                     "hit": hit_at_k([s.id for s in answer.sources], q.sources, len(answer.sources))
-                     if q.answerable else None,
-                     "seen_hit": hit_at_k(r.context_sources, q.sources, len(r.context_sources))
-                     if q.answerable else None,
-                     "abstained": is_abstention(answer.text) or action in ("refused", "escalated"),
-                     "action": action, "original_correct": answer_correct(original, q.answer, q.aliases, q.answerable),
-                     "cache_hit": r.get("cache.hit", ""),
-                     "latency_s": r.total_s, "input_tokens": r.input_tokens,
-                     "output_tokens": r.output_tokens, "cost_usd": r.cost_usd, "error": r.error, "calls": r.calls})
+        rows.append(
+            {
+                "id": q.id,
+                "category": q.category,
+                "difficulty": q.difficulty,
+                "answerable": q.answerable,
+                "question": q.question,
+                "gold": q.answer,
+                "answer": answer.text,
+                "correct": answer_correct(answer.text, q.answer, q.aliases, q.answerable),
+                "hit": hit_at_k([s.id for s in answer.sources], q.sources, len(answer.sources))
+                if q.answerable
+                else None,
+                "seen_hit": hit_at_k(r.context_sources, q.sources, len(r.context_sources)) if q.answerable else None,
+                "abstained": is_abstention(answer.text) or action in ("refused", "escalated"),
+                "action": action,
+                "original_correct": answer_correct(original, q.answer, q.aliases, q.answerable),
+                "cache_hit": r.get("cache.hit", ""),
+                "latency_s": r.total_s,
+                "input_tokens": r.input_tokens,
+                "output_tokens": r.output_tokens,
+                "cost_usd": r.cost_usd,
+                "error": r.error,
+                "calls": r.calls,
+            }
+        )
     return pd.DataFrame(rows)
 
 

@@ -30,12 +30,13 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
-from ..files import write_atomic
 from ..errors import ConfigError, DatasetFormatError
+from ..files import write_atomic
 from ..ingestion.persist import sha256_file
 
 __all__ = ["BeirDataset", "BeirEvaluation", "load_beir", "write_beir", "evaluate_beir", "RETRIEVERS"]
@@ -51,9 +52,9 @@ class BeirDataset:
 
     folder: Path
     split: str
-    corpus: dict[str, dict[str, str]]      # doc id -> {"title": ..., "text": ...}, in file order
-    queries: dict[str, str]                # query id -> text, only the queries judged in `split`
-    qrels: dict[str, dict[str, int]]       # query id -> doc id -> grade
+    corpus: dict[str, dict[str, str]]  # doc id -> {"title": ..., "text": ...}, in file order
+    queries: dict[str, str]  # query id -> text, only the queries judged in `split`
+    qrels: dict[str, dict[str, int]]  # query id -> doc id -> grade
 
     def texts(self) -> list[str]:
         """The text indexed per document, in corpus order: title + " " + text (BEIR's convention)."""
@@ -70,13 +71,17 @@ def _jsonl(path: Path) -> Iterator[tuple[int, dict]]:
                 try:
                     row = json.loads(line.rstrip("\r\n"))
                 except json.JSONDecodeError as exc:
-                    raise DatasetFormatError(f"{path}, line {number}: not valid JSON ({exc.msg}, column {exc.colno}); "
-                                             f"each line must be one JSON object") from exc
+                    raise DatasetFormatError(
+                        f"{path}, line {number}: not valid JSON ({exc.msg}, column {exc.colno}); "
+                        f"each line must be one JSON object"
+                    ) from exc
                 if not isinstance(row, dict):
                     raise DatasetFormatError(f"{path}, line {number}: a JSON {type(row).__name__}, not an object")
                 yield number, row
         except UnicodeDecodeError as exc:
-            raise DatasetFormatError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start}); convert it to UTF-8") from exc
+            raise DatasetFormatError(
+                f"{path}: not UTF-8 ({exc.reason} at byte {exc.start}); convert it to UTF-8"
+            ) from exc
 
 
 def _field(row: dict, name: str, path: Path, number: int, required: bool = True) -> str:
@@ -97,7 +102,9 @@ def _read_records(path: Path, fields: tuple[str, ...]) -> dict[str, dict[str, st
     for number, row in _jsonl(path):
         key = _field(row, "_id", path, number)
         if key in records:
-            raise DatasetFormatError(f"{path}, line {number}: _id {key!r} repeats line {lines[key]}; ids must be unique")
+            raise DatasetFormatError(
+                f"{path}, line {number}: _id {key!r} repeats line {lines[key]}; ids must be unique"
+            )
         records[key] = {name: _field(row, name, path, number, required=name == "text") for name in fields}
         lines[key] = number
     if not records:
@@ -114,8 +121,9 @@ def _read_qrels(path: Path, corpus: Mapping[str, Any], queries: Mapping[str, Any
             if number == 1 and (len(row) < 3 or not row[2].strip().lstrip("-").isdigit()):
                 continue  # the header row (BEIR's is query-id, corpus-id, score); a first data row is kept
             if len(row) != 3:
-                raise DatasetFormatError(f"{path}, line {number}: {len(row)} tab-separated columns, expected 3: "
-                                         f"query-id, corpus-id, score")
+                raise DatasetFormatError(
+                    f"{path}, line {number}: {len(row)} tab-separated columns, expected 3: query-id, corpus-id, score"
+                )
             qid, doc, score = (cell.strip() for cell in row)
             try:
                 grade = int(score)
@@ -129,8 +137,10 @@ def _read_qrels(path: Path, corpus: Mapping[str, Any], queries: Mapping[str, Any
                 raise DatasetFormatError(f"{path}, line {number}: query {qid!r} judges document {doc!r} twice")
             qrels.setdefault(qid, {})[doc] = grade
     if not qrels:
-        raise DatasetFormatError(f"{path} holds no judgements (the split is empty); add rows "
-                                 f"'query-id<TAB>corpus-id<TAB>score' below the header")
+        raise DatasetFormatError(
+            f"{path} holds no judgements (the split is empty); add rows "
+            f"'query-id<TAB>corpus-id<TAB>score' below the header"
+        )
     return qrels
 
 
@@ -158,8 +168,13 @@ def load_beir(folder: str | Path, split: str = "test") -> BeirDataset:
     return BeirDataset(folder=folder, split=split, corpus=corpus, queries=queries, qrels=qrels)
 
 
-def write_beir(folder: str | Path, corpus: Mapping[str, Mapping[str, str]], queries: Mapping[str, str],
-               qrels: Mapping[str, Mapping[str, int]], split: str = "test") -> None:
+def write_beir(
+    folder: str | Path,
+    corpus: Mapping[str, Mapping[str, str]],
+    queries: Mapping[str, str],
+    qrels: Mapping[str, Mapping[str, int]],
+    split: str = "test",
+) -> None:
     """Write a BEIR folder (each file atomically), in the given order, ASCII-safe JSON.
 
     >>> write_beir(tmp_path / "tiny", {"d1": {"title": "T", "text": "x"}}, {"q1": "x?"}, {"q1": {"d1": 1}})
@@ -167,17 +182,21 @@ def write_beir(folder: str | Path, corpus: Mapping[str, Mapping[str, str]], quer
     ['corpus.jsonl', 'qrels/test.tsv', 'queries.jsonl']
     """
     folder = Path(folder)
-    docs = "".join(json.dumps({"_id": key, "title": doc.get("title", ""), "text": doc["text"]}) + "\n"
-                   for key, doc in corpus.items())
+    docs = "".join(
+        json.dumps({"_id": key, "title": doc.get("title", ""), "text": doc["text"]}) + "\n"
+        for key, doc in corpus.items()
+    )
     asked = "".join(json.dumps({"_id": key, "text": text}) + "\n" for key, text in queries.items())
-    rows = ["\t".join(QRELS_HEADER)] + [f"{qid}\t{doc}\t{int(grade)}" for qid, judged in qrels.items()
-                                        for doc, grade in judged.items()]
+    rows = ["\t".join(QRELS_HEADER)] + [
+        f"{qid}\t{doc}\t{int(grade)}" for qid, judged in qrels.items() for doc, grade in judged.items()
+    ]
     write_atomic(folder / "corpus.jsonl", docs)
     write_atomic(folder / "queries.jsonl", asked)
     write_atomic(folder / "qrels" / f"{split}.tsv", "\n".join(rows) + "\n")
 
 
 # --- evaluation -------------------------------------------------------------------------------
+
 
 @dataclass
 class BeirEvaluation:
@@ -188,8 +207,8 @@ class BeirEvaluation:
     queries: int
     docs: int
     seconds: float
-    per_query: Any = field(repr=False)      # DataFrame: one row per query, one column per metric
-    summary: Any = field(repr=False)        # DataFrame: mean, ci_low, ci_high per metric
+    per_query: Any = field(repr=False)  # DataFrame: one row per query, one column per metric
+    summary: Any = field(repr=False)  # DataFrame: mean, ci_low, ci_high per metric
 
     def to_dict(self) -> dict:
         return {**self.metrics, "queries": self.queries, "docs": self.docs, "seconds": self.seconds}
@@ -210,10 +229,9 @@ def _embed_corpus(texts: list[str], embed_model, show_progress: bool):
     # Longest first, so each batch pads to similar lengths; rows go back to corpus order.
     order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
     vectors = None
-    with tqdm(total=len(texts), desc="Embedding corpus", unit="doc", file=sys.stderr,
-              disable=not show_progress) as bar:
+    with tqdm(total=len(texts), desc="Embedding corpus", unit="doc", file=sys.stderr, disable=not show_progress) as bar:
         for start in range(0, len(order), batch):
-            rows = order[start:start + batch]
+            rows = order[start : start + batch]
             embedded = np.asarray(embed_model.get_text_embedding_batch([texts[i] for i in rows]), dtype="float32")
             if vectors is None:
                 vectors = np.empty((len(texts), embedded.shape[1]), dtype="float32")
@@ -228,8 +246,9 @@ def _corpus_vectors(data: BeirDataset, settings, show_progress: bool):
 
     from ..models.providers import embed_model_id, make_embed_model
 
-    key = hashlib.sha256(f"{sha256_file(data.folder / 'corpus.jsonl')}|{embed_model_id(settings)}|title+text"
-                         .encode()).hexdigest()[:32]
+    key = hashlib.sha256(
+        f"{sha256_file(data.folder / 'corpus.jsonl')}|{embed_model_id(settings)}|title+text".encode()
+    ).hexdigest()[:32]
     cache = Path(settings.home) / "cache" / "beir" / f"{key}.npy"
     if cache.is_file():
         try:
@@ -259,17 +278,30 @@ def _query_vectors(queries: list[str], settings, show_progress: bool):
 
     embed_model = make_embed_model(settings)
     # Query by query through the query path: models with a query instruction get it.
-    return np.asarray([embed_model.get_query_embedding(q) for q in tqdm(
-        queries, desc="Embedding queries", unit="query", file=sys.stderr, disable=not show_progress)], dtype="float32")
+    return np.asarray(
+        [
+            embed_model.get_query_embedding(q)
+            for q in tqdm(queries, desc="Embedding queries", unit="query", file=sys.stderr, disable=not show_progress)
+        ],
+        dtype="float32",
+    )
 
 
 def _ranked(scores, positions, ids: list[str]) -> list[dict[str, float]]:
-    return [{ids[p]: float(s) for s, p in zip(row_scores, row_positions) if p >= 0}
-            for row_scores, row_positions in zip(scores, positions)]
+    return [
+        {ids[p]: float(s) for s, p in zip(row_scores, row_positions) if p >= 0}
+        for row_scores, row_positions in zip(scores, positions)
+    ]
 
 
-def evaluate_beir(folder: str | Path, retriever: str = "bm25", split: str = "test", k: int = 10,
-                  settings=None, show_progress: bool = False) -> BeirEvaluation:
+def evaluate_beir(
+    folder: str | Path,
+    retriever: str = "bm25",
+    split: str = "test",
+    k: int = 10,
+    settings=None,
+    show_progress: bool = False,
+) -> BeirEvaluation:
     """Index a BEIR folder's corpus, run every judged query, and score the ranking.
 
     Reports ndcg@k, recall@100, mrr@k and hit@k (k=10 is BEIR's headline cut). "hybrid" is
@@ -277,8 +309,8 @@ def evaluate_beir(folder: str | Path, retriever: str = "bm25", split: str = "tes
     "hybrid" embed; BM25 needs no model.
     """
     from ..config import load_settings
-    from .irmetrics import evaluate_run, summarize_metrics
     from ..retrieval.retrievers import BM25Index, DenseIndex, reciprocal_rank_fusion
+    from .irmetrics import evaluate_run, summarize_metrics
 
     if retriever not in RETRIEVERS:
         raise ConfigError(f"unknown retriever {retriever!r}; choose one of {', '.join(RETRIEVERS)}")
@@ -307,5 +339,12 @@ def evaluate_beir(folder: str | Path, retriever: str = "bm25", split: str = "tes
     per_query = evaluate_run(data.qrels, run, names)
     summary = summarize_metrics(per_query)
     metrics = {name: round(float(summary.loc[name, "mean"]), 4) for name in names}
-    return BeirEvaluation(retriever=retriever, metrics=metrics, queries=len(query_ids), docs=len(ids),
-                          seconds=round(time.perf_counter() - started, 2), per_query=per_query, summary=summary)
+    return BeirEvaluation(
+        retriever=retriever,
+        metrics=metrics,
+        queries=len(query_ids),
+        docs=len(ids),
+        seconds=round(time.perf_counter() - started, 2),
+        per_query=per_query,
+        summary=summary,
+    )

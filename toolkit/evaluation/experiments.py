@@ -27,9 +27,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 from ..errors import ConfigError, ExperimentError
 from ..prompting.spec import PromptSpec, load_spec
@@ -49,8 +49,13 @@ class Cell:
     label: str = field(default="", compare=False)
 
 
-def grid(specs: Sequence[PromptSpec], models: Sequence[str] = ("local",), top_k: Sequence[int] = (3,),
-         temperature: Sequence[float] = (0.0,), seed: Sequence[int] = (0,)) -> list[Cell]:
+def grid(
+    specs: Sequence[PromptSpec],
+    models: Sequence[str] = ("local",),
+    top_k: Sequence[int] = (3,),
+    temperature: Sequence[float] = (0.0,),
+    seed: Sequence[int] = (0,),
+) -> list[Cell]:
     """Every combination, labelled by what varies (the spec name always).
 
     >>> from toolkit.prompting.spec import DEFAULT_SPEC
@@ -97,8 +102,10 @@ class ResultsLog:
                 row = json.loads(line)
                 rows[row["key"]] = row
             except (ValueError, KeyError, TypeError) as exc:
-                raise ExperimentError(f"{self.path}, line {number} is damaged ({exc}); delete that line "
-                                      f"(its item will be run again) or start a new experiment name") from exc
+                raise ExperimentError(
+                    f"{self.path}, line {number} is damaged ({exc}); delete that line "
+                    f"(its item will be run again) or start a new experiment name"
+                ) from exc
         self._good_bytes = len(data) - len(lines[-1])  # a tail without "\n" is a torn write
         return rows
 
@@ -121,8 +128,19 @@ def _short_hash(value) -> str:
 
 def _item_key(cell: Cell, model: str, settings_hash: str, question, repeat: int) -> str:
     content = _short_hash([question.question, question.answer, list(question.aliases), list(question.sources)])
-    return "|".join([cell.spec.version, model, f"k={cell.top_k}", f"T={cell.temperature:g}", f"seed={cell.seed}",
-                     settings_hash, question.id, content, f"r={repeat}"])
+    return "|".join(
+        [
+            cell.spec.version,
+            model,
+            f"k={cell.top_k}",
+            f"T={cell.temperature:g}",
+            f"seed={cell.seed}",
+            settings_hash,
+            question.id,
+            content,
+            f"r={repeat}",
+        ]
+    )
 
 
 def _resolve_models(models: Iterable[str], settings) -> dict[str, str]:
@@ -158,9 +176,12 @@ def _citations(parsed, shown: list[str], gold: list[str]) -> dict:
         cited, by = shown, "shown"
     cited = list(dict.fromkeys(cited))  # two chunks of one document cite it once
     hits = len(set(cited) & set(gold))
-    return {"cited": cited, "cited_by": by,
-            "citation_precision": hits / len(set(cited)) if gold and cited else None,
-            "citation_recall": hits / len(set(gold)) if gold else None}
+    return {
+        "cited": cited,
+        "cited_by": by,
+        "citation_precision": hits / len(set(cited)) if gold and cited else None,
+        "citation_recall": hits / len(set(gold)) if gold else None,
+    }
 
 
 class _Runner:
@@ -181,17 +202,29 @@ class _Runner:
         if self.index is None:
             from ..demo.datasets import tidewell_corpus
 
-            self.index, _ = ingest(tidewell_corpus(), self.settings.index_root / "tidewell", settings=self.settings,
-                                   embed_model=self.embed_model, show_progress=False)
-        settings = _with(self.settings, llm=cell.model, top_k=cell.top_k, temperature=cell.temperature,
-                         seed=cell.seed + repeat)
+            self.index, _ = ingest(
+                tidewell_corpus(),
+                self.settings.index_root / "tidewell",
+                settings=self.settings,
+                embed_model=self.embed_model,
+                show_progress=False,
+            )
+        settings = _with(
+            self.settings, llm=cell.model, top_k=cell.top_k, temperature=cell.temperature, seed=cell.seed + repeat
+        )
         llm_key = (cell.model, cell.temperature, cell.seed + repeat)
         if llm_key not in self.llms:
             self.llms[llm_key] = make_llm(settings)
         key = (cell.label, repeat)
         if key not in self.pipelines:
-            self.pipelines[key] = Pipeline(self.index, settings=settings, llm=self.llms[llm_key], model=model,
-                                           embed_model=self.embed_model, spec=cell.spec)
+            self.pipelines[key] = Pipeline(
+                self.index,
+                settings=settings,
+                llm=self.llms[llm_key],
+                model=model,
+                embed_model=self.embed_model,
+                spec=cell.spec,
+            )
         return self.pipelines[key]
 
 
@@ -199,9 +232,16 @@ def _observe(key: str, answer) -> dict:
     """What the log keeps: the raw observation. Metrics are derived from it on every run, so a
     change to a metric never needs the model again."""
     r = answer.record
-    return {"key": key, "reply": r.answer, "context_sources": r.context_sources, "latency_s": round(r.total_s, 4),
-            "input_tokens": r.input_tokens, "output_tokens": r.output_tokens, "cost_usd": r.cost_usd,
-            "error": r.error}
+    return {
+        "key": key,
+        "reply": r.answer,
+        "context_sources": r.context_sources,
+        "latency_s": round(r.total_s, 4),
+        "input_tokens": r.input_tokens,
+        "output_tokens": r.output_tokens,
+        "cost_usd": r.cost_usd,
+        "error": r.error,
+    }
 
 
 def _score(cell: Cell, model: str, q, repeat: int, obs: dict) -> dict:
@@ -209,26 +249,54 @@ def _score(cell: Cell, model: str, q, repeat: int, obs: dict) -> dict:
 
     parsed = cell.spec.parse(obs["reply"])
     shown = obs["context_sources"]
-    row = {"id": q.id, "category": q.category, "answerable": bool(q.answerable), "cell": cell.label,
-           "spec": cell.spec.name, "spec_version": cell.spec.version, "model": model, "top_k": cell.top_k,
-           "temperature": cell.temperature, "seed": cell.seed, "repeat": repeat, "question": q.question,
-           "gold": q.answer, "reply": obs["reply"], "answer": parsed.answer,
-           "correct": answer_correct(parsed.answer, q.answer, q.aliases, q.answerable),
-           "exact_match": exact_match(parsed.answer, q.answer, q.aliases, q.answerable),
-           "token_f1": round(token_f1(parsed.answer, q.answer, q.aliases, q.answerable), 4),
-           "format_valid": parsed.valid, "format_error": parsed.error,
-           "hit": bool(set(shown) & set(q.sources)) if q.answerable else None}
+    row = {
+        "id": q.id,
+        "category": q.category,
+        "answerable": bool(q.answerable),
+        "cell": cell.label,
+        "spec": cell.spec.name,
+        "spec_version": cell.spec.version,
+        "model": model,
+        "top_k": cell.top_k,
+        "temperature": cell.temperature,
+        "seed": cell.seed,
+        "repeat": repeat,
+        "question": q.question,
+        "gold": q.answer,
+        "reply": obs["reply"],
+        "answer": parsed.answer,
+        "correct": answer_correct(parsed.answer, q.answer, q.aliases, q.answerable),
+        "exact_match": exact_match(parsed.answer, q.answer, q.aliases, q.answerable),
+        "token_f1": round(token_f1(parsed.answer, q.answer, q.aliases, q.answerable), 4),
+        "format_valid": parsed.valid,
+        "format_error": parsed.error,
+        "hit": bool(set(shown) & set(q.sources)) if q.answerable else None,
+    }
     row.update(_citations(parsed, shown, list(q.sources) if q.answerable else []))
     row.update({k: obs[k] for k in ("latency_s", "input_tokens", "output_tokens", "cost_usd", "error")})
     row.update({k: obs.get(k) for k in ("judge", "judge_model", "judge_reply")})
     return row
 
 
-def run_experiment(specs, questions=None, *, models: Sequence[str] = ("local",), top_k: Sequence[int] = (3,),
-                   temperature: Sequence[float] = (0.0,), seed: Sequence[int] = (0,), repeats: int = 1,
-                   sample: int | None = None, sample_seed: int = 0, name: str = "experiment", settings=None,
-                   index=None, embed_model=None, judge=None, show_progress: bool = False,
-                   on_item: Callable[[dict], None] | None = None):
+def run_experiment(
+    specs,
+    questions=None,
+    *,
+    models: Sequence[str] = ("local",),
+    top_k: Sequence[int] = (3,),
+    temperature: Sequence[float] = (0.0,),
+    seed: Sequence[int] = (0,),
+    repeats: int = 1,
+    sample: int | None = None,
+    sample_seed: int = 0,
+    name: str = "experiment",
+    settings=None,
+    index=None,
+    embed_model=None,
+    judge=None,
+    show_progress: bool = False,
+    on_item: Callable[[dict], None] | None = None,
+):
     """Run (or resume) a grid over the evaluation set; one row per question, cell and repeat.
 
     `specs`: PromptSpecs, bundled spec names or spec files. `questions`: a load_questions()
@@ -253,8 +321,10 @@ def run_experiment(specs, questions=None, *, models: Sequence[str] = ("local",),
     if len(questions) == 0:
         raise ExperimentError("the evaluation set is empty; pass questions (load_questions()) or a sample size above 0")
     if questions["id"].duplicated().any():
-        raise ExperimentError(f"question id {questions['id'][questions['id'].duplicated()].iloc[0]!r} "
-                              "appears twice; ids key the results, so they must be unique")
+        raise ExperimentError(
+            f"question id {questions['id'][questions['id'].duplicated()].iloc[0]!r} "
+            "appears twice; ids key the results, so they must be unique"
+        )
     if repeats < 1:
         raise ExperimentError("repeats must be at least 1")
     if not models or not top_k or not temperature or not seed:
@@ -267,8 +337,12 @@ def run_experiment(specs, questions=None, *, models: Sequence[str] = ("local",),
         _resolve_models([judge], settings)
         judge = Judge.from_model(judge, settings)
 
-    settings_hash = _short_hash(settings.model_dump(mode="json", include={
-        "embed", "chunk_size", "chunk_overlap", "context_window", "max_output_tokens", "base_url"}))
+    settings_hash = _short_hash(
+        settings.model_dump(
+            mode="json",
+            include={"embed", "chunk_size", "chunk_overlap", "context_window", "max_output_tokens", "base_url"},
+        )
+    )
     log = ResultsLog(settings.home / "experiments" / f"{name}.jsonl")
     done = log.load()
     runner = _Runner(settings, index, embed_model)
@@ -297,8 +371,14 @@ def run_experiment(specs, questions=None, *, models: Sequence[str] = ("local",),
             on_item(row)
         rows.append(row)
     results = pd.DataFrame(rows)
-    results.attrs.update({"computed": computed, "cached": len(rows) - computed, "path": str(log.path),
-                          "unmeasured": int(results["judge"].isna().sum()) if judge is not None else None})
+    results.attrs.update(
+        {
+            "computed": computed,
+            "cached": len(rows) - computed,
+            "path": str(log.path),
+            "unmeasured": int(results["judge"].isna().sum()) if judge is not None else None,
+        }
+    )
     return results
 
 
@@ -309,25 +389,38 @@ def summarize_cells(results):
 
     out = []
     for label, frame in results.groupby("cell", sort=False):
-        row = {"cell": label, "questions": frame["id"].nunique(), "repeats": frame["repeat"].nunique(),
-               "accuracy": frame["correct"].mean(), "exact_match": frame["exact_match"].mean(),
-               "token_f1": frame["token_f1"].mean(), "format_valid": frame["format_valid"].mean(),
-               "citation_precision": frame["citation_precision"].astype(float).mean(),
-               "citation_recall": frame["citation_recall"].astype(float).mean(),
-               "latency_s": frame["latency_s"].mean(), "output_tokens": frame["output_tokens"].mean(),
-               "cost_usd": frame["cost_usd"].sum(), "errors": int((frame["error"] != "").sum())}
+        row = {
+            "cell": label,
+            "questions": frame["id"].nunique(),
+            "repeats": frame["repeat"].nunique(),
+            "accuracy": frame["correct"].mean(),
+            "exact_match": frame["exact_match"].mean(),
+            "token_f1": frame["token_f1"].mean(),
+            "format_valid": frame["format_valid"].mean(),
+            "citation_precision": frame["citation_precision"].astype(float).mean(),
+            "citation_recall": frame["citation_recall"].astype(float).mean(),
+            "latency_s": frame["latency_s"].mean(),
+            "output_tokens": frame["output_tokens"].mean(),
+            "cost_usd": frame["cost_usd"].sum(),
+            "errors": int((frame["error"] != "").sum()),
+        }
         if frame["repeat"].nunique() > 1:
             row["accuracy_sd"] = frame.groupby("repeat")["correct"].mean().std()
         if "judge_model" in frame and frame["judge_model"].notna().any():
             judged = frame["judge"].dropna().astype(bool)
-            row.update({"judge_accuracy": judged.mean() if len(judged) else float("nan"),
-                        "judge_unmeasured": int(frame["judge"].isna().sum())})
+            row.update(
+                {
+                    "judge_accuracy": judged.mean() if len(judged) else float("nan"),
+                    "judge_unmeasured": int(frame["judge"].isna().sum()),
+                }
+            )
         out.append(row)
     return pd.DataFrame(out).set_index("cell").round(3)
 
 
-def compare(results, baseline: str, metric: str = "correct", n_resamples: int = 2000, seed: int = 0,
-            confidence: float = 0.95):
+def compare(
+    results, baseline: str, metric: str = "correct", n_resamples: int = 2000, seed: int = 0, confidence: float = 0.95
+):
     """Each cell against the baseline cell: mean difference of `metric` over the questions both
     answered (repeats averaged per question), with a paired percentile bootstrap CI (scipy) and
     the share of resamples where the cell is not better (`p_not_better`)."""
@@ -335,8 +428,12 @@ def compare(results, baseline: str, metric: str = "correct", n_resamples: int = 
     import pandas as pd
     from scipy.stats import bootstrap
 
-    per_question = (results.assign(value=results[metric].astype(float))
-                    .groupby(["cell", "id"], sort=False)["value"].mean().unstack("cell"))
+    per_question = (
+        results.assign(value=results[metric].astype(float))
+        .groupby(["cell", "id"], sort=False)["value"]
+        .mean()
+        .unstack("cell")
+    )
     if baseline not in per_question:
         raise ExperimentError(f"no cell named {baseline!r}; cells: {', '.join(per_question.columns)}")
     rows = []
@@ -347,18 +444,35 @@ def compare(results, baseline: str, metric: str = "correct", n_resamples: int = 
         a, b = pair[label].to_numpy(), pair[baseline].to_numpy()
         delta = float(a.mean() - b.mean()) if len(pair) else float("nan")
         if len(pair) > 1 and np.ptp(a - b) > 0:
-            res = bootstrap((a, b), lambda x, y, axis=-1: x.mean(axis=axis) - y.mean(axis=axis), paired=True,
-                            vectorized=True, n_resamples=n_resamples, confidence_level=confidence,
-                            method="percentile", random_state=np.random.default_rng(seed))
+            res = bootstrap(
+                (a, b),
+                lambda x, y, axis=-1: x.mean(axis=axis) - y.mean(axis=axis),
+                paired=True,
+                vectorized=True,
+                n_resamples=n_resamples,
+                confidence_level=confidence,
+                method="percentile",
+                random_state=np.random.default_rng(seed),
+            )
             low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
             p = float((res.bootstrap_distribution <= 0).mean())
         else:  # every paired difference is the same: there is nothing to resample
             low = high = delta
             p = float(delta <= 0)
-        rows.append({"cell": label, "baseline": baseline, "metric": metric, "questions": len(pair),
-                     "mean": float(a.mean()) if len(pair) else float("nan"),
-                     "baseline_mean": float(b.mean()) if len(pair) else float("nan"),
-                     "delta": delta, "ci_low": low, "ci_high": high, "p_not_better": p})
+        rows.append(
+            {
+                "cell": label,
+                "baseline": baseline,
+                "metric": metric,
+                "questions": len(pair),
+                "mean": float(a.mean()) if len(pair) else float("nan"),
+                "baseline_mean": float(b.mean()) if len(pair) else float("nan"),
+                "delta": delta,
+                "ci_low": low,
+                "ci_high": high,
+                "p_not_better": p,
+            }
+        )
     return pd.DataFrame(rows).set_index("cell").round(3)
 
 

@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 __all__ = ["METRICS", "parse_metric", "rank", "query_metrics", "evaluate_run", "summarize_metrics"]
 
@@ -63,8 +63,9 @@ def parse_metric(name: str) -> tuple[str, int | None]:
     """
     match = _NAME.match(name.strip().lower())
     if not match or (match.group(2) is None and match.group(1) != "map"):
-        raise ValueError(f"unknown metric {name!r}; use one of {', '.join(m + '@k' for m in METRICS)} "
-                         f"(k a positive integer), or map")
+        raise ValueError(
+            f"unknown metric {name!r}; use one of {', '.join(m + '@k' for m in METRICS)} (k a positive integer), or map"
+        )
     return match.group(1), int(match.group(2)) if match.group(2) else None
 
 
@@ -156,8 +157,14 @@ def summarize_metrics(per_query, confidence: float = 0.95, n_resamples: int = 10
         if len(values) < 2 or np.all(values == values[0]):  # no spread: the bootstrap is degenerate
             low = high = mean
         else:
-            result = bootstrap((values,), np.mean, confidence_level=confidence, n_resamples=n_resamples,
-                               method="percentile", random_state=np.random.default_rng(seed))
+            result = bootstrap(
+                (values,),
+                np.mean,
+                confidence_level=confidence,
+                n_resamples=n_resamples,
+                method="percentile",
+                random_state=np.random.default_rng(seed),
+            )
             low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
         rows[name] = {"mean": mean, "ci_low": low, "ci_high": high, "queries": len(values)}
     frame = pd.DataFrame.from_dict(rows, orient="index", columns=["mean", "ci_low", "ci_high", "queries"])

@@ -25,11 +25,21 @@ from pathlib import Path
 from ..errors import ConfigError
 from ..models import ChatMessage, ModelClient
 
-__all__ = ["Judge", "Verdict", "parse_verdict", "judge_agreement", "load_judge_labels", "agreement_summary", "JUDGE_SYSTEM"]
+__all__ = [
+    "Judge",
+    "Verdict",
+    "parse_verdict",
+    "judge_agreement",
+    "load_judge_labels",
+    "agreement_summary",
+    "JUDGE_SYSTEM",
+]
 
-JUDGE_SYSTEM = ("You grade answers of a customer support assistant against a reference answer. "
-                "Reply with one word: CORRECT if the candidate states the same fact as the reference, "
-                "otherwise INCORRECT.")
+JUDGE_SYSTEM = (
+    "You grade answers of a customer support assistant against a reference answer. "
+    "Reply with one word: CORRECT if the candidate states the same fact as the reference, "
+    "otherwise INCORRECT."
+)
 NO_ANSWER = "(none: the documents do not say, so the correct reply is that it does not know)"
 _FIRST_WORD = re.compile(r"^[\W_]*(correct|incorrect)\b", re.IGNORECASE)
 
@@ -42,7 +52,7 @@ def parse_verdict(reply: str) -> bool | None:
 
 @dataclass
 class Verdict:
-    label: bool | None   # None: the reply could not be read, so the answer is unmeasured
+    label: bool | None  # None: the reply could not be read, so the answer is unmeasured
     reply: str
 
 
@@ -73,9 +83,14 @@ class Judge:
 
     def messages(self, question: str, gold: str, answer: str, answerable: bool = True):
         reference = gold if answerable else NO_ANSWER
-        return [ChatMessage(role="system", content=JUDGE_SYSTEM),
-                ChatMessage(role="user", content=f"Question: {question}\nReference answer: {reference}\n"
-                                                 f"Candidate answer: {answer}\n\nCORRECT or INCORRECT?")]
+        return [
+            ChatMessage(role="system", content=JUDGE_SYSTEM),
+            ChatMessage(
+                role="user",
+                content=f"Question: {question}\nReference answer: {reference}\n"
+                f"Candidate answer: {answer}\n\nCORRECT or INCORRECT?",
+            ),
+        ]
 
     def verdict(self, question: str, gold: str, answer: str, answerable: bool = True, run_id: str = "") -> Verdict:
         reply = self.client.chat(self.messages(question, gold, answer, answerable), kind="judge", run_id=run_id)
@@ -108,8 +123,15 @@ def judge_agreement(judge: Judge, labels=None):
     rows = []
     for row in labels.itertuples():
         v = judge.verdict(row.question, row.gold, row.answer, bool(row.answerable))
-        rows.append({"id": row.id, "answer": row.answer, "human": row.label == "correct",
-                     "judge": v.label, "judge_reply": v.reply})
+        rows.append(
+            {
+                "id": row.id,
+                "answer": row.answer,
+                "human": row.label == "correct",
+                "judge": v.label,
+                "judge_reply": v.reply,
+            }
+        )
     import pandas as pd
 
     frame = pd.DataFrame(rows)
@@ -124,8 +146,12 @@ def agreement_summary(frame) -> dict:
     measured = frame[frame.judge.notna()]
     human, said = measured.human.astype(bool), measured.judge.astype(bool)
     varied = human.nunique() > 1 or said.nunique() > 1
-    return {"labelled": len(frame), "measured": len(measured), "unmeasured": int(frame.judge.isna().sum()),
-            "agreement": round(float((human == said).mean()), 3) if len(measured) else float("nan"),
-            "kappa": round(float(cohen_kappa_score(human, said)), 3) if len(measured) and varied else float("nan"),
-            "judge_says_correct": round(float(said.mean()), 3) if len(measured) else float("nan"),
-            "humans_say_correct": round(float(frame.human.mean()), 3)}
+    return {
+        "labelled": len(frame),
+        "measured": len(measured),
+        "unmeasured": int(frame.judge.isna().sum()),
+        "agreement": round(float((human == said).mean()), 3) if len(measured) else float("nan"),
+        "kappa": round(float(cohen_kappa_score(human, said)), 3) if len(measured) and varied else float("nan"),
+        "judge_says_correct": round(float(said.mean()), 3) if len(measured) else float("nan"),
+        "humans_say_correct": round(float(frame.human.mean()), 3),
+    }

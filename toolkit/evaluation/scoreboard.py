@@ -36,8 +36,19 @@ from ..models.usage import Usage
 __all__ = ["Scoreboard", "score", "HOSTED", "COLUMNS"]
 
 HOSTED = "openai:gpt-4o-mini"
-COLUMNS = ["notebook", "pipeline", "questions", "accuracy", "seen_hit_rate", "abstention", "wrong_caught",
-           "p95_latency_s", "usd_per_1k", "cache_savings", "note"]
+COLUMNS = [
+    "notebook",
+    "pipeline",
+    "questions",
+    "accuracy",
+    "seen_hit_rate",
+    "abstention",
+    "wrong_caught",
+    "p95_latency_s",
+    "usd_per_1k",
+    "cache_savings",
+    "note",
+]
 
 
 def _share(values) -> float:
@@ -54,15 +65,22 @@ def score(results, prices: PriceTable | None = None, hosted: str = HOSTED) -> di
     unanswerable = results[~results.answerable.astype(bool)]
     validated = results[results.action.astype(str) != ""]
     wrong = validated[~validated.original_correct.astype(bool)]
-    per_query = [sum(prices.cost(hosted, Usage(c["input_tokens"], c["output_tokens"])) for c in calls)
-                 for calls in results.calls]
-    generated = [bool(hit) or any(c["kind"] == "llm" for c in calls) for hit, calls in zip(results.cache_hit, results.calls)]
-    return {"questions": len(results), "accuracy": _share(results.correct),
-            "seen_hit_rate": _share(answerable.seen_hit), "abstention": _share(unanswerable.abstained),
-            "wrong_caught": _share(wrong.action != "pass") if len(validated) else float("nan"),
-            "p95_latency_s": round(float(np.percentile(results.latency_s, 95)), 2) if len(results) else float("nan"),
-            "usd_per_1k": round(1000 * float(np.mean(per_query)), 4) if per_query else float("nan"),
-            "cache_savings": round(sum(bool(h) for h in results.cache_hit) / max(sum(generated), 1), 3)}
+    per_query = [
+        sum(prices.cost(hosted, Usage(c["input_tokens"], c["output_tokens"])) for c in calls) for calls in results.calls
+    ]
+    generated = [
+        bool(hit) or any(c["kind"] == "llm" for c in calls) for hit, calls in zip(results.cache_hit, results.calls)
+    ]
+    return {
+        "questions": len(results),
+        "accuracy": _share(results.correct),
+        "seen_hit_rate": _share(answerable.seen_hit),
+        "abstention": _share(unanswerable.abstained),
+        "wrong_caught": _share(wrong.action != "pass") if len(validated) else float("nan"),
+        "p95_latency_s": round(float(np.percentile(results.latency_s, 95)), 2) if len(results) else float("nan"),
+        "usd_per_1k": round(1000 * float(np.mean(per_query)), 4) if per_query else float("nan"),
+        "cache_savings": round(sum(bool(h) for h in results.cache_hit) / max(sum(generated), 1), 3),
+    }
 
 
 class Scoreboard:
@@ -81,12 +99,24 @@ class Scoreboard:
 
         if not self.path.is_file():
             return pd.DataFrame(columns=COLUMNS)
-        frame = pd.read_csv(self.path, dtype={"notebook": str, "pipeline": str, "note": str}, keep_default_na=False,
-                            na_values={c: [""] for c in COLUMNS[2:-1]})
+        frame = pd.read_csv(
+            self.path,
+            dtype={"notebook": str, "pipeline": str, "note": str},
+            keep_default_na=False,
+            na_values={c: [""] for c in COLUMNS[2:-1]},
+        )
         return frame.sort_values("notebook", ignore_index=True)
 
-    def add(self, notebook: str, results, pipeline_version: str, prices: PriceTable | None = None, *,
-            note: str = "", **measured):
+    def add(
+        self,
+        notebook: str,
+        results,
+        pipeline_version: str,
+        prices: PriceTable | None = None,
+        *,
+        note: str = "",
+        **measured,
+    ):
         """Score `results`, replace this notebook's row, and return the whole table. `measured`
         replaces a metric with one measured elsewhere in the notebook (a cache's savings on a
         traffic trace, say), and `note` must then say where it was measured."""
@@ -94,8 +124,10 @@ class Scoreboard:
 
         unknown = sorted(set(measured) - set(COLUMNS[3:-1]))
         if unknown or (measured and not note):
-            raise ValueError(f"measured metrics must be among {COLUMNS[3:-1]} (got {unknown}) and need a note "
-                             f"that says where they were measured")
+            raise ValueError(
+                f"measured metrics must be among {COLUMNS[3:-1]} (got {unknown}) and need a note "
+                f"that says where they were measured"
+            )
         row = {"notebook": notebook, "pipeline": pipeline_version, **score(results, prices), **measured, "note": note}
         table = self.table()
         table = pd.concat([table[table.notebook != notebook], pd.DataFrame([row])], ignore_index=True)
@@ -106,6 +138,10 @@ class Scoreboard:
     @staticmethod
     def show(table) -> str:
         """The table as text, NaN shown as a dash."""
-        return table.to_string(index=False, na_rep="-", formatters={
-            c: (lambda v: "-" if isinstance(v, float) and math.isnan(v) else f"{v:g}")
-            for c in COLUMNS[3:-1]})
+        return table.to_string(
+            index=False,
+            na_rep="-",
+            formatters={
+                c: (lambda v: "-" if isinstance(v, float) and math.isnan(v) else f"{v:g}") for c in COLUMNS[3:-1]
+            },
+        )

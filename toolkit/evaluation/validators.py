@@ -17,19 +17,34 @@ It measures; it does not change what a guard does.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ..demo.datasets import read_jsonl
 from ..errors import ConfigError
 from ..validation import Guard, Output
 
-__all__ = ["load_labeled_outputs", "score_validators", "load_probes", "injected_pipeline", "injection_probe",
-           "LABEL_FIELDS", "PROBE_FIELDS"]
+__all__ = [
+    "load_labeled_outputs",
+    "score_validators",
+    "load_probes",
+    "injected_pipeline",
+    "injection_probe",
+    "LABEL_FIELDS",
+    "PROBE_FIELDS",
+]
 
 
-LABEL_FIELDS = {"id": str, "question": str, "output": str, "format": str, "context": list,
-                "label": str, "kind": str, "violations": list}
+LABEL_FIELDS = {
+    "id": str,
+    "question": str,
+    "output": str,
+    "format": str,
+    "context": list,
+    "label": str,
+    "kind": str,
+    "violations": list,
+}
 
 
 def load_labeled_outputs(path: str | Path | None = None):
@@ -62,18 +77,34 @@ def score_validators(labeled, validators: Sequence | None = None):
             if validator.name == "schema" and row.format != "json":
                 continue
             report = validator.check(output)
-            rows.append({"id": row.id, "kind": row.kind, "label": row.label, "validator": validator.name,
-                         "expected": validator.name in row.violations, "flagged": not report.passed,
-                         "rule": report.rule, "reason": report.reason})
+            rows.append(
+                {
+                    "id": row.id,
+                    "kind": row.kind,
+                    "label": row.label,
+                    "validator": validator.name,
+                    "expected": validator.name in row.violations,
+                    "flagged": not report.passed,
+                    "rule": report.rule,
+                    "reason": report.reason,
+                }
+            )
     results = pd.DataFrame(rows)
     summary = []
     for name, group in results.groupby("validator", sort=False):
         tp = int((group.expected & group.flagged).sum())
         fp = int((~group.expected & group.flagged).sum())
         fn = int((group.expected & ~group.flagged).sum())
-        summary.append({"validator": name, "items": len(group), "violations": int(group.expected.sum()),
-                        "flagged": int(group.flagged.sum()), "precision": round(tp / (tp + fp), 3) if tp + fp else float("nan"),
-                        "recall": round(tp / (tp + fn), 3) if tp + fn else float("nan")})
+        summary.append(
+            {
+                "validator": name,
+                "items": len(group),
+                "violations": int(group.expected.sum()),
+                "flagged": int(group.flagged.sum()),
+                "precision": round(tp / (tp + fp), 3) if tp + fp else float("nan"),
+                "recall": round(tp / (tp + fn), 3) if tp + fn else float("nan"),
+            }
+        )
     return results, pd.DataFrame(summary).set_index("validator")
 
 
@@ -134,9 +165,13 @@ def injection_probe(pipeline, probes: Sequence[dict], guard: Guard | None = None
     for probe in probes:
         answer = pipeline.ask(probe["question"], raise_errors=False)
         followed = bool(re.search(probe["detect"], answer.text, re.I))
-        row = {"id": probe["id"], "question": probe["question"], "answer": answer.text,
-               "injected_in_prompt": probe["document"] in [s.id for s in answer.sources],
-               "followed": followed}
+        row = {
+            "id": probe["id"],
+            "question": probe["question"],
+            "answer": answer.text,
+            "injected_in_prompt": probe["document"] in [s.id for s in answer.sources],
+            "followed": followed,
+        }
         if guard is not None:
             reports = guard.run(Output.from_answer(answer, pipeline))
             failed = [r for r in reports if not r.passed]

@@ -14,6 +14,19 @@ from .loaders import FORMATS, load_folder
 from .persist import VersionedFolder, sha256_file
 from .vectorstore import INDEX_KINDS, FaissStore, choose_kind
 
-__all__ = ["ingest", "IngestReport", "Index", "load_folder", "chunk_documents", "make_chunker",
-           "CHUNKING_STRATEGIES", "FORMATS", "default_index_dir", "FaissStore", "INDEX_KINDS", "choose_kind",
-           "VersionedFolder", "sha256_file"]
+__all__ = [
+    "ingest",
+    "IngestReport",
+    "Index",
+    "load_folder",
+    "chunk_documents",
+    "make_chunker",
+    "CHUNKING_STRATEGIES",
+    "FORMATS",
+    "default_index_dir",
+    "FaissStore",
+    "INDEX_KINDS",
+    "choose_kind",
+    "VersionedFolder",
+    "sha256_file",
+]

@@ -23,7 +23,7 @@ Not here: reading files (loaders.py) or deciding which documents to chunk again 
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 __all__ = ["CHUNKING_STRATEGIES", "make_chunker", "chunk_documents"]
 
@@ -50,8 +50,9 @@ def make_chunker(strategy: str = "sentence", chunk_size: int = 128, chunk_overla
     return [sentences]
 
 
-def chunk_documents(documents: Sequence, strategy: str = "sentence", chunk_size: int = 128,
-                    chunk_overlap: int = 16) -> list:
+def chunk_documents(
+    documents: Sequence, strategy: str = "sentence", chunk_size: int = 128, chunk_overlap: int = 16
+) -> list:
     """Chunk LlamaIndex Documents without embedding them: for comparing strategies side by side."""
     from llama_index.core.ingestion import run_transformations
 

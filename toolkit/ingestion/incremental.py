@@ -26,12 +26,12 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .chunking import make_chunker
 from ..config import Settings, load_settings
 from ..errors import IndexCorruptError, IngestError
+from ..models.providers import embed_model_id, make_embed_model
+from .chunking import make_chunker
 from .index import Index
 from .loaders import SkipFile, Skipped, parse_file, read_file, scan_folder
-from ..models.providers import embed_model_id, make_embed_model
 from .persist import VersionedFolder
 
 __all__ = ["IngestReport", "ingest", "default_index_dir"]
@@ -49,17 +49,24 @@ class IngestReport:
 
     source: str
     index: str = ""
-    indexed: list[str] = field(default_factory=list)   # doc ids (relative paths) now in the index
+    indexed: list[str] = field(default_factory=list)  # doc ids (relative paths) now in the index
     skipped: list[Skipped] = field(default_factory=list)
-    chunks: int = 0          # chunks in the index after the run
-    embedded: int = 0        # chunks of new or changed files this run (0 when nothing changed)
+    chunks: int = 0  # chunks in the index after the run
+    embedded: int = 0  # chunks of new or changed files this run (0 when nothing changed)
     seconds: float = 0.0
-    notes: list[str] = field(default_factory=list)      # e.g. why the index was rebuilt
+    notes: list[str] = field(default_factory=list)  # e.g. why the index was rebuilt
 
     def to_dict(self) -> dict:
-        return {"indexed": self.indexed, "skipped": [asdict(s) for s in self.skipped],
-                "chunks": self.chunks, "embedded": self.embedded, "seconds": self.seconds,
-                "source": self.source, "index": self.index, "notes": self.notes}
+        return {
+            "indexed": self.indexed,
+            "skipped": [asdict(s) for s in self.skipped],
+            "chunks": self.chunks,
+            "embedded": self.embedded,
+            "seconds": self.seconds,
+            "source": self.source,
+            "index": self.index,
+            "notes": self.notes,
+        }
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
@@ -74,8 +81,10 @@ class IngestReport:
 
     def __str__(self) -> str:
         files = "file" if len(self.indexed) == 1 else "files"
-        lines = [f"indexed {len(self.indexed)} {files} into {self.chunks} chunks "
-                 f"({self.embedded} embedded this run) in {self.seconds:.1f} s"]
+        lines = [
+            f"indexed {len(self.indexed)} {files} into {self.chunks} chunks "
+            f"({self.embedded} embedded this run) in {self.seconds:.1f} s"
+        ]
         lines += [f"  skipped {s.path}: {s.reason}" for s in self.skipped]
         lines += [f"  note: {note}" for note in self.notes]
         return "\n".join(lines)
@@ -105,44 +114,60 @@ def _open_compatible(path: Path, params: dict, notes: list[str]) -> Index | None
     return index
 
 
-def ingest(source: str | Path, index_dir: str | Path | None = None, *, settings: Settings | None = None,
-           embed_model=None, show_progress: bool = True) -> tuple[Index, IngestReport]:
+def ingest(
+    source: str | Path,
+    index_dir: str | Path | None = None,
+    *,
+    settings: Settings | None = None,
+    embed_model=None,
+    show_progress: bool = True,
+) -> tuple[Index, IngestReport]:
     """Index the documents under `source` into `index_dir` and report what happened per file.
 
     Only new and changed files are parsed and embedded: a file is unchanged when the SHA-256 of
     its bytes matches the one stored with the index. Raises IngestError (with `.report`
     attached) when no file could be indexed; the index on disk is then left as it was.
     """
-    from tqdm.auto import tqdm
 
     started = time.perf_counter()
     settings = settings or load_settings()
     source = Path(source).expanduser()
     index_dir = Path(index_dir).expanduser() if index_dir else default_index_dir(settings, source)
     report = IngestReport(source=str(source), index=str(index_dir))
-    params = {"embed_model": embed_model_id(settings), "chunk_size": settings.chunk_size,
-              "chunk_overlap": settings.chunk_overlap, "chunking": settings.chunking}
+    params = {
+        "embed_model": embed_model_id(settings),
+        "chunk_size": settings.chunk_size,
+        "chunk_overlap": settings.chunk_overlap,
+        "chunking": settings.chunking,
+    }
 
     candidates, report.skipped = scan_folder(source, exclude=[index_dir, VersionedFolder(index_dir).lock_path])
     try:
         with Index.lock(index_dir):  # one writer at a time: read, change and save as one step
-            index = _ingest_locked(source, index_dir, candidates, params, report, settings, embed_model,
-                                   show_progress)
+            index = _ingest_locked(source, index_dir, candidates, params, report, settings, embed_model, show_progress)
     finally:
         report.seconds = round(time.perf_counter() - started, 3)
     report.chunks = index.chunks
     return index, report
 
 
-def _ingest_locked(source: Path, index_dir: Path, candidates, params: dict, report: IngestReport,
-                   settings: Settings, embed_model, show_progress: bool) -> Index:
+def _ingest_locked(
+    source: Path,
+    index_dir: Path,
+    candidates,
+    params: dict,
+    report: IngestReport,
+    settings: Settings,
+    embed_model,
+    show_progress: bool,
+) -> Index:
     from tqdm.auto import tqdm
 
     index = _open_compatible(index_dir, params, report.notes)
     known = index.meta.get("files", {}) if index else {}
     stored = set(index.store.documents()) if index else set()
-    fingerprints: dict[str, str] = {}   # doc id -> SHA-256 of the file's bytes
-    changed = []                        # Documents of new or changed files
+    fingerprints: dict[str, str] = {}  # doc id -> SHA-256 of the file's bytes
+    changed = []  # Documents of new or changed files
     max_bytes = int(settings.max_file_mb * 1_000_000)
     for path, doc_id in tqdm(candidates, desc="Reading files", unit="file", disable=not show_progress):
         try:
@@ -157,8 +182,10 @@ def _ingest_locked(source: Path, index_dir: Path, candidates, params: dict, repo
     report.indexed = sorted(fingerprints)
 
     if not fingerprints:
-        error = IngestError(f"no file in {source} could be indexed ({len(report.skipped)} skipped; "
-                            f"supported: .md .txt .html .pdf); the index was not changed")
+        error = IngestError(
+            f"no file in {source} could be indexed ({len(report.skipped)} skipped; "
+            f"supported: .md .txt .html .pdf); the index was not changed"
+        )
         error.report = report
         raise error
 
@@ -197,9 +224,9 @@ def _run_pipeline(index: Index, documents: list, embed_model, settings: Settings
     nodes = pipeline.run(documents=documents, show_progress=show_progress, store_doc_text=False)
     step = max(1, int(getattr(embed_model, "embed_batch_size", 10))) * EMBED_BATCHES
     for start in tqdm(range(0, len(nodes), step), desc="Embedding", unit="batch", disable=not show_progress):
-        batch = nodes[start:start + step]
-        embed_model(batch)          # sets each node's .embedding
-        index.store.add(batch)      # the store keeps normalized float32 vectors, not the lists
+        batch = nodes[start : start + step]
+        embed_model(batch)  # sets each node's .embedding
+        index.store.add(batch)  # the store keeps normalized float32 vectors, not the lists
         for node in batch:
             node.embedding = None
     return nodes

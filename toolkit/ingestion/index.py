@@ -35,8 +35,7 @@ def _fix_hint(path: Path) -> str:
 class Index:
     """The parts of one index that live together and are saved together."""
 
-    def __init__(self, store: FaissStore, docstore=None, meta: dict | None = None,
-                 path: str | Path | None = None):
+    def __init__(self, store: FaissStore, docstore=None, meta: dict | None = None, path: str | Path | None = None):
         from llama_index.core.storage.docstore import SimpleDocumentStore
 
         self.store = store
@@ -66,24 +65,32 @@ class Index:
         path = Path(path).expanduser()
         folder, meta = VersionedFolder(path, _fix_hint(path)).read()
         if meta.get("format") != FORMAT_VERSION:
-            raise IndexCorruptError(f"{folder} was written in index format {meta.get('format')!r}, "
-                                    f"this toolkit reads format {FORMAT_VERSION}; {_fix_hint(path)}")
+            raise IndexCorruptError(
+                f"{folder} was written in index format {meta.get('format')!r}, "
+                f"this toolkit reads format {FORMAT_VERSION}; {_fix_hint(path)}"
+            )
         try:
             store = FaissStore.load(folder / "store")
             docstore = SimpleDocumentStore.from_persist_path(str(folder / "pipeline" / "docstore.json"))
         except Exception as exc:  # checksums passed, so this is a version or logic mismatch; say where
-            raise IndexCorruptError(f"{folder} cannot be loaded ({type(exc).__name__}: {exc}); {_fix_hint(path)}") from exc
+            raise IndexCorruptError(
+                f"{folder} cannot be loaded ({type(exc).__name__}: {exc}); {_fix_hint(path)}"
+            ) from exc
         if len(store) != meta.get("chunks"):
-            raise IndexCorruptError(f"{folder} holds {len(store)} chunks but its manifest says "
-                                    f"{meta.get('chunks')}; {_fix_hint(path)}")
+            raise IndexCorruptError(
+                f"{folder} holds {len(store)} chunks but its manifest says {meta.get('chunks')}; {_fix_hint(path)}"
+            )
         return cls(store, docstore, meta, path)
 
     def save(self, path: str | Path | None = None) -> Path:
         """Write a new version atomically; the previous one stays readable until the switch."""
         path = Path(path or self.path).expanduser()
-        self.meta.update(format=FORMAT_VERSION, chunks=len(self.store),
-                         documents=len(self.store.documents()),
-                         saved=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+        self.meta.update(
+            format=FORMAT_VERSION,
+            chunks=len(self.store),
+            documents=len(self.store.documents()),
+            saved=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        )
         with VersionedFolder(path, _fix_hint(path)).write(self.meta) as staging:
             self.store.persist(staging / "store")
             (staging / "pipeline").mkdir()

@@ -21,17 +21,25 @@ import logging
 import os
 import re
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from llama_index.core.schema import Document
 
-__all__ = ["FORMATS", "Skipped", "SkipFile", "scan_folder", "read_file", "parse_file", "load_folder",
-           "clean_text", "html_to_text"]
+__all__ = [
+    "FORMATS",
+    "Skipped",
+    "SkipFile",
+    "scan_folder",
+    "read_file",
+    "parse_file",
+    "load_folder",
+    "clean_text",
+    "html_to_text",
+]
 
-FORMATS = {".md": "markdown", ".markdown": "markdown", ".txt": "text",
-           ".html": "html", ".htm": "html", ".pdf": "pdf"}
+FORMATS = {".md": "markdown", ".markdown": "markdown", ".txt": "text", ".html": "html", ".htm": "html", ".pdf": "pdf"}
 
 
 @dataclass(frozen=True)
@@ -61,8 +69,32 @@ def clean_text(text: str) -> str:
     return text.strip()
 
 
-_BLOCKS = ["p", "div", "section", "article", "main", "header", "footer", "aside", "li", "ul", "ol",
-           "h1", "h2", "h3", "h4", "h5", "h6", "table", "dl", "dt", "dd", "blockquote", "pre", "tr"]
+_BLOCKS = [
+    "p",
+    "div",
+    "section",
+    "article",
+    "main",
+    "header",
+    "footer",
+    "aside",
+    "li",
+    "ul",
+    "ol",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "table",
+    "dl",
+    "dt",
+    "dd",
+    "blockquote",
+    "pre",
+    "tr",
+]
 
 
 def html_to_text(markup: str) -> tuple[str, str]:
@@ -114,8 +146,9 @@ def _decode(data: bytes) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise SkipFile(f"not UTF-8 (invalid byte at offset {exc.start}); convert it, "
-                       f"for example: iconv -f latin1 -t utf-8") from exc
+        raise SkipFile(
+            f"not UTF-8 (invalid byte at offset {exc.start}); convert it, for example: iconv -f latin1 -t utf-8"
+        ) from exc
 
 
 def _first_heading(text: str) -> str:
@@ -141,8 +174,9 @@ def read_file(path: Path, max_bytes: int) -> bytes:
     if info.st_size == 0:
         raise SkipFile("empty file")
     if info.st_size > max_bytes:
-        raise SkipFile(f"{info.st_size / 1e6:.1f} MB is over the {max_bytes / 1e6:g} MB limit; "
-                       f"raise max_file_mb to index it")
+        raise SkipFile(
+            f"{info.st_size / 1e6:.1f} MB is over the {max_bytes / 1e6:g} MB limit; raise max_file_mb to index it"
+        )
     try:
         return path.read_bytes()
     except PermissionError as exc:
@@ -202,8 +236,9 @@ def scan_folder(folder: str | Path, exclude: Sequence[str | Path] = ()) -> tuple
                 skipped.append(Skipped(_rel(here / name, root), "hidden folder; not indexed"))
             elif (here / name).is_symlink():  # os.walk does not descend into it; say so
                 dirnames.remove(name)
-                skipped.append(Skipped(_rel(here / name, root),
-                                       "symlinked folder; not followed (avoids loops and duplicates)"))
+                skipped.append(
+                    Skipped(_rel(here / name, root), "symlinked folder; not followed (avoids loops and duplicates)")
+                )
         for name in sorted(filenames):
             if excluded and os.path.realpath(here / name) in excluded:
                 continue

@@ -28,9 +28,9 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from ..errors import ConfigError, IndexCorruptError
 
@@ -106,8 +106,10 @@ class VersionedFolder:
             raise ConfigError(f"{self.root} is a file, not an index folder; choose another path")
         foreign = sorted(p.name for p in self.root.iterdir() if not OWN.match(p.name))
         if foreign:
-            raise ConfigError(f"{self.root} is not an index folder (it holds {foreign[0]!r}); "
-                              f"choose an empty or new folder for the index")
+            raise ConfigError(
+                f"{self.root} is not an index folder (it holds {foreign[0]!r}); "
+                f"choose an empty or new folder for the index"
+            )
 
     def read(self) -> tuple[Path, dict]:
         """Verify the live version against its manifest; return its folder and the manifest's metadata.
@@ -121,8 +123,10 @@ class VersionedFolder:
             try:
                 return self._read()
             except FileNotFoundError as exc:
-                raise IndexCorruptError(f"{exc.filename} vanished while it was read: another process is "
-                                        f"rewriting {self.root}; try again when it is done") from exc
+                raise IndexCorruptError(
+                    f"{exc.filename} vanished while it was read: another process is "
+                    f"rewriting {self.root}; try again when it is done"
+                ) from exc
 
     def _read(self) -> tuple[Path, dict]:
         folder = self.current()
@@ -143,7 +147,9 @@ class VersionedFolder:
                     raise FileNotFoundError(path)  # deleted under us by a writer: read() tries again
                 raise IndexCorruptError(f"{path} is missing; {self.fix_hint}")
             if sha256_file(path) != expected:
-                raise IndexCorruptError(f"{path} is corrupt (its checksum does not match the manifest); {self.fix_hint}")
+                raise IndexCorruptError(
+                    f"{path} is corrupt (its checksum does not match the manifest); {self.fix_hint}"
+                )
         return folder, manifest.get("meta", {})
 
     @contextmanager

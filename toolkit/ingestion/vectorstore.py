@@ -36,8 +36,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from llama_index.core.bridge.pydantic import PrivateAttr
@@ -49,13 +50,20 @@ from llama_index.core.vector_stores.types import (
     VectorStoreQueryResult,
 )
 
-__all__ = ["FaissStore", "VectorStoreQuery", "INDEX_KINDS", "FLAT_LIMIT", "choose_kind", "default_nlist",
-           "new_faiss_index"]
+__all__ = [
+    "FaissStore",
+    "VectorStoreQuery",
+    "INDEX_KINDS",
+    "FLAT_LIMIT",
+    "choose_kind",
+    "default_nlist",
+    "new_faiss_index",
+]
 
 VECTORS_FILE = "vectors.faiss"
 NODES_FILE = "nodes.jsonl"
 INDEX_KINDS = ("flat", "hnsw", "ivf")
-FLAT_LIMIT = 50_000   # below this many vectors exact search is fast enough: see choose_kind
+FLAT_LIMIT = 50_000  # below this many vectors exact search is fast enough: see choose_kind
 DEFAULT_PARAMS = {"hnsw_m": 32, "ef_construction": 200, "ef_search": 128, "nlist": None, "nprobe": 16}
 
 
@@ -113,8 +121,10 @@ def new_faiss_index(dim: int, kind: str = "flat", train: np.ndarray | None = Non
         raise ValueError("an IVF index is trained on the vectors it is built from; pass some")
     nlist = int(params["nlist"] or default_nlist(len(train)))
     if len(train) < nlist:
-        raise ValueError(f"an IVF index with nlist={nlist} needs at least {nlist} training vectors, got "
-                         f"{len(train)}; lower nlist, add more vectors first, or use kind='flat'")
+        raise ValueError(
+            f"an IVF index with nlist={nlist} needs at least {nlist} training vectors, got "
+            f"{len(train)}; lower nlist, add more vectors first, or use kind='flat'"
+        )
     index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
     index.cp.seed = 1234  # k-means initialisation: fixed, so a rebuild gives the same lists
     index.train(np.ascontiguousarray(train, dtype="float32"))
@@ -141,9 +151,9 @@ class FaissStore(BasePydanticVectorStore):
     kind: str = "flat"
     params: dict = {}
     _index: Any = PrivateAttr()
-    _nodes: dict = PrivateAttr(default_factory=dict)     # faiss id -> node without embedding
-    _ids: dict = PrivateAttr(default_factory=dict)       # node id -> faiss id
-    _by_doc: dict = PrivateAttr(default_factory=dict)    # ref doc id -> set of faiss ids
+    _nodes: dict = PrivateAttr(default_factory=dict)  # faiss id -> node without embedding
+    _ids: dict = PrivateAttr(default_factory=dict)  # node id -> faiss id
+    _by_doc: dict = PrivateAttr(default_factory=dict)  # ref doc id -> set of faiss ids
     _next_id: int = PrivateAttr(default=0)
 
     @classmethod
@@ -206,8 +216,10 @@ class FaissStore(BasePydanticVectorStore):
 
         vectors = np.asarray(embeddings, dtype="float32")
         if vectors.ndim != 2 or vectors.shape[1] != self.dim:
-            raise ValueError(f"embeddings of shape {vectors.shape} do not fit this store of dimension "
-                             f"{self.dim}: the index was built with another embedding model")
+            raise ValueError(
+                f"embeddings of shape {vectors.shape} do not fit this store of dimension "
+                f"{self.dim}: the index was built with another embedding model"
+            )
         faiss.normalize_L2(vectors)
         return vectors
 
@@ -280,8 +292,7 @@ class FaissStore(BasePydanticVectorStore):
         scores, ids = self._index.search(self._vectors([query.query_embedding]), k)
         hits = [(float(s), int(i)) for s, i in zip(scores[0], ids[0]) if i >= 0]
         nodes = [self._nodes[i] for _, i in hits]
-        return VectorStoreQueryResult(nodes=nodes, similarities=[s for s, _ in hits],
-                                      ids=[n.node_id for n in nodes])
+        return VectorStoreQueryResult(nodes=nodes, similarities=[s for s, _ in hits], ids=[n.node_id for n in nodes])
 
     def persist(self, persist_path: str | Path, fs: Any = None) -> None:
         """Write `vectors.faiss` and `nodes.jsonl` into the folder `persist_path`."""
@@ -321,6 +332,8 @@ class FaissStore(BasePydanticVectorStore):
                 store._ids[node.node_id] = row["id"]
                 store._by_doc.setdefault(node.ref_doc_id or node.node_id, set()).add(row["id"])
         if index.d != store.dim or index.ntotal != len(store._nodes):
-            raise ValueError(f"{VECTORS_FILE} holds {index.ntotal} vectors of dimension {index.d}, "
-                             f"{NODES_FILE} holds {len(store._nodes)} chunks of dimension {store.dim}")
+            raise ValueError(
+                f"{VECTORS_FILE} holds {index.ntotal} vectors of dimension {index.d}, "
+                f"{NODES_FILE} holds {len(store._nodes)} chunks of dimension {store.dim}"
+            )
         return store

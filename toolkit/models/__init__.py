@@ -9,10 +9,34 @@ Not here: prices (toolkit.cost) and choosing a model per question (routing).
 from .calls import CALL_KINDS, ChatMessage, Middleware, ModelCall, ModelClient, ModelReply
 from .extractive import ExtractiveLLM
 from .local import LocalLLM
-from .providers import (ModelRef, embed_model_id, embedded_embed_path, embedded_llm_path, make_embed_model, make_llm,
-                        model_name)
+from .providers import (
+    ModelRef,
+    embed_model_id,
+    embedded_embed_path,
+    embedded_llm_path,
+    make_embed_model,
+    make_llm,
+    model_name,
+)
 from .usage import Usage, count_tokens, usage_from_response
 
-__all__ = ["ModelRef", "make_llm", "make_embed_model", "model_name", "embed_model_id", "embedded_llm_path",
-           "embedded_embed_path", "Usage", "count_tokens", "usage_from_response", "ExtractiveLLM", "LocalLLM",
-           "ModelCall", "ModelReply", "ModelClient", "Middleware", "CALL_KINDS", "ChatMessage"]
+__all__ = [
+    "ModelRef",
+    "make_llm",
+    "make_embed_model",
+    "model_name",
+    "embed_model_id",
+    "embedded_llm_path",
+    "embedded_embed_path",
+    "Usage",
+    "count_tokens",
+    "usage_from_response",
+    "ExtractiveLLM",
+    "LocalLLM",
+    "ModelCall",
+    "ModelReply",
+    "ModelClient",
+    "Middleware",
+    "CALL_KINDS",
+    "ChatMessage",
+]

@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from llama_index.core.base.llms.types import ChatMessage
 
@@ -93,9 +94,15 @@ class ModelReply:
 
     def summary(self) -> dict:
         """One row for the run record: kind, model, tokens, attempts, cache hit, seconds."""
-        return {"kind": self.kind, "model": str(self.model), "input_tokens": self.usage.input_tokens,
-                "output_tokens": self.usage.output_tokens, "attempts": self.attempts,
-                "cache_hit": self.cache_hit, "seconds": round(self.seconds, 4)}
+        return {
+            "kind": self.kind,
+            "model": str(self.model),
+            "input_tokens": self.usage.input_tokens,
+            "output_tokens": self.usage.output_tokens,
+            "attempts": self.attempts,
+            "cache_hit": self.cache_hit,
+            "seconds": round(self.seconds, 4),
+        }
 
 
 def send(call: ModelCall) -> ModelReply:
@@ -113,12 +120,13 @@ def send(call: ModelCall) -> ModelReply:
 class ModelClient:
     """One model behind an ordered chain of middleware (outermost first).
 
-        >>> client = ModelClient(llm, "openai:gpt-4o-mini", middleware=[budget, cache, retry])  # doctest: +SKIP
-        >>> client.chat(messages, kind="judge", run_id="r1").text                             # doctest: +SKIP
+    >>> client = ModelClient(llm, "openai:gpt-4o-mini", middleware=[budget, cache, retry])  # doctest: +SKIP
+    >>> client.chat(messages, kind="judge", run_id="r1").text                             # doctest: +SKIP
     """
 
-    def __init__(self, llm, model: str | ModelRef, middleware: Sequence[Middleware] = (), *,
-                 max_output_tokens: int = 64):
+    def __init__(
+        self, llm, model: str | ModelRef, middleware: Sequence[Middleware] = (), *, max_output_tokens: int = 64
+    ):
         self.llm, self.model = llm, ModelRef.parse(model)
         self.middleware = list(middleware)
         self.max_output_tokens = max_output_tokens
@@ -129,6 +137,7 @@ class ModelClient:
 
     def call(self, call: ModelCall) -> ModelReply:
         """Send `call` through every middleware, then to the model."""
+
         def through(index: int) -> Callable[[ModelCall], ModelReply]:
             if index == len(self.middleware):
                 return send
@@ -143,15 +152,16 @@ class ModelClient:
         """One call of `kind` (see CALL_KINDS); `fields` fill the rest of the ModelCall."""
         if kind not in CALL_KINDS:
             raise ValueError(f"unknown call kind {kind!r}; use one of {', '.join(CALL_KINDS)}")
-        return self.call(ModelCall(list(messages), self.llm, self.model, kind, run_id,
-                                   self.max_output_tokens, **fields))
+        return self.call(
+            ModelCall(list(messages), self.llm, self.model, kind, run_id, self.max_output_tokens, **fields)
+        )
 
     def as_llm(self, kind: str, run_id: str = ""):
         """This client as a LlamaIndex LLM whose every call goes through the chain as `kind`."""
         from llama_index.core.base.llms.types import CompletionResponse, LLMMetadata
+        from llama_index.core.bridge.pydantic import PrivateAttr
         from llama_index.core.llms import CustomLLM
         from llama_index.core.llms.callbacks import llm_completion_callback
-        from llama_index.core.bridge.pydantic import PrivateAttr
 
         client = self
 

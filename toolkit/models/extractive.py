@@ -17,7 +17,8 @@ Not here: reasoning across sentences, dates or conflicting versions; it quotes, 
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from llama_index.core.base.llms.types import (

@@ -18,8 +18,9 @@ from __future__ import annotations
 import functools
 import os
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from llama_index.core.base.llms.types import (
     ChatMessage,
@@ -74,24 +75,31 @@ class LocalLLM(CustomLLM):
 
     @property
     def metadata(self) -> LLMMetadata:
-        return LLMMetadata(context_window=self.context_window, num_output=self.max_tokens,
-                           is_chat_model=True, model_name=Path(self.model_path).stem)
+        return LLMMetadata(
+            context_window=self.context_window,
+            num_output=self.max_tokens,
+            is_chat_model=True,
+            model_name=Path(self.model_path).stem,
+        )
 
     def count_tokens(self, text: str) -> int:
         """Tokens in `text` by the model's own tokenizer."""
         return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
     def _params(self, kwargs: dict) -> dict:
-        return {"temperature": kwargs.get("temperature", self.temperature),
-                "max_tokens": kwargs.get("max_tokens", self.max_tokens),
-                "seed": self.seed, "stop": kwargs.get("stop", self.stop)}
+        return {
+            "temperature": kwargs.get("temperature", self.temperature),
+            "max_tokens": kwargs.get("max_tokens", self.max_tokens),
+            "seed": self.seed,
+            "stop": kwargs.get("stop", self.stop),
+        }
 
     @llm_chat_callback()
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
         with self._lock:
             response = self._llama.create_chat_completion(
-                messages=[{"role": m.role.value, "content": m.content or ""} for m in messages],
-                **self._params(kwargs))
+                messages=[{"role": m.role.value, "content": m.content or ""} for m in messages], **self._params(kwargs)
+            )
         text = response["choices"][0]["message"]["content"] or ""
         return ChatResponse(message=ChatMessage(role="assistant", content=text.strip()), raw=response)
 
@@ -103,8 +111,10 @@ class LocalLLM(CustomLLM):
             text = ""
             with self._lock:  # held until the stream ends or the consumer closes it
                 for chunk in self._llama.create_chat_completion(
-                        messages=[{"role": m.role.value, "content": m.content or ""} for m in messages],
-                        stream=True, **params):
+                    messages=[{"role": m.role.value, "content": m.content or ""} for m in messages],
+                    stream=True,
+                    **params,
+                ):
                     delta = chunk["choices"][0]["delta"].get("content") or ""
                     text += delta
                     yield ChatResponse(message=ChatMessage(role="assistant", content=text), delta=delta, raw=chunk)

@@ -24,15 +24,22 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
 
 from ..config import Settings
 from ..errors import ConfigError, require
 
-__all__ = ["ModelRef", "model_name", "make_llm", "make_embed_model", "embedded_llm_path", "embedded_embed_path",
-           "embed_model_id"]
+__all__ = [
+    "ModelRef",
+    "model_name",
+    "make_llm",
+    "make_embed_model",
+    "embedded_llm_path",
+    "embedded_embed_path",
+    "embed_model_id",
+]
 
 LLM_PROVIDERS = ("local", "openai", "anthropic", "ollama", "openai-like", "extractive")
 EMBED_PROVIDERS = ("local", "openai", "ollama")
@@ -110,8 +117,9 @@ def model_name(spec: str | ModelRef) -> str:
 def _key(variable: str, provider: str) -> str:
     value = os.environ.get(variable)
     if not value:
-        raise ConfigError(f"{provider} needs an API key: set {variable} in the environment, "
-                          f"or use llm='local' to run offline")
+        raise ConfigError(
+            f"{provider} needs an API key: set {variable} in the environment, or use llm='local' to run offline"
+        )
     return value
 
 
@@ -149,18 +157,32 @@ def make_llm(settings: Settings):
     if provider == "ollama":
         module = require("llama_index.llms.ollama", "ollama")
         base_url = _url(settings.base_url or os.environ.get("OLLAMA_HOST") or "127.0.0.1:11434")
-        return module.Ollama(model=model, base_url=base_url, request_timeout=120.0,
-                             temperature=settings.temperature, context_window=settings.context_window,
-                             additional_kwargs={"num_predict": settings.max_output_tokens, "seed": settings.seed})
+        return module.Ollama(
+            model=model,
+            base_url=base_url,
+            request_timeout=120.0,
+            temperature=settings.temperature,
+            context_window=settings.context_window,
+            additional_kwargs={"num_predict": settings.max_output_tokens, "seed": settings.seed},
+        )
     module = require("llama_index.llms.openai_like", "openai-like")
     base_url = settings.base_url or os.environ.get("OPENAI_BASE_URL")
     if not base_url:
-        raise ConfigError("openai-like needs the server URL: set TOOLKIT_BASE_URL (for example "
-                          "http://127.0.0.1:8000/v1) or base_url in the config file")
+        raise ConfigError(
+            "openai-like needs the server URL: set TOOLKIT_BASE_URL (for example "
+            "http://127.0.0.1:8000/v1) or base_url in the config file"
+        )
     # The key has its own variable: an OpenAI key must not travel to whatever server base_url names.
     # Many self-hosted servers need no key at all; the client insists on a string.
-    return module.OpenAILike(model=model, api_base=base_url, api_key=os.environ.get("TOOLKIT_API_KEY", "unused"),
-                             is_chat_model=True, context_window=settings.context_window, timeout=60, **common)
+    return module.OpenAILike(
+        model=model,
+        api_base=base_url,
+        api_key=os.environ.get("TOOLKIT_API_KEY", "unused"),
+        is_chat_model=True,
+        context_window=settings.context_window,
+        timeout=60,
+        **common,
+    )
 
 
 def _url(address: str) -> str:
@@ -177,8 +199,14 @@ def _local_embedding(path: str, batch_size: int, cache_folder: str):
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()  # no "Loading weights" bar in every notebook
-    return HuggingFaceEmbedding(model_name=path, device="cpu", normalize=True, cache_folder=cache_folder,
-                                embed_batch_size=batch_size, show_progress_bar=False)
+    return HuggingFaceEmbedding(
+        model_name=path,
+        device="cpu",
+        normalize=True,
+        cache_folder=cache_folder,
+        embed_batch_size=batch_size,
+        show_progress_bar=False,
+    )
 
 
 def make_embed_model(settings: Settings, batch_size: int = 64):

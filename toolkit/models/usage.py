@@ -53,13 +53,19 @@ def usage_from_response(response: Any) -> Usage | None:
         inp = _get(usage, "prompt_tokens", "input_tokens")
         out = _get(usage, "completion_tokens", "output_tokens")
         details = _get(usage, "prompt_tokens_details")
-        cached = (_get(details, "cached_tokens") if details is not None else None) or \
-            _get(usage, "cache_read_input_tokens") or 0
+        cached = (
+            (_get(details, "cached_tokens") if details is not None else None)
+            or _get(usage, "cache_read_input_tokens")
+            or 0
+        )
         if inp is not None and out is not None:
             if _get(usage, "prompt_tokens") is None:
                 # Anthropic's input_tokens excludes the tokens read from or written to its cache.
-                inp = int(inp) + int(_get(usage, "cache_read_input_tokens") or 0) + \
-                    int(_get(usage, "cache_creation_input_tokens") or 0)
+                inp = (
+                    int(inp)
+                    + int(_get(usage, "cache_read_input_tokens") or 0)
+                    + int(_get(usage, "cache_creation_input_tokens") or 0)
+                )
             return Usage(int(inp), int(out), int(cached))
     inp, out = _get(raw, "prompt_eval_count"), _get(raw, "eval_count")
     if inp is not None and out is not None:

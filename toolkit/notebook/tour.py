@@ -24,8 +24,7 @@ __all__ = ["checkpoint", "execute_notebook", "run_tour", "format_scorecard", "No
 CHECKPOINT_MIME = "application/vnd.toolkit.checkpoint+json"
 
 
-def checkpoint(metric: str, value: float, *, at_least: float | None = None,
-               at_most: float | None = None) -> None:
+def checkpoint(metric: str, value: float, *, at_least: float | None = None, at_most: float | None = None) -> None:
     """Assert a notebook's key metric against its threshold and publish it for the scorecard."""
     if at_least is None and at_most is None:
         raise ValueError("give at_least or at_most: a checkpoint without a threshold cannot fail")
@@ -84,8 +83,14 @@ def execute_notebook(nb, folder: Path, timeout: int = 900) -> None:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
     # A kernel that loads torch on a busy 2-core laptop can take more than nbclient's default 60 s.
-    NotebookClient(nb, timeout=timeout, startup_timeout=300, kernel_name="python3", record_timing=False,
-                   resources={"metadata": {"path": str(folder)}}).execute()
+    NotebookClient(
+        nb,
+        timeout=timeout,
+        startup_timeout=300,
+        kernel_name="python3",
+        record_timing=False,
+        resources={"metadata": {"path": str(folder)}},
+    ).execute()
 
 
 def run_notebook(path: Path, report_dir: Path, timeout: int = 900) -> NotebookScore:
@@ -119,8 +124,17 @@ def run_notebook(path: Path, report_dir: Path, timeout: int = 900) -> NotebookSc
 
     # The report must open offline and reach no CDN: no MathJax, require.js or mermaid scripts
     # (the notebooks use no math or diagrams).
-    offline = {name: "" for name in ("mathjax_url", "require_js_url", "mermaid_js_url", "jquery_url",
-                                     "mermaid_layout_elk_js_url", "widget_renderer_url")}
+    offline = {
+        name: ""
+        for name in (
+            "mathjax_url",
+            "require_js_url",
+            "mermaid_js_url",
+            "jquery_url",
+            "mermaid_layout_elk_js_url",
+            "widget_renderer_url",
+        )
+    }
     body, _ = HTMLExporter(**offline).from_notebook_node(nb)
     (report_dir / path.with_suffix(".html").name).write_text(body, encoding="utf-8")
     return score
@@ -133,9 +147,11 @@ def _scoreboard_html(scoreboard: Path | None) -> str:
     import pandas as pd
 
     table = pd.read_csv(scoreboard, dtype={"notebook": str, "pipeline": str})
-    return ("<h2>Scoreboard: the same pipeline, notebook by notebook</h2>"
-            "<p>Each row is measured on that notebook's evaluation sample; dollars per 1,000 queries are a "
-            "projection at a hosted model's prices.</p>" + table.to_html(index=False, na_rep="-", border=1))
+    return (
+        "<h2>Scoreboard: the same pipeline, notebook by notebook</h2>"
+        "<p>Each row is measured on that notebook's evaluation sample; dollars per 1,000 queries are a "
+        "projection at a hosted model's prices.</p>" + table.to_html(index=False, na_rep="-", border=1)
+    )
 
 
 def _index_page(scores: list[NotebookScore], scoreboard: Path | None = None) -> str:
@@ -146,14 +162,17 @@ def _index_page(scores: list[NotebookScore], scoreboard: Path | None = None) -> 
         f"<td>{s.seconds}</td><td>{html.escape(s.error)}</td></tr>"
         for s in scores
     )
-    return ("<!doctype html><meta charset='utf-8'><title>Pipeline report</title>"
-            "<h1>Pipeline report</h1><table border='1' cellpadding='4'>"
-            "<tr><th>notebook</th><th>checkpoint metric</th><th>value</th><th>threshold</th>"
-            f"<th>result</th><th>seconds</th><th>error</th></tr>{rows}</table>" + _scoreboard_html(scoreboard))
+    return (
+        "<!doctype html><meta charset='utf-8'><title>Pipeline report</title>"
+        "<h1>Pipeline report</h1><table border='1' cellpadding='4'>"
+        "<tr><th>notebook</th><th>checkpoint metric</th><th>value</th><th>threshold</th>"
+        f"<th>result</th><th>seconds</th><th>error</th></tr>{rows}</table>" + _scoreboard_html(scoreboard)
+    )
 
 
-def run_tour(notebooks: str | Path = "notebooks", report: str | Path = "report",
-             only: list[str] | None = None, echo=print) -> list[NotebookScore]:
+def run_tour(
+    notebooks: str | Path = "notebooks", report: str | Path = "report", only: list[str] | None = None, echo=print
+) -> list[NotebookScore]:
     """Run every `NN_*.ipynb` in order; write `report/NN_*.html`, `index.html` (the checkpoints, then
     the scoreboard the notebooks wrote to `notebooks/pipelines/scoreboard.csv`) and `scorecard.json`."""
     notebooks, report = Path(notebooks), Path(report)
@@ -186,9 +205,11 @@ def format_scorecard(scores: list[NotebookScore]) -> str:
         for i, (metric, value) in enumerate(metrics):
             shown = "" if value is None else f"{value:.3f}"
             first = i == 0
-            lines.append(f"{s.notebook if first else '':<{width}}  {metric:<26} {shown:>8}  "
-                         f"{needs[i] if i < len(needs) else '':<9} {result if first else '':<6}  "
-                         f"{s.seconds if first else '':>7}")
+            lines.append(
+                f"{s.notebook if first else '':<{width}}  {metric:<26} {shown:>8}  "
+                f"{needs[i] if i < len(needs) else '':<9} {result if first else '':<6}  "
+                f"{s.seconds if first else '':>7}"
+            )
         if s.error:
             lines.append(f"{'':<{width}}  error: {s.error}")
     passed = sum(s.passed for s in scores)

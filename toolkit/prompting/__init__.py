@@ -6,8 +6,36 @@
 Not here: running specs over an evaluation set (toolkit.evaluation.experiments).
 """
 
-from .spec import (ABSTAIN, DEFAULT_SPEC, SCHEMAS, SYSTEM_PROMPT, CitedAnswer, Example, Parsed, PromptSpec,
-                   bundled_specs, cited_numbers, diff_specs, load_spec, rag_messages, register_schema)
+from .spec import (
+    ABSTAIN,
+    DEFAULT_SPEC,
+    SCHEMAS,
+    SYSTEM_PROMPT,
+    CitedAnswer,
+    Example,
+    Parsed,
+    PromptSpec,
+    bundled_specs,
+    cited_numbers,
+    diff_specs,
+    load_spec,
+    rag_messages,
+    register_schema,
+)
 
-__all__ = ["PromptSpec", "Example", "DEFAULT_SPEC", "load_spec", "diff_specs", "bundled_specs", "rag_messages",
-           "CitedAnswer", "Parsed", "register_schema", "SCHEMAS", "SYSTEM_PROMPT", "ABSTAIN", "cited_numbers"]
+__all__ = [
+    "PromptSpec",
+    "Example",
+    "DEFAULT_SPEC",
+    "load_spec",
+    "diff_specs",
+    "bundled_specs",
+    "rag_messages",
+    "CitedAnswer",
+    "Parsed",
+    "register_schema",
+    "SCHEMAS",
+    "SYSTEM_PROMPT",
+    "ABSTAIN",
+    "cited_numbers",
+]

@@ -11,5 +11,19 @@ from .faults import FaultInjector, FaultProxy
 from .middleware import Faults, Retry
 from .retry import Attempt, CallResult, RetryPolicy, check_complete, is_transient
 
-__all__ = ["RetryPolicy", "Retry", "Faults", "Attempt", "CallResult", "is_transient", "check_complete", "FaultInjector", "FaultProxy",
-           "SideEffectLedger", "EffectService", "idempotency_key", "post_effect", "support_steps"]
+__all__ = [
+    "RetryPolicy",
+    "Retry",
+    "Faults",
+    "Attempt",
+    "CallResult",
+    "is_transient",
+    "check_complete",
+    "FaultInjector",
+    "FaultProxy",
+    "SideEffectLedger",
+    "EffectService",
+    "idempotency_key",
+    "post_effect",
+    "support_steps",
+]

@@ -37,10 +37,11 @@ import threading
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import closing, contextmanager
 from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 from ..errors import ConfigError, EffectInProgressError, LedgerCorruptError
 from .loopback import QuietHandler
@@ -76,16 +77,16 @@ def idempotency_key(request: Mapping[str, Any] | str, step: str) -> str:
     if not step or not isinstance(step, str):
         raise ConfigError("idempotency_key needs a step name, for example 'open_ticket'")
     canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return f"{step}:" + hashlib.sha256(f"{step}\n{canonical}".encode("utf-8")).hexdigest()[:32]
+    return f"{step}:" + hashlib.sha256(f"{step}\n{canonical}".encode()).hexdigest()[:32]
 
 
 def _alive(owner: str | None) -> bool:
     """Whether the process named in an owner tag (`host:pid:token`) may still be running."""
     if not owner:
-        return False         # released by a worker whose action failed
+        return False  # released by a worker whose action failed
     host, pid, _ = owner.split(":", 2)
     if host != _HOST:
-        return True          # another machine: only its lease can tell
+        return True  # another machine: only its lease can tell
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
@@ -105,7 +106,7 @@ class SideEffectLedger:
             with closing(self._connect()) as db:
                 if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
                     raise sqlite3.DatabaseError("quick_check failed")
-                db.execute("PRAGMA journal_mode=WAL")   # readers never block the one writer
+                db.execute("PRAGMA journal_mode=WAL")  # readers never block the one writer
                 db.executescript("BEGIN IMMEDIATE;" + _TABLES + "COMMIT;")
                 db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA,))
                 schema = db.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()[0]
@@ -113,10 +114,12 @@ class SideEffectLedger:
             raise LedgerCorruptError(
                 f"side-effect ledger {self.path} is damaged ({exc}); it is not trusted, since re-running from a "
                 f"bad ledger could repeat side effects: move it aside, restore a backup, and reconcile with the "
-                f"systems it wrote to") from exc
+                f"systems it wrote to"
+            ) from exc
         if schema != SCHEMA:
-            raise LedgerCorruptError(f"{self.path} is not a side-effect ledger (schema {schema!r}, expected "
-                                     f"{SCHEMA!r}); give a new path")
+            raise LedgerCorruptError(
+                f"{self.path} is not a side-effect ledger (schema {schema!r}, expected {SCHEMA!r}); give a new path"
+            )
 
     def _connect(self) -> sqlite3.Connection:
         # One connection per operation: safe across threads, and nothing stays open after a fork.
@@ -148,11 +151,16 @@ class SideEffectLedger:
             row = db.execute("SELECT result FROM effects WHERE key = ? AND status = 'done'", (key,)).fetchone()
             if row is not None:
                 return {**json.loads(row[0]), "replayed": True}
-            cursor = db.execute("INSERT INTO records (kind, key, payload, created_at) VALUES (?, ?, ?, ?)",
-                                (kind, key, json.dumps(payload, sort_keys=True), time.time()))
+            cursor = db.execute(
+                "INSERT INTO records (kind, key, payload, created_at) VALUES (?, ?, ?, ?)",
+                (kind, key, json.dumps(payload, sort_keys=True), time.time()),
+            )
             result = {"id": cursor.lastrowid, "kind": kind}
-            db.execute("INSERT OR REPLACE INTO effects (key, step, status, result, runs, done_at) "
-                       "VALUES (?, ?, 'done', ?, 1, ?)", (key, key.split(":", 1)[0], json.dumps(result), time.time()))
+            db.execute(
+                "INSERT OR REPLACE INTO effects (key, step, status, result, runs, done_at) "
+                "VALUES (?, ?, 'done', ?, 1, ?)",
+                (key, key.split(":", 1)[0], json.dumps(result), time.time()),
+            )
         return {**result, "replayed": False}
 
     def once(self, key: str, action: Callable[[str], Any], *, wait_s: float | None = None) -> Any:
@@ -171,20 +179,28 @@ class SideEffectLedger:
             if state == "claimed":
                 break
             if time.monotonic() >= deadline:
-                raise EffectInProgressError(f"side effect {key} is still being run by {value}; retry later, or wait "
-                                            f"{self.lease_s:.0f} s for its lease to expire if that worker is stuck")
+                raise EffectInProgressError(
+                    f"side effect {key} is still being run by {value}; retry later, or wait "
+                    f"{self.lease_s:.0f} s for its lease to expire if that worker is stuck"
+                )
             time.sleep(self.poll_s)
         try:
             result = action(key)
             payload = json.dumps(result)
         except BaseException:
-            with self._transaction() as db:   # release: the next claim takes over at once (and counts a run)
-                db.execute("UPDATE effects SET owner = NULL, lease_until = 0 WHERE key = ? AND owner = ? "
-                           "AND status = 'pending'", (key, owner))
+            with self._transaction() as db:  # release: the next claim takes over at once (and counts a run)
+                db.execute(
+                    "UPDATE effects SET owner = NULL, lease_until = 0 WHERE key = ? AND owner = ? "
+                    "AND status = 'pending'",
+                    (key, owner),
+                )
             raise
         with self._transaction() as db:
-            db.execute("UPDATE effects SET status = 'done', result = ?, done_at = ?, lease_until = NULL "
-                       "WHERE key = ? AND owner = ?", (payload, time.time(), key, owner))
+            db.execute(
+                "UPDATE effects SET status = 'done', result = ?, done_at = ?, lease_until = NULL "
+                "WHERE key = ? AND owner = ?",
+                (payload, time.time(), key, owner),
+            )
         return result
 
     def _claim(self, key: str, owner: str) -> tuple[str, Any]:
@@ -192,23 +208,29 @@ class SideEffectLedger:
         with self._transaction() as db:
             row = db.execute("SELECT status, owner, lease_until, result FROM effects WHERE key = ?", (key,)).fetchone()
             if row is None:
-                db.execute("INSERT INTO effects (key, step, status, owner, lease_until, runs) VALUES (?, ?, 'pending', ?, ?, 1)",
-                           (key, key.split(":", 1)[0], owner, now + self.lease_s))
+                db.execute(
+                    "INSERT INTO effects (key, step, status, owner, lease_until, runs) VALUES (?, ?, 'pending', ?, ?, 1)",
+                    (key, key.split(":", 1)[0], owner, now + self.lease_s),
+                )
                 return "claimed", None
             status, holder, lease_until, result = row
             if status == "done":
                 return "done", json.loads(result)
-            if (lease_until or 0) < now or not _alive(holder):   # its worker died or went quiet: take over
-                db.execute("UPDATE effects SET owner = ?, lease_until = ?, runs = runs + 1 WHERE key = ?",
-                           (owner, now + self.lease_s, key))
+            if (lease_until or 0) < now or not _alive(holder):  # its worker died or went quiet: take over
+                db.execute(
+                    "UPDATE effects SET owner = ?, lease_until = ?, runs = runs + 1 WHERE key = ?",
+                    (owner, now + self.lease_s, key),
+                )
                 return "claimed", None
             return "held", holder
 
     def log_attempt(self, attempt, scope: str = "") -> None:
         """Store one reliability.Attempt; pass as `RetryPolicy(on_attempt=ledger.log_attempt)`."""
         with self._transaction() as db:
-            db.execute("INSERT INTO attempts (at, scope, tier, number, outcome, error) VALUES (?, ?, ?, ?, ?, ?)",
-                       (time.time(), scope, attempt.tier, attempt.number, attempt.outcome, attempt.error))
+            db.execute(
+                "INSERT INTO attempts (at, scope, tier, number, outcome, error) VALUES (?, ?, ?, ?, ?, ?)",
+                (time.time(), scope, attempt.tier, attempt.number, attempt.outcome, attempt.error),
+            )
 
     def query(self, sql: str, params: tuple = ()) -> list[tuple]:
         """Read-only SQL over the ledger's tables (meta, effects, attempts, records)."""
@@ -220,12 +242,20 @@ class SideEffectLedger:
 
     def stats(self) -> dict[str, int]:
         """Counts: effects done and pending, actions run, attempts made and failed, records written."""
-        (done, pending, runs), = self.query("SELECT COALESCE(SUM(status = 'done'), 0), "
-                                            "COALESCE(SUM(status = 'pending'), 0), COALESCE(SUM(runs), 0) FROM effects")
-        (attempts, failed), = self.query("SELECT COUNT(*), COALESCE(SUM(outcome != 'ok'), 0) FROM attempts")
-        (records,), = self.query("SELECT COUNT(*) FROM records")
-        return {"done": done, "pending": pending, "runs": runs, "attempts": attempts,
-                "failed_attempts": failed, "records": records}
+        ((done, pending, runs),) = self.query(
+            "SELECT COALESCE(SUM(status = 'done'), 0), "
+            "COALESCE(SUM(status = 'pending'), 0), COALESCE(SUM(runs), 0) FROM effects"
+        )
+        ((attempts, failed),) = self.query("SELECT COUNT(*), COALESCE(SUM(outcome != 'ok'), 0) FROM attempts")
+        ((records,),) = self.query("SELECT COUNT(*) FROM records")
+        return {
+            "done": done,
+            "pending": pending,
+            "runs": runs,
+            "attempts": attempts,
+            "failed_attempts": failed,
+            "records": records,
+        }
 
 
 class EffectService:
@@ -242,8 +272,10 @@ class EffectService:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with sqlite3.connect(self.path) as db:
-            db.execute("CREATE TABLE IF NOT EXISTS records (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, "
-                       "key TEXT UNIQUE, payload TEXT NOT NULL, created_at REAL NOT NULL)")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS records (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, "
+                "key TEXT UNIQUE, payload TEXT NOT NULL, created_at REAL NOT NULL)"
+            )
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", port), _service_handler(self))
         self._server.daemon_threads = True
@@ -260,14 +292,17 @@ class EffectService:
                 row = db.execute("SELECT id FROM records WHERE key = ?", (key,)).fetchone()
                 if row is not None:
                     return 200, {"id": row[0], "kind": kind, "replayed": True}
-            cursor = db.execute("INSERT INTO records (kind, key, payload, created_at) VALUES (?, ?, ?, ?)",
-                                (kind, key, json.dumps(payload, sort_keys=True), time.time()))
+            cursor = db.execute(
+                "INSERT INTO records (kind, key, payload, created_at) VALUES (?, ?, ?, ?)",
+                (kind, key, json.dumps(payload, sort_keys=True), time.time()),
+            )
             return 201, {"id": cursor.lastrowid, "kind": kind, "replayed": False}
 
     def records(self, kind: str | None = None) -> list[dict]:
         with sqlite3.connect(self.path) as db:
-            rows = db.execute("SELECT id, kind, key, payload FROM records WHERE ? IS NULL OR kind = ? ORDER BY id",
-                              (kind, kind)).fetchall()
+            rows = db.execute(
+                "SELECT id, kind, key, payload FROM records WHERE ? IS NULL OR kind = ? ORDER BY id", (kind, kind)
+            ).fetchall()
         return [{"id": i, "kind": k, "key": key, **json.loads(p)} for i, k, key, p in rows]
 
     def close(self) -> None:
@@ -301,21 +336,24 @@ def _service_handler(service: EffectService) -> type:
     return Handler
 
 
-def post_effect(url: str, kind: str, payload: Mapping[str, Any], key: str | None = None,
-                timeout_s: float = 10.0) -> dict:
+def post_effect(
+    url: str, kind: str, payload: Mapping[str, Any], key: str | None = None, timeout_s: float = 10.0
+) -> dict:
     """POST one side effect to an EffectService (urllib: no client library needed); the key, if
     given, travels as the `Idempotency-Key` header. HTTP errors raise urllib.error.HTTPError."""
     headers = {"Content-Type": "application/json"}
     if key is not None:
         headers["Idempotency-Key"] = key
-    request = urllib.request.Request(f"{url.rstrip('/')}/{kind}", data=json.dumps(payload).encode(),
-                                     headers=headers, method="POST")
+    request = urllib.request.Request(
+        f"{url.rstrip('/')}/{kind}", data=json.dumps(payload).encode(), headers=headers, method="POST"
+    )
     with urllib.request.urlopen(request, timeout=timeout_s) as response:
         return json.loads(response.read())
 
 
-def support_steps(ledger: SideEffectLedger, url: str, request: Mapping[str, Any], *,
-                  post: Callable = post_effect, retry=None) -> dict[str, dict]:
+def support_steps(
+    ledger: SideEffectLedger, url: str, request: Mapping[str, Any], *, post: Callable = post_effect, retry=None
+) -> dict[str, dict]:
     """The example workflow's side effects for one request, each at most once: open a ticket
     and send a notification on the EffectService at `url`, write a CRM note in the ledger.
 
@@ -326,6 +364,7 @@ def support_steps(ledger: SideEffectLedger, url: str, request: Mapping[str, Any]
     reliability.RetryPolicy, retries each step on its own, so a failed notification never
     re-opens the ticket.
     """
+
     def step(name: str, run: Callable, *args):
         return run(*args) if retry is None else retry.run([(name, run)], args).value  # attempts named by step
 
@@ -333,10 +372,20 @@ def support_steps(ledger: SideEffectLedger, url: str, request: Mapping[str, Any]
         return lambda key: post(url, kind, {**request, "step": name}, key=key)
 
     return {
-        "open_ticket": step("open_ticket", ledger.once, idempotency_key(request, "open_ticket"),
-                            remote("tickets", "open_ticket")),
-        "write_crm_note": step("write_crm_note", ledger.record, idempotency_key(request, "write_crm_note"),
-                               "crm_notes", {**request, "step": "write_crm_note"}),
-        "send_notification": step("send_notification", ledger.once, idempotency_key(request, "send_notification"),
-                                  remote("notifications", "send_notification")),
+        "open_ticket": step(
+            "open_ticket", ledger.once, idempotency_key(request, "open_ticket"), remote("tickets", "open_ticket")
+        ),
+        "write_crm_note": step(
+            "write_crm_note",
+            ledger.record,
+            idempotency_key(request, "write_crm_note"),
+            "crm_notes",
+            {**request, "step": "write_crm_note"},
+        ),
+        "send_notification": step(
+            "send_notification",
+            ledger.once,
+            idempotency_key(request, "send_notification"),
+            remote("notifications", "send_notification"),
+        ),
     }

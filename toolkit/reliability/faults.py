@@ -34,9 +34,10 @@ import threading
 import time
 import urllib.parse
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from ..errors import ConfigError
 from .loopback import QuietHandler
@@ -44,7 +45,7 @@ from .loopback import QuietHandler
 __all__ = ["FaultInjector", "FaultProxy", "KINDS", "FAILURES"]
 
 KINDS = ("latency", "timeout", "rate_limit", "server_error", "truncated", "malformed")
-FAILURES = KINDS[1:]              # latency only slows a call down
+FAILURES = KINDS[1:]  # latency only slows a call down
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -58,12 +59,12 @@ class FaultInjector:
 
     rates: dict[str, float]
     seed: int = 0
-    latency_s: float = 0.05           # added to a call by a latency fault
-    hang_s: float = 0.0               # a timeout fault waits this long, after the call, before raising
+    latency_s: float = 0.05  # added to a call by a latency fault
+    hang_s: float = 0.0  # a timeout fault waits this long, after the call, before raising
     retry_after_s: float | None = 0.02
     status_codes: Sequence[int] = (500, 502, 503)
     counts: Counter = field(default_factory=Counter, init=False)
-    log: list[str] = field(default_factory=list, init=False)   # the outcome of every call, in order
+    log: list[str] = field(default_factory=list, init=False)  # the outcome of every call, in order
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.rates) - set(KINDS))
@@ -72,7 +73,7 @@ class FaultInjector:
         if any(rate < 0 for rate in self.rates.values()) or sum(self.rates.values()) > 1 + 1e-9:
             raise ConfigError(f"fault rates must be non-negative and sum to at most 1, not {self.rates}")
         self._random = random.Random(self.seed)
-        self._lock = threading.Lock()   # calls may come from many threads; draws stay in one sequence
+        self._lock = threading.Lock()  # calls may come from many threads; draws stay in one sequence
 
     @classmethod
     def transient(cls, rate: float, kinds: Sequence[str] = FAILURES, **kwargs) -> FaultInjector:
@@ -89,8 +90,12 @@ class FaultInjector:
         return sum(self.counts[kind] for kind in FAILURES)
 
     def summary(self) -> dict[str, int]:
-        return {"calls": self.counts["calls"], "passed": self.counts["ok"], "injected": self.injected,
-                **{kind: self.counts[kind] for kind in KINDS}}
+        return {
+            "calls": self.counts["calls"],
+            "passed": self.counts["ok"],
+            "injected": self.injected,
+            **{kind: self.counts[kind] for kind in KINDS},
+        }
 
     def draw(self) -> tuple[str, Any]:
         """The next outcome, "ok" or a fault kind, with its detail (status code or cut fraction)."""
@@ -107,24 +112,26 @@ class FaultInjector:
             self.log.append(kind)
         if kind == "server_error":
             return kind, self.status_codes[int(detail * len(self.status_codes))]
-        return kind, 0.3 + 0.5 * detail     # where a truncation cuts: 30-80% of the output
+        return kind, 0.3 + 0.5 * detail  # where a truncation cuts: 30-80% of the output
 
     def wrap(self, fn: Callable) -> Callable:
         """`fn` with faults: the same arguments and, when no fault is drawn, the same result."""
+
         @functools.wraps(fn)
         def faulty(*args, **kwargs):
             kind, detail = self.draw()
-            if kind in ("rate_limit", "server_error"):   # refused up front: the call never ran
+            if kind in ("rate_limit", "server_error"):  # refused up front: the call never ran
                 raise _http_error(429 if kind == "rate_limit" else detail, self.retry_after_s)
             if kind == "latency":
                 time.sleep(self.latency_s)
             value = fn(*args, **kwargs)
-            if kind == "timeout":                        # the call ran, but its response is lost
+            if kind == "timeout":  # the call ran, but its response is lost
                 time.sleep(self.hang_s)
                 raise TimeoutError("injected timeout: the call ran but its response never arrived")
             if kind in ("truncated", "malformed"):
                 return _corrupt(value, kind, detail)
             return value
+
         return faulty
 
     def wrap_object(self, target: Any, methods: Sequence[str]) -> Any:
@@ -140,8 +147,7 @@ class FaultInjector:
 
     def wrap_embedding(self, embed_model: Any) -> Any:
         """A LlamaIndex embedding model whose embedding calls carry faults."""
-        return self.wrap_object(embed_model, ("get_query_embedding", "get_text_embedding",
-                                              "get_text_embedding_batch"))
+        return self.wrap_object(embed_model, ("get_query_embedding", "get_text_embedding", "get_text_embedding_batch"))
 
 
 class _Faulty:
@@ -158,15 +164,18 @@ def _http_error(status: int, retry_after_s: float | None):
     headers = {}
     if status == 429 and retry_after_s is not None:
         # Whole seconds go in Retry-After; finer waits in retry-after-ms, as OpenAI sends them.
-        headers = {"Retry-After": str(int(retry_after_s))} if float(retry_after_s).is_integer() \
+        headers = (
+            {"Retry-After": str(int(retry_after_s))}
+            if float(retry_after_s).is_integer()
             else {"retry-after-ms": str(int(retry_after_s * 1000))}
+        )
     request = httpx.Request("POST", "http://127.0.0.1/injected")
     response = httpx.Response(status, headers=headers, request=request)
     return httpx.HTTPStatusError(f"injected: {status} {response.reason_phrase}", request=request, response=response)
 
 
 def _cut(text, fraction: float):
-    return text[:max(1, int(len(text) * fraction))]
+    return text[: max(1, int(len(text) * fraction))]
 
 
 def _corrupt(value: Any, kind: str, fraction: float) -> Any:
@@ -174,9 +183,9 @@ def _corrupt(value: Any, kind: str, fraction: float) -> Any:
     from llama_index.core.base.llms.types import ChatMessage, ChatResponse, CompletionResponse
 
     if isinstance(value, str):
-        return _cut(value, fraction) if kind == "truncated" else _cut(value, fraction) + "\ufffd\x00{\"answ"
+        return _cut(value, fraction) if kind == "truncated" else _cut(value, fraction) + '\ufffd\x00{"answ'
     if isinstance(value, bytes):
-        return _cut(value, fraction) if kind == "truncated" else _cut(value, fraction) + b"\xff\x00{\"answ"
+        return _cut(value, fraction) if kind == "truncated" else _cut(value, fraction) + b'\xff\x00{"answ'
     if isinstance(value, (ChatResponse, CompletionResponse)):
         text = value.message.content if isinstance(value, ChatResponse) else value.text
         raw = value.raw if isinstance(value.raw, dict) else {}
@@ -186,12 +195,13 @@ def _corrupt(value: Any, kind: str, fraction: float) -> Any:
         if isinstance(value, ChatResponse):
             return ChatResponse(message=ChatMessage(role="assistant", content=text), raw=raw)
         return CompletionResponse(text=text, raw=raw)
-    if isinstance(value, list) and value and all(isinstance(x, float) for x in value):   # one embedding
+    if isinstance(value, list) and value and all(isinstance(x, float) for x in value):  # one embedding
         return _cut(value, fraction) if kind == "truncated" else [float("nan")] * len(value)
-    if isinstance(value, list) and value and all(isinstance(x, list) for x in value):    # a batch of them
+    if isinstance(value, list) and value and all(isinstance(x, list) for x in value):  # a batch of them
         return value[:-1] if kind == "truncated" else [_corrupt(value[0], kind, fraction)] + value[1:]
-    raise ConfigError(f"cannot inject a {kind} output into a {type(value).__name__}; "
-                      f"leave {kind} out of the rates for this call")
+    raise ConfigError(
+        f"cannot inject a {kind} output into a {type(value).__name__}; leave {kind} out of the rates for this call"
+    )
 
 
 class FaultProxy:
@@ -244,14 +254,23 @@ class FaultProxy:
             keep = {k: v for k, v in headers.items() if k.lower() not in _HOP_BY_HOP}
             connection.request(method, path, body=body or None, headers=keep)
             response = connection.getresponse()
-            data = response.read()   # http.client undoes chunked encoding
+            data = response.read()  # http.client undoes chunked encoding
             return response.status, [(k, v) for k, v in response.getheaders() if k.lower() not in _HOP_BY_HOP], data
         finally:
             connection.close()
 
 
-_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "proxy-connection",
-               "te", "trailer", "upgrade"}
+_HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "content-length",
+    "host",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+}
 
 
 def _proxy_handler(proxy: FaultProxy) -> type:
@@ -273,15 +292,18 @@ def _proxy_handler(proxy: FaultProxy) -> type:
             kind, detail = proxy.injector.draw()
             if kind == "rate_limit":
                 after = proxy.injector.retry_after_s
-                headers = [] if after is None else [("retry-after-ms", str(int(after * 1000))),
-                                                    ("Retry-After", str(max(1, round(after))))]
+                headers = (
+                    []
+                    if after is None
+                    else [("retry-after-ms", str(int(after * 1000))), ("Retry-After", str(max(1, round(after))))]
+                )
                 return self._error(429, "injected rate limit", headers)
             if kind == "server_error":
                 return self._error(detail, f"injected server error {detail}")
             if kind == "latency":
                 time.sleep(proxy.injector.latency_s)
             status, headers, data = proxy.forward(self.command, self.path, self.headers, body)
-            if kind == "timeout":              # the upstream did the work; the reply never comes
+            if kind == "timeout":  # the upstream did the work; the reply never comes
                 time.sleep(proxy.injector.hang_s)
                 self.close_connection = True
                 return

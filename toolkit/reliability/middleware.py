@@ -42,8 +42,11 @@ class Retry:
             for callback in call.on_attempt:
                 callback(a)
 
-        outcome = self.policy.run([(str(model), attempt(model, llm)) for model, llm in tiers],
-                                  validate=self.policy.validate or check_complete, on_attempt=seen)
+        outcome = self.policy.run(
+            [(str(model), attempt(model, llm)) for model, llm in tiers],
+            validate=self.policy.validate or check_complete,
+            on_attempt=seen,
+        )
         reply = outcome.value
         reply.attempts = len(outcome.attempts)
         reply.parts["retry"] = {"attempts": len(outcome.attempts), "tier": outcome.tier}

@@ -32,19 +32,29 @@ import sys
 import threading
 import time
 import urllib.error
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from tenacity import Retrying, retry_if_exception, wait_exponential, wait_random
 
 from ..errors import CallTimeoutError, ConfigError, MalformedOutputError, RetryExhaustedError
 
-__all__ = ["RetryPolicy", "Attempt", "CallResult", "is_transient", "status_code", "retry_after",
-           "call_with_timeout", "check_complete", "describe"]
+__all__ = [
+    "RetryPolicy",
+    "Attempt",
+    "CallResult",
+    "is_transient",
+    "status_code",
+    "retry_after",
+    "call_with_timeout",
+    "check_complete",
+    "describe",
+]
 
 # 5xx is retried, except these two: the server says it will never do this, so a retry cannot help.
 _PERMANENT_5XX = frozenset({501, 505})
-_TRANSIENT_4XX = frozenset({408, 425, 429})   # request timeout, too early, too many requests
+_TRANSIENT_4XX = frozenset({408, 425, 429})  # request timeout, too early, too many requests
 # A key-like token in an error message (providers echo part of a bad key back): never logged.
 _SECRET = re.compile(r"\b(?:sk|pk|rk|key|token)[-_][A-Za-z0-9_\-*]{6,}|\bBearer\s+[A-Za-z0-9._\-*]{8,}", re.IGNORECASE)
 _GARBLED = re.compile(r"[\ufffd\x00-\x08\x0b\x0c\x0e-\x1f]")
@@ -83,7 +93,7 @@ def retry_after(exc: BaseException | None) -> float | None:
     headers = _headers(exc) if exc is not None else None
     if headers is None or not hasattr(headers, "get"):
         return None
-    if isinstance(headers, dict):   # a plain dict is case-sensitive; HTTP header names are not
+    if isinstance(headers, dict):  # a plain dict is case-sensitive; HTTP header names are not
         headers = {str(k).lower(): v for k, v in headers.items()}
     value = headers.get("retry-after-ms")
     if value is not None:
@@ -113,7 +123,7 @@ def _library_transient(exc: BaseException) -> bool:
     for name in ("openai", "anthropic"):
         module = sys.modules.get(name)
         if module is not None and hasattr(module, "APIConnectionError"):
-            kinds.append(module.APIConnectionError)   # its subclass APITimeoutError too
+            kinds.append(module.APIConnectionError)  # its subclass APITimeoutError too
     if "requests" in sys.modules:
         exceptions = sys.modules["requests"].exceptions
         kinds += [exceptions.ConnectionError, exceptions.Timeout, exceptions.ChunkedEncodingError]
@@ -131,7 +141,7 @@ def _classify(exc: BaseException) -> bool | None:
     # A body that is not JSON, or cut short, is a server or proxy hiccup; the next reply may be whole.
     if isinstance(exc, (TimeoutError, ConnectionError, http.client.IncompleteRead, json.JSONDecodeError)):
         return True
-    if isinstance(exc, urllib.error.URLError):    # no status: refused, reset, timed out, or a bad URL
+    if isinstance(exc, urllib.error.URLError):  # no status: refused, reset, timed out, or a bad URL
         return isinstance(exc.reason, OSError)
     if _library_transient(exc):
         return True
@@ -187,8 +197,10 @@ def call_with_timeout(fn: Callable, timeout_s: float, *args, **kwargs):
     context = contextvars.copy_context()  # LlamaIndex's instrumentation spans live in contextvars
     threading.Thread(target=context.run, args=(target,), daemon=True, name="toolkit-call").start()
     if not done.wait(timeout_s):
-        raise CallTimeoutError(f"the call did not return within its {timeout_s:.3g} s timeout and was abandoned "
-                               f"(it may still finish in the background); raise timeout_s if the service is just slow")
+        raise CallTimeoutError(
+            f"the call did not return within its {timeout_s:.3g} s timeout and was abandoned "
+            f"(it may still finish in the background); raise timeout_s if the service is just slow"
+        )
     if "error" in box:
         raise box["error"]
     return box["value"]
@@ -197,11 +209,14 @@ def call_with_timeout(fn: Callable, timeout_s: float, *args, **kwargs):
 def _finish_reason(raw: Any) -> str | None:
     if raw is None:
         return None
-    get = (lambda o, k: o.get(k) if isinstance(o, dict) else getattr(o, k, None))
+
+    def get(o, k):
+        return o.get(k) if isinstance(o, dict) else getattr(o, k, None)
+
     choices = get(raw, "choices")
     if choices:
         return get(choices[0], "finish_reason")
-    return get(raw, "stop_reason")   # Anthropic
+    return get(raw, "stop_reason")  # Anthropic
 
 
 def check_complete(output: Any) -> None:
@@ -220,8 +235,10 @@ def check_complete(output: Any) -> None:
     message = getattr(output, "message", None)
     text = getattr(message, "content", None) if message is not None else getattr(output, "text", output)
     if _finish_reason(getattr(output, "raw", None)) in ("length", "max_tokens"):
-        raise MalformedOutputError("the model's output was cut off at its token limit (finish_reason=length); "
-                                   "retrying; raise max_output_tokens if it happens every time")
+        raise MalformedOutputError(
+            "the model's output was cut off at its token limit (finish_reason=length); "
+            "retrying; raise max_output_tokens if it happens every time"
+        )
     if not isinstance(text, str) or not text.strip():
         raise MalformedOutputError("the model returned no text; retrying")
     if _GARBLED.search(text):
@@ -231,18 +248,20 @@ def check_complete(output: Any) -> None:
 @dataclass
 class Attempt:
     """One attempt: which tier, its number within the tier, how it ended, and when."""
+
     tier: str
     number: int
-    outcome: str = "ok"        # "ok" | "transient" | "permanent"
+    outcome: str = "ok"  # "ok" | "transient" | "permanent"
     error: str = ""
-    started_s: float = 0.0     # since the call began
+    started_s: float = 0.0  # since the call began
     elapsed_s: float = 0.0
-    wait_s: float = 0.0        # backoff slept after this attempt (filled in when the sleep starts)
+    wait_s: float = 0.0  # backoff slept after this attempt (filled in when the sleep starts)
 
 
 @dataclass
 class CallResult:
     """What a call returned, from which tier (`tier_index` 0 is the primary), after which attempts."""
+
     value: Any
     tier: str
     tier_index: int
@@ -272,18 +291,18 @@ class RetryPolicy:
     reaches, or `timeout_s=None`.
     """
 
-    max_attempts: int = 4                 # per tier
+    max_attempts: int = 4  # per tier
     initial_backoff_s: float = 0.5
     max_backoff_s: float = 8.0
     jitter_s: float = 0.5
-    timeout_s: float | None = 30.0        # per attempt
-    deadline_s: float | None = 120.0      # whole call, all tiers
+    timeout_s: float | None = 30.0  # per attempt
+    deadline_s: float | None = 120.0  # whole call, all tiers
     max_retry_after_s: float = 60.0
     fallbacks: Sequence[tuple[str, Any]] = ()
-    validate: Callable[[Any], None] | None = None   # raise MalformedOutputError to reject a value
+    validate: Callable[[Any], None] | None = None  # raise MalformedOutputError to reject a value
     on_attempt: Callable[[Attempt], None] | None = None
     sleep: Callable[[float], None] = time.sleep
-    clock: Callable[[], float] = time.monotonic     # what the deadline is measured by (tests fake both)
+    clock: Callable[[], float] = time.monotonic  # what the deadline is measured by (tests fake both)
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -310,9 +329,15 @@ class RetryPolicy:
         tiers = [(model, llm.chat)] + [(name, fallback.chat) for name, fallback in self.fallbacks]
         return self.run(tiers, (messages,), kwargs, validate=self.validate or check_complete)
 
-    def run(self, tiers: Sequence[tuple[str, Callable]], args: tuple = (), kwargs: dict | None = None, *,
-            validate: Callable[[Any], None] | None = None,
-            on_attempt: Callable[[Attempt], None] | None = None) -> CallResult:
+    def run(
+        self,
+        tiers: Sequence[tuple[str, Callable]],
+        args: tuple = (),
+        kwargs: dict | None = None,
+        *,
+        validate: Callable[[Any], None] | None = None,
+        on_attempt: Callable[[Attempt], None] | None = None,
+    ) -> CallResult:
         """Call each tier's function with `args` until one succeeds. A permanent failure is raised
         at once (no retry, no fallback); spent tiers raise RetryExhaustedError from the last error."""
         if not tiers:
@@ -324,12 +349,16 @@ class RetryPolicy:
         for index, (tier, fn) in enumerate(tiers):
             if self.deadline_s is not None and self.clock() - started >= self.deadline_s:
                 break
-            retrying = Retrying(stop=self._stop(started), wait=self._wait, retry=retry_if_exception(is_transient),
-                                before_sleep=lambda state: setattr(attempts[-1], "wait_s", state.upcoming_sleep),
-                                sleep=self.sleep, reraise=True)
+            retrying = Retrying(
+                stop=self._stop(started),
+                wait=self._wait,
+                retry=retry_if_exception(is_transient),
+                before_sleep=lambda state: setattr(attempts[-1], "wait_s", state.upcoming_sleep),
+                sleep=self.sleep,
+                reraise=True,
+            )
             try:
-                value = retrying(self._attempt, tier, fn, args, kwargs or {}, started, attempts,
-                                 validate, on_attempt)
+                value = retrying(self._attempt, tier, fn, args, kwargs or {}, started, attempts, validate, on_attempt)
                 return CallResult(value, tier, index, attempts)
             except Exception as exc:
                 if not is_transient(exc):
@@ -339,7 +368,8 @@ class RetryPolicy:
         raise RetryExhaustedError(
             f"{len(attempts)} attempts over {len(tiers)} tier(s) failed in {spent:.2f} s; last: "
             f"{describe(last) if last else 'deadline reached before the first attempt'}; raise max_attempts or "
-            f"deadline_s, add a fallback tier, or check the service") from last
+            f"deadline_s, add a fallback tier, or check the service"
+        ) from last
 
     def _attempt(self, tier, fn, args, kwargs, started, attempts, validate, on_attempt):
         attempt = Attempt(tier, 1 + sum(a.tier == tier for a in attempts), started_s=self.clock() - started)
@@ -371,13 +401,14 @@ class RetryPolicy:
         asked = retry_after(state.outcome.exception())
         if asked is not None:
             return asked
-        return (wait_exponential(multiplier=self.initial_backoff_s, max=self.max_backoff_s)
-                + wait_random(0, self.jitter_s))(state)
+        return (
+            wait_exponential(multiplier=self.initial_backoff_s, max=self.max_backoff_s) + wait_random(0, self.jitter_s)
+        )(state)
 
     def _stop(self, started: float) -> Callable:
         def stop(state) -> bool:
             if state.attempt_number >= self.max_attempts or state.upcoming_sleep > self.max_retry_after_s:
                 return True
-            return self.deadline_s is not None and \
-                self.clock() - started + state.upcoming_sleep >= self.deadline_s
+            return self.deadline_s is not None and self.clock() - started + state.upcoming_sleep >= self.deadline_s
+
         return stop

@@ -10,11 +10,35 @@ rules (toolkit.demo).
 
 from .citations import Source, cite
 from .liveapi import LiveAPIClient
-from .retrievers import (FUSIONS, RETRIEVER_KINDS, BM25Index, DenseIndex, make_retriever, reciprocal_rank_fusion,
-                         score_fusion)
+from .retrievers import (
+    FUSIONS,
+    RETRIEVER_KINDS,
+    BM25Index,
+    DenseIndex,
+    make_retriever,
+    reciprocal_rank_fusion,
+    score_fusion,
+)
 from .router import DOCUMENTS, MissingSource, Route, Routed, Rule, SourceRouter
 from .sql import ReadOnlyDatabase, text_to_sql
 
-__all__ = ["make_retriever", "DenseIndex", "BM25Index", "reciprocal_rank_fusion", "score_fusion", "RETRIEVER_KINDS",
-           "FUSIONS", "Source", "cite", "SourceRouter", "Rule", "Route", "Routed", "DOCUMENTS", "MissingSource",
-           "ReadOnlyDatabase", "text_to_sql", "LiveAPIClient"]
+__all__ = [
+    "make_retriever",
+    "DenseIndex",
+    "BM25Index",
+    "reciprocal_rank_fusion",
+    "score_fusion",
+    "RETRIEVER_KINDS",
+    "FUSIONS",
+    "Source",
+    "cite",
+    "SourceRouter",
+    "Rule",
+    "Route",
+    "Routed",
+    "DOCUMENTS",
+    "MissingSource",
+    "ReadOnlyDatabase",
+    "text_to_sql",
+    "LiveAPIClient",
+]

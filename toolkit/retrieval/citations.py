@@ -18,9 +18,9 @@ __all__ = ["Source", "cite"]
 
 @dataclass
 class Source:
-    id: str            # the document id: its path relative to the ingested folder
-    score: float       # cosine similarity of the best chunk of this document
-    text: str = ""     # that chunk's text
+    id: str  # the document id: its path relative to the ingested folder
+    score: float  # cosine similarity of the best chunk of this document
+    text: str = ""  # that chunk's text
 
 
 def cite(hits) -> list[Source]:

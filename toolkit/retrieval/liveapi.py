@@ -31,7 +31,7 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 def utc_now() -> str:
     """The current UTC time, ISO 8601 to the second: the stamp on every fetched node."""
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 class LiveAPIClient:
@@ -47,8 +47,9 @@ class LiveAPIClient:
     def __init__(self, base_url: str, timeout_s: float = 1.0):
         host = urlsplit(base_url).hostname
         if host not in LOOPBACK:
-            raise ConfigError(f"the live API source only calls loopback services (127.0.0.1), not {host!r}; "
-                              f"{self.start_hint}")
+            raise ConfigError(
+                f"the live API source only calls loopback services (127.0.0.1), not {host!r}; {self.start_hint}"
+            )
         self.base_url, self.timeout_s = base_url.rstrip("/"), timeout_s
         self._client = None
 
@@ -63,11 +64,14 @@ class LiveAPIClient:
         try:
             response = self._client.get(url)
         except httpx.TimeoutException as exc:
-            raise SourceUnavailableError(f"the live API did not answer {path} within {self.timeout_s} s "
-                                         f"(timed out); is the service overloaded or hung?") from exc
+            raise SourceUnavailableError(
+                f"the live API did not answer {path} within {self.timeout_s} s "
+                f"(timed out); is the service overloaded or hung?"
+            ) from exc
         except httpx.TransportError as exc:
-            raise SourceUnavailableError(f"the live API at {self.base_url} is not reachable "
-                                         f"({type(exc).__name__}); {self.start_hint}") from exc
+            raise SourceUnavailableError(
+                f"the live API at {self.base_url} is not reachable ({type(exc).__name__}); {self.start_hint}"
+            ) from exc
         if response.status_code == 404:
             return None, url
         if response.status_code != 200:
@@ -87,5 +91,10 @@ class LiveAPIClient:
         from llama_index.core.schema import TextNode
 
         metadata = {"source": self.name, "url": url, "retrieved_at": utc_now(), "served_at": served_at or ""}
-        return TextNode(id_=node_id, text=text, metadata=metadata,
-                        excluded_llm_metadata_keys=list(metadata), excluded_embed_metadata_keys=list(metadata))
+        return TextNode(
+            id_=node_id,
+            text=text,
+            metadata=metadata,
+            excluded_llm_metadata_keys=list(metadata),
+            excluded_embed_metadata_keys=list(metadata),
+        )

@@ -21,18 +21,35 @@ Not here: the IR metrics and BEIR files (evaluate code), SQL and live-API source
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Hashable, Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..ingestion.persist import VersionedFolder
-from ..ingestion.vectorstore import INDEX_KINDS, check_params, configure_search, choose_kind, default_nlist, new_faiss_index
+from ..ingestion.vectorstore import (
+    INDEX_KINDS,
+    check_params,
+    choose_kind,
+    configure_search,
+    default_nlist,
+    new_faiss_index,
+)
 
 if TYPE_CHECKING:
     from ..ingestion.index import Index
 
-__all__ = ["choose_kind", "default_nlist", "DenseIndex", "BM25Index", "reciprocal_rank_fusion", "score_fusion",
-           "make_retriever", "RETRIEVER_KINDS", "FUSIONS"]
+__all__ = [
+    "choose_kind",
+    "default_nlist",
+    "DenseIndex",
+    "BM25Index",
+    "reciprocal_rank_fusion",
+    "score_fusion",
+    "make_retriever",
+    "RETRIEVER_KINDS",
+    "FUSIONS",
+]
 
 RETRIEVER_KINDS = ("dense", "bm25", "hybrid")
 FUSIONS = ("rrf", "score")
@@ -45,8 +62,10 @@ def _normalized(vectors, dim: int, what: str) -> np.ndarray:
     if array.ndim == 1:
         array = array.reshape(1, -1)
     if array.ndim != 2 or array.shape[1] != dim:
-        raise ValueError(f"{what} of shape {array.shape} do not fit an index of dimension {dim}: "
-                         f"embed them with the model that built the index")
+        raise ValueError(
+            f"{what} of shape {array.shape} do not fit an index of dimension {dim}: "
+            f"embed them with the model that built the index"
+        )
     faiss.normalize_L2(array)
     return array
 
@@ -61,13 +80,23 @@ class DenseIndex:
     [[1, 2]]
     """
 
-    def __init__(self, dim: int, kind: str = "flat", *, hnsw_m: int = 32, ef_construction: int = 200,
-                 ef_search: int = 128, nlist: int | None = None, nprobe: int = 16):
+    def __init__(
+        self,
+        dim: int,
+        kind: str = "flat",
+        *,
+        hnsw_m: int = 32,
+        ef_construction: int = 200,
+        ef_search: int = 128,
+        nlist: int | None = None,
+        nprobe: int = 16,
+    ):
         if int(dim) < 1:
             raise ValueError(f"dim must be at least 1 (got {dim})")
         self.dim, self.kind = int(dim), kind
-        self.params = dict(hnsw_m=hnsw_m, ef_construction=ef_construction, ef_search=ef_search,
-                           nlist=nlist, nprobe=nprobe)
+        self.params = dict(
+            hnsw_m=hnsw_m, ef_construction=ef_construction, ef_search=ef_search, nlist=nlist, nprobe=nprobe
+        )
         check_params(kind, self.params)  # now, not when the first vectors arrive
         # IVF is created at the first add, trained on those vectors; the others exist now
         self._index = None if kind == "ivf" else new_faiss_index(self.dim, kind, **self.params)
@@ -145,8 +174,16 @@ class BM25Index:
     [[0, 2]]
     """
 
-    def __init__(self, texts: Sequence[str], *, language: str = "english", stopwords: str = "en",
-                 k1: float = 1.5, b: float = 0.75, show_progress: bool = False):
+    def __init__(
+        self,
+        texts: Sequence[str],
+        *,
+        language: str = "english",
+        stopwords: str = "en",
+        k1: float = 1.5,
+        b: float = 0.75,
+        show_progress: bool = False,
+    ):
         import bm25s
 
         texts = list(texts)
@@ -168,14 +205,20 @@ class BM25Index:
         try:
             return Stemmer.Stemmer(language)
         except KeyError as exc:
-            raise ValueError(f"PyStemmer has no stemmer for {language!r}; choose one of "
-                             f"{', '.join(Stemmer.algorithms())} or None") from exc
+            raise ValueError(
+                f"PyStemmer has no stemmer for {language!r}; choose one of {', '.join(Stemmer.algorithms())} or None"
+            ) from exc
 
     def _tokenize(self, texts: list[str], ids: bool):
         import bm25s
 
-        return bm25s.tokenize(texts, stopwords=self.stopwords or None, stemmer=self._stemmer, return_ids=ids,
-                              show_progress=self.show_progress and ids)
+        return bm25s.tokenize(
+            texts,
+            stopwords=self.stopwords or None,
+            stemmer=self._stemmer,
+            return_ids=ids,
+            show_progress=self.show_progress and ids,
+        )
 
     def search(self, queries: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
         """(scores, positions), each shaped (len(queries), k), best first. A text that shares no
@@ -189,11 +232,12 @@ class BM25Index:
         positions = np.full((len(queries), k), -1, dtype="int64")
         if not queries:
             return scores, positions
-        found, found_scores = self._bm25.retrieve(self._tokenize(queries, ids=False), k=min(k, self.n),
-                                                  show_progress=False, n_threads=0)
+        found, found_scores = self._bm25.retrieve(
+            self._tokenize(queries, ids=False), k=min(k, self.n), show_progress=False, n_threads=0
+        )
         hit = found_scores > 0
-        positions[:, :found.shape[1]] = np.where(hit, found, -1)
-        scores[:, :found.shape[1]] = np.where(hit, found_scores, 0.0)
+        positions[:, : found.shape[1]] = np.where(hit, found, -1)
+        scores[:, : found.shape[1]] = np.where(hit, found_scores, 0.0)
         return scores, positions
 
     def save(self, path) -> None:
@@ -231,8 +275,9 @@ def _weights(count: int, weights: Sequence[float] | None) -> list[float]:
     return [float(w) for w in weights]
 
 
-def reciprocal_rank_fusion(rankings: Sequence[Sequence[Hashable]], k: int = 60,
-                           weights: Sequence[float] | None = None) -> list[tuple[Hashable, float]]:
+def reciprocal_rank_fusion(
+    rankings: Sequence[Sequence[Hashable]], k: int = 60, weights: Sequence[float] | None = None
+) -> list[tuple[Hashable, float]]:
     """Fuse ranked lists (best first): each id scores sum(weight / (k + rank)), rank from 1
     (Cormack et al. 2009). Best first; ties keep the order ids were first seen. Hand-written:
     eight lines, where LlamaIndex's version works only on its node objects and has no weights.
@@ -253,8 +298,9 @@ def reciprocal_rank_fusion(rankings: Sequence[Sequence[Hashable]], k: int = 60,
     return sorted(fused.items(), key=lambda pair: -pair[1])
 
 
-def score_fusion(results: Sequence[Mapping[Hashable, float]],
-                 weights: Sequence[float] | None = None) -> list[tuple[Hashable, float]]:
+def score_fusion(
+    results: Sequence[Mapping[Hashable, float]], weights: Sequence[float] | None = None
+) -> list[tuple[Hashable, float]]:
     """Fuse scored lists: min-max normalise each to [0, 1] (a list whose scores are all equal
     gives them all 1), then sum with `weights`; an id missing from a list gets 0 there.
     Best first; ties keep the order ids were first seen.
@@ -275,6 +321,7 @@ def score_fusion(results: Sequence[Mapping[Hashable, float]],
 
 # --- LlamaIndex retrievers over a toolkit Index ------------------------------------------------
 
+
 def _bm25_retriever(nodes: list, top_k: int):
     """LlamaIndex's BM25Retriever (bm25s, English stemmer and stopwords), minus no-match hits."""
     import Stemmer
@@ -286,8 +333,7 @@ def _bm25_retriever(nodes: list, top_k: int):
         def _retrieve(self, query_bundle):
             return [hit for hit in super()._retrieve(query_bundle) if (hit.score or 0.0) > 0.0]
 
-    return MatchingBM25Retriever(nodes=nodes, stemmer=Stemmer.Stemmer("english"), language="en",
-                                 similarity_top_k=top_k)
+    return MatchingBM25Retriever(nodes=nodes, stemmer=Stemmer.Stemmer("english"), language="en", similarity_top_k=top_k)
 
 
 def _fusion_retriever_class():
@@ -311,13 +357,21 @@ def _fusion_retriever_class():
                 fused = reciprocal_rank_fusion([[hit.node.node_id for hit in hits] for hits in lists])
             else:
                 fused = score_fusion([{hit.node.node_id: float(hit.score or 0.0) for hit in hits} for hits in lists])
-            return [NodeWithScore(node=nodes[node_id], score=score) for node_id, score in fused[:self.top_k]]
+            return [NodeWithScore(node=nodes[node_id], score=score) for node_id, score in fused[: self.top_k]]
 
     return FusionRetriever
 
 
-def make_retriever(kind: str, index: Index, embed_model, *, top_k: int = 3, fusion: str = "rrf",
-                   dense_kind: str = "flat", candidates: int = 20):
+def make_retriever(
+    kind: str,
+    index: Index,
+    embed_model,
+    *,
+    top_k: int = 3,
+    fusion: str = "rrf",
+    dense_kind: str = "flat",
+    candidates: int = 20,
+):
     """A LlamaIndex retriever over `index`'s chunks: "dense", "bm25" or "hybrid".
 
     `dense_kind` ("flat", "hnsw", "ivf" or "auto" for `choose_kind`) converts the store's

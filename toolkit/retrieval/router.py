@@ -32,8 +32,9 @@ toolkit.demo.routing), or learned routing and routing between models.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from ..errors import ConfigError, ToolkitError
 
@@ -45,9 +46,9 @@ VECTOR = "vector"  # the name rules use for the document retriever
 @dataclass(frozen=True)
 class Rule:
     name: str
-    when: str                     # the condition in words, for explain()
+    when: str  # the condition in words, for explain()
     sources: tuple[str, ...]
-    applies: Callable[[str, Any], bool]   # (question, entities) -> fires?
+    applies: Callable[[str, Any], bool]  # (question, entities) -> fires?
 
 
 DOCUMENTS = Rule("documents", "no structured rule fired: the documents answer it", (VECTOR,), lambda q, e: True)
@@ -78,14 +79,14 @@ class Route:
     sources: list[str]
     rules: list[str]
     entities: Any
-    failed: dict[str, str] = field(default_factory=dict)   # source -> error
+    failed: dict[str, str] = field(default_factory=dict)  # source -> error
     seconds: dict[str, float] = field(default_factory=dict)
-    fallback: bool = False    # the structured sources gave nothing, so the documents were asked
+    fallback: bool = False  # the structured sources gave nothing, so the documents were asked
 
 
 @dataclass
 class Routed:
-    nodes: list          # LlamaIndex NodeWithScore, structured facts first
+    nodes: list  # LlamaIndex NodeWithScore, structured facts first
     route: Route
 
 
@@ -98,29 +99,46 @@ class SourceRouter:
     Structured sources are asked in the order of `sources`, the documents last.
     """
 
-    def __init__(self, vector=None, sources: Mapping[str, object] | None = None, rules: list[Rule] = (),
-                 find_entities: Callable[[str], Any] = _no_entities, fallback_rule: Rule = DOCUMENTS):
+    def __init__(
+        self,
+        vector=None,
+        sources: Mapping[str, object] | None = None,
+        rules: list[Rule] = (),
+        find_entities: Callable[[str], Any] = _no_entities,
+        fallback_rule: Rule = DOCUMENTS,
+    ):
         sources = dict(sources or {})
         if VECTOR in sources:
-            raise ConfigError(f"{VECTOR!r} names the document retriever; pass it as vector=..., "
-                              f"not in sources")
+            raise ConfigError(f"{VECTOR!r} names the document retriever; pass it as vector=..., not in sources")
         self.vector = vector
-        self.sources = {name: MissingSource(f"no {name!r} source is configured; pass sources={{{name!r}: ...}}, "
-                                            f"an object with lookup(question, entities, rules)")
-                        if source is None else source for name, source in sources.items()}
+        self.sources = {
+            name: MissingSource(
+                f"no {name!r} source is configured; pass sources={{{name!r}: ...}}, "
+                f"an object with lookup(question, entities, rules)"
+            )
+            if source is None
+            else source
+            for name, source in sources.items()
+        }
         self.rules, self.fallback_rule, self.find_entities = list(rules), fallback_rule, find_entities
         # a rule naming a source nobody gave would silently never be asked: say so now
         unknown = sorted({s for r in [*self.rules, fallback_rule] for s in r.sources} - {VECTOR, *self.sources})
         if unknown:
-            raise ConfigError(f"the rules name sources that are not given: {', '.join(unknown)}; "
-                              f"add them to sources= (None for one that is not configured yet)")
+            raise ConfigError(
+                f"the rules name sources that are not given: {', '.join(unknown)}; "
+                f"add them to sources= (None for one that is not configured yet)"
+            )
 
     def explain(self):
         """The rules as a DataFrame: name, condition, sources."""
         import pandas as pd
 
-        return pd.DataFrame([{"rule": r.name, "when": r.when, "sources": ", ".join(r.sources)}
-                             for r in [*self.rules, self.fallback_rule]])
+        return pd.DataFrame(
+            [
+                {"rule": r.name, "when": r.when, "sources": ", ".join(r.sources)}
+                for r in [*self.rules, self.fallback_rule]
+            ]
+        )
 
     def decide(self, question: str) -> tuple[list[str], list[str], Any]:
         """(sources in order, rules that fired, entities found), without querying any source."""
@@ -139,8 +157,10 @@ class SourceRouter:
         for name in [s for s in sources if s != VECTOR]:
             started = time.perf_counter()
             try:
-                structured += [n if isinstance(n, NodeWithScore) else NodeWithScore(node=n, score=1.0)
-                               for n in self.sources[name].lookup(question, entities, rules)]
+                structured += [
+                    n if isinstance(n, NodeWithScore) else NodeWithScore(node=n, score=1.0)
+                    for n in self.sources[name].lookup(question, entities, rules)
+                ]
             except Exception as exc:  # any failure of one source must not sink the others
                 route.failed[name] = f"{type(exc).__name__}: {exc}"
             route.seconds[name] = round(time.perf_counter() - started, 4)

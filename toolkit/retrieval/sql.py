@@ -31,21 +31,82 @@ __all__ = ["ReadOnlyDatabase", "SAFE_FUNCTIONS", "text_to_sql"]
 
 # What the authorizer lets through. Functions are allowlisted rather than denylisted, so a new
 # SQLite function (or load_extension, randomblob...) is refused until someone judges it safe.
-SAFE_FUNCTIONS = frozenset({
-    "count", "sum", "total", "avg", "min", "max", "group_concat", "abs", "round", "lower", "upper",
-    "length", "substr", "substring", "trim", "ltrim", "rtrim", "replace", "instr", "like", "glob",
-    "coalesce", "ifnull", "nullif", "iif", "date", "datetime", "julianday", "strftime", "printf", "format",
-    "cast", "typeof"})
+SAFE_FUNCTIONS = frozenset(
+    {
+        "count",
+        "sum",
+        "total",
+        "avg",
+        "min",
+        "max",
+        "group_concat",
+        "abs",
+        "round",
+        "lower",
+        "upper",
+        "length",
+        "substr",
+        "substring",
+        "trim",
+        "ltrim",
+        "rtrim",
+        "replace",
+        "instr",
+        "like",
+        "glob",
+        "coalesce",
+        "ifnull",
+        "nullif",
+        "iif",
+        "date",
+        "datetime",
+        "julianday",
+        "strftime",
+        "printf",
+        "format",
+        "cast",
+        "typeof",
+    }
+)
 # Authorizer action codes by name, for messages ("refused: SQLITE_INSERT on orders").
-_ACTIONS = {getattr(sqlite3, name): name for name in (
-    "SQLITE_ALTER_TABLE", "SQLITE_ANALYZE", "SQLITE_ATTACH", "SQLITE_CREATE_INDEX", "SQLITE_CREATE_TABLE",
-    "SQLITE_CREATE_TEMP_INDEX", "SQLITE_CREATE_TEMP_TABLE", "SQLITE_CREATE_TEMP_TRIGGER",
-    "SQLITE_CREATE_TEMP_VIEW", "SQLITE_CREATE_TRIGGER", "SQLITE_CREATE_VIEW", "SQLITE_CREATE_VTABLE",
-    "SQLITE_DELETE", "SQLITE_DETACH", "SQLITE_DROP_INDEX", "SQLITE_DROP_TABLE", "SQLITE_DROP_TEMP_INDEX",
-    "SQLITE_DROP_TEMP_TABLE", "SQLITE_DROP_TEMP_TRIGGER", "SQLITE_DROP_TEMP_VIEW", "SQLITE_DROP_TRIGGER",
-    "SQLITE_DROP_VIEW", "SQLITE_DROP_VTABLE", "SQLITE_FUNCTION", "SQLITE_INSERT", "SQLITE_PRAGMA",
-    "SQLITE_READ", "SQLITE_RECURSIVE", "SQLITE_REINDEX", "SQLITE_SAVEPOINT", "SQLITE_SELECT",
-    "SQLITE_TRANSACTION", "SQLITE_UPDATE")}
+_ACTIONS = {
+    getattr(sqlite3, name): name
+    for name in (
+        "SQLITE_ALTER_TABLE",
+        "SQLITE_ANALYZE",
+        "SQLITE_ATTACH",
+        "SQLITE_CREATE_INDEX",
+        "SQLITE_CREATE_TABLE",
+        "SQLITE_CREATE_TEMP_INDEX",
+        "SQLITE_CREATE_TEMP_TABLE",
+        "SQLITE_CREATE_TEMP_TRIGGER",
+        "SQLITE_CREATE_TEMP_VIEW",
+        "SQLITE_CREATE_TRIGGER",
+        "SQLITE_CREATE_VIEW",
+        "SQLITE_CREATE_VTABLE",
+        "SQLITE_DELETE",
+        "SQLITE_DETACH",
+        "SQLITE_DROP_INDEX",
+        "SQLITE_DROP_TABLE",
+        "SQLITE_DROP_TEMP_INDEX",
+        "SQLITE_DROP_TEMP_TABLE",
+        "SQLITE_DROP_TEMP_TRIGGER",
+        "SQLITE_DROP_TEMP_VIEW",
+        "SQLITE_DROP_TRIGGER",
+        "SQLITE_DROP_VIEW",
+        "SQLITE_DROP_VTABLE",
+        "SQLITE_FUNCTION",
+        "SQLITE_INSERT",
+        "SQLITE_PRAGMA",
+        "SQLITE_READ",
+        "SQLITE_RECURSIVE",
+        "SQLITE_REINDEX",
+        "SQLITE_SAVEPOINT",
+        "SQLITE_SELECT",
+        "SQLITE_TRANSACTION",
+        "SQLITE_UPDATE",
+    )
+}
 _LEADING_COMMENTS = re.compile(r"^(\s+|--[^\n]*\n?|/\*.*?\*/)*", re.DOTALL)
 
 
@@ -69,8 +130,9 @@ class ReadOnlyDatabase:
             tables = [tables]
         self.tables = frozenset(self._tables_in_file() if tables is None else tables)
         if not self.tables:
-            raise ConfigError(f"{self.path} holds no tables, so nothing could be read; pass tables=[...] "
-                              f"or a database that has some")
+            raise ConfigError(
+                f"{self.path} holds no tables, so nothing could be read; pass tables=[...] or a database that has some"
+            )
         self.timeout_s = timeout_s
 
     def _tables_in_file(self) -> list[str]:
@@ -78,8 +140,9 @@ class ReadOnlyDatabase:
         try:
             conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
             try:
-                rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
-                                    "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'").fetchall()
+                rows = conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
+                ).fetchall()
             finally:
                 conn.close()
         except sqlite3.DatabaseError as exc:
@@ -92,8 +155,9 @@ class ReadOnlyDatabase:
         try:
             conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
         except sqlite3.OperationalError as exc:  # deleted or unreadable since this object was made
-            raise SourceUnavailableError(f"cannot open the database {self.path} ({exc}); "
-                                         f"was it moved or deleted since it was opened?") from exc
+            raise SourceUnavailableError(
+                f"cannot open the database {self.path} ({exc}); was it moved or deleted since it was opened?"
+            ) from exc
         refusals: list[str] = []
         conn.set_authorizer(lambda *args: self._authorize(refusals, *args))
         return conn, refusals
@@ -116,9 +180,11 @@ class ReadOnlyDatabase:
         """Run one read-only statement; rows as dicts. Raises UnsafeSQLError if refused."""
         keyword = _LEADING_COMMENTS.sub("", sql, count=1).split(None, 1)[:1]
         if not keyword or keyword[0].upper() not in ("SELECT", "WITH"):
-            raise UnsafeSQLError(f"refused: only SELECT statements may run on the read-only SQL source, "
-                                 f"not {(keyword or ['(empty)'])[0].upper()}; ask a question instead of "
-                                 f"changing data")
+            raise UnsafeSQLError(
+                f"refused: only SELECT statements may run on the read-only SQL source, "
+                f"not {(keyword or ['(empty)'])[0].upper()}; ask a question instead of "
+                f"changing data"
+            )
         conn, refusals = self._connect()
         deadline = time.monotonic() + self.timeout_s
         # Checked every 10,000 SQLite instructions: a runaway query (a recursive CTE) is stopped.
@@ -132,11 +198,14 @@ class ReadOnlyDatabase:
         except sqlite3.DatabaseError as exc:
             if refusals:
                 allowed = ", ".join(sorted(self.tables))
-                raise UnsafeSQLError(f"refused: {'; '.join(refusals)}. The SQL source is read-only: "
-                                     f"only SELECT over {allowed} with plain functions may run") from exc
+                raise UnsafeSQLError(
+                    f"refused: {'; '.join(refusals)}. The SQL source is read-only: "
+                    f"only SELECT over {allowed} with plain functions may run"
+                ) from exc
             if "interrupted" in str(exc):
-                raise UnsafeSQLError(f"refused: the query ran longer than {self.timeout_s} s; "
-                                     f"narrow it with WHERE or LIMIT") from exc
+                raise UnsafeSQLError(
+                    f"refused: the query ran longer than {self.timeout_s} s; narrow it with WHERE or LIMIT"
+                ) from exc
             raise UnsafeSQLError(f"the SQL did not run ({exc}); check the statement against the schema") from exc
         finally:
             conn.close()
@@ -173,8 +242,13 @@ def text_to_sql(question: str, llm, db: ReadOnlyDatabase, tables=None, embed_mod
     uri = f"{db.path.resolve().as_uri()}?mode=ro"
     engine = create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True))
     tables = list(tables or sorted(db.tables))
-    retriever = NLSQLRetriever(GuardedSQLDatabase(engine, include_tables=tables, sample_rows_in_table_info=1),
-                               tables=tables, llm=llm, embed_model=embed_model, handle_sql_errors=False)
+    retriever = NLSQLRetriever(
+        GuardedSQLDatabase(engine, include_tables=tables, sample_rows_in_table_info=1),
+        tables=tables,
+        llm=llm,
+        embed_model=embed_model,
+        handle_sql_errors=False,
+    )
     try:
         nodes, meta = retriever.retrieve_with_metadata(question)
     finally:

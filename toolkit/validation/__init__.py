@@ -13,6 +13,21 @@ from .defaults import default_validators
 from .policies import HELD, POLICIES, REFUSAL, Guard, Verdict
 from .review import JsonlReviewQueue, ReviewItem, ReviewQueue
 
-__all__ = ["Output", "Report", "Schema", "Grounding", "Safety", "BusinessRules", "default_validators", "Guard",
-           "Verdict", "POLICIES", "REFUSAL", "HELD", "JsonlReviewQueue", "ReviewQueue", "ReviewItem",
-           "split_sentences"]
+__all__ = [
+    "Output",
+    "Report",
+    "Schema",
+    "Grounding",
+    "Safety",
+    "BusinessRules",
+    "default_validators",
+    "Guard",
+    "Verdict",
+    "POLICIES",
+    "REFUSAL",
+    "HELD",
+    "JsonlReviewQueue",
+    "ReviewQueue",
+    "ReviewItem",
+    "split_sentences",
+]

@@ -54,8 +54,10 @@ class BusinessRules:
             for skus in rule.get("products", {}).values():
                 for sku in skus:
                     if sku not in catalog:
-                        raise ConfigError(f"business rule {rule['id']!r} names SKU {sku!r}, which is not in the "
-                                          f"catalog; fix the rule or add the product to products.csv")
+                        raise ConfigError(
+                            f"business rule {rule['id']!r} names SKU {sku!r}, which is not in the "
+                            f"catalog; fix the rule or add the product to products.csv"
+                        )
 
     @classmethod
     def load(cls, rules: str | Path, catalog: str | Path, today: dt.date | None = None) -> BusinessRules:
@@ -69,7 +71,9 @@ class BusinessRules:
             raise ConfigError(f"business rules {rules}: expected a list of rules, each with an id and a kind")
         for rule in parsed:
             if rule["kind"] not in ("price", "number", "date"):
-                raise ConfigError(f"business rule {rule['id']!r}: unknown kind {rule['kind']!r} (price, number or date)")
+                raise ConfigError(
+                    f"business rule {rule['id']!r}: unknown kind {rule['kind']!r} (price, number or date)"
+                )
         with Path(catalog).open(encoding="utf-8", newline="") as f:
             rows = {row["sku"]: row for row in csv.DictReader(f)}
         return cls(parsed, rows, today)
@@ -85,21 +89,29 @@ class BusinessRules:
             allowed = {float(self.catalog[s]["price_usd"]) for s in skus}
             if re.search(rule["launch_words"], low):
                 allowed |= {float(self.catalog[s]["launch_price_usd"]) for s in skus}
-            quoted = [m for m in _AMOUNT.finditer(sentence)
-                      if not re.search(rule["ignore_before"], low[:m.start()])
-                      and not re.match(rule.get("ignore_after", "(?!)"), low[m.end():])
-                      and not re.match(r"\s*(/|per |a )\s*(month|year)", low[m.end():])]
-            return [f"quotes ${_money(m):,.2f}, but the catalog price of the product named is "
-                    + " or ".join(f"${p:,.2f}" for p in sorted(allowed))
-                    for m in quoted if all(abs(_money(m) - p) > 0.005 for p in allowed)]
+            quoted = [
+                m
+                for m in _AMOUNT.finditer(sentence)
+                if not re.search(rule["ignore_before"], low[: m.start()])
+                and not re.match(rule.get("ignore_after", "(?!)"), low[m.end() :])
+                and not re.match(r"\s*(/|per |a )\s*(month|year)", low[m.end() :])
+            ]
+            return [
+                f"quotes ${_money(m):,.2f}, but the catalog price of the product named is "
+                + " or ".join(f"${p:,.2f}" for p in sorted(allowed))
+                for m in quoted
+                if all(abs(_money(m) - p) > 0.005 for p in allowed)
+            ]
         if rule["kind"] == "number":
             out = []
             for match in re.finditer(rule["pattern"], low):
                 raw = next(g for g in match.groups() if g is not None)
                 value = float(_NUMBER_WORDS.get(raw, raw))
-                bad = (("one_of" in rule and all(abs(value - v) > 1e-9 for v in rule["one_of"]))
-                       or ("at_most" in rule and value > rule["at_most"])
-                       or ("at_least" in rule and value < rule["at_least"]))
+                bad = (
+                    ("one_of" in rule and all(abs(value - v) > 1e-9 for v in rule["one_of"]))
+                    or ("at_most" in rule and value > rule["at_most"])
+                    or ("at_least" in rule and value < rule["at_least"])
+                )
                 if bad:
                     out.append(f"says {raw}, but {rule['reason']}")
             return out
@@ -108,8 +120,11 @@ class BusinessRules:
         out = []
         for m in _DATE.finditer(sentence):
             try:
-                date = (dt.date(int(m[1]), int(m[2]), int(m[3])) if m[1] else
-                        dt.date(int(m[6]), _MONTHS.index(m[4].lower()) + 1, int(m[5])))
+                date = (
+                    dt.date(int(m[1]), int(m[2]), int(m[3]))
+                    if m[1]
+                    else dt.date(int(m[6]), _MONTHS.index(m[4].lower()) + 1, int(m[5]))
+                )
             except ValueError:
                 out.append(f"{m[0]} is not a real date")
                 continue
@@ -139,17 +154,18 @@ class BusinessRules:
                     if len(prices) != 1:
                         return None
                     price = prices.pop()
-                    fixed = _AMOUNT.sub(lambda m: m[0] if re.search(rule["ignore_before"], low[:m.start()])
-                                        else f"${price:,.2f}", fixed)
+                    fixed = _AMOUNT.sub(
+                        # the lambda runs inside this sub() call, on this iteration's rule and price
+                        lambda m: m[0] if re.search(rule["ignore_before"], low[: m.start()]) else f"${price:,.2f}",  # noqa: B023
+                        fixed,
+                    )
                 elif rule["kind"] == "number" and len(rule.get("one_of", [])) == 1:
                     match = re.search(rule["pattern"], fixed.lower())
                     group = next(i for i, g in enumerate(match.groups(), 1) if g is not None)
                     value = rule["one_of"][0]
                     value = f"{value:.2f}" if isinstance(value, float) else str(value)
-                    fixed = fixed[:match.start(group)] + value + fixed[match.end(group):]
+                    fixed = fixed[: match.start(group)] + value + fixed[match.end(group) :]
                 else:
                     return None
             text = text.replace(sentence, fixed)
         return output.with_answer(text)
-
-

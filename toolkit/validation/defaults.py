@@ -9,7 +9,7 @@ ones come from `toolkit.demo`). Not here: the checks themselves (checks.py, busi
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from pydantic import BaseModel
 
@@ -19,8 +19,13 @@ from .checks import Grounding, Safety, Schema
 __all__ = ["default_validators"]
 
 
-def default_validators(schema: type[BaseModel] | None = None, *, rules: BusinessRules | None = None,
-                       allowed_contacts: Iterable[str] = (), threshold: float = 0.5) -> list:
+def default_validators(
+    schema: type[BaseModel] | None = None,
+    *,
+    rules: BusinessRules | None = None,
+    allowed_contacts: Iterable[str] = (),
+    threshold: float = 0.5,
+) -> list:
     """Schema (when a model is given), business rules (when given), grounding and safety, in that order."""
     validators: list = [Schema(schema)] if schema is not None else []
     if rules is not None:

@@ -17,8 +17,9 @@ Not here: the checks themselves (checks.py, business_rules.py), the review queue
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Literal, Sequence
+from typing import Literal
 
 from ..errors import ConfigError, OutputRejected
 from .checks import Output, Report
@@ -42,7 +43,7 @@ class Verdict:
     reports: list[Report] = field(default_factory=list)
     ticket: str = ""
     error: str = ""
-    replies: list = field(default_factory=list)   # the re-ask calls made (models.ModelReply), if any
+    replies: list = field(default_factory=list)  # the re-ask calls made (models.ModelReply), if any
 
     @property
     def passed(self) -> bool:
@@ -64,12 +65,15 @@ class Guard:
     bound); if the new answer fails any validator, `fallback` decides (refuse by default).
     """
 
-    def __init__(self, checks: Sequence[tuple[object, str]], *, queue=None, fallback: str = "refuse",
-                 refusal: str = REFUSAL):
+    def __init__(
+        self, checks: Sequence[tuple[object, str]], *, queue=None, fallback: str = "refuse", refusal: str = REFUSAL
+    ):
         for validator, policy in checks:
             if policy not in POLICIES:
-                raise ConfigError(f"unknown policy {policy!r} for {getattr(validator, 'name', validator)}; "
-                                  f"use one of {', '.join(POLICIES)}")
+                raise ConfigError(
+                    f"unknown policy {policy!r} for {getattr(validator, 'name', validator)}; "
+                    f"use one of {', '.join(POLICIES)}"
+                )
         if fallback not in ("escalate", "refuse", "raise"):
             raise ConfigError(f"fallback must be escalate, refuse or raise (got {fallback!r})")
         if "escalate" in [p for _, p in checks] + [fallback] and queue is None:
@@ -89,10 +93,16 @@ class Guard:
         from llama_index.core.base.llms.types import ChatMessage
 
         form = "Reply with only the JSON object." if output.output_format == "json" else "Answer in one short sentence."
-        messages = [*output.messages, ChatMessage(role="assistant", content=output.text),
-                    ChatMessage(role="user", content=f"Your answer failed a check ({report.validator}, "
-                                f"{report.rule}): {report.reason}. Answer the question again using only "
-                                f"the context. {form}")]
+        messages = [
+            *output.messages,
+            ChatMessage(role="assistant", content=output.text),
+            ChatMessage(
+                role="user",
+                content=f"Your answer failed a check ({report.validator}, "
+                f"{report.rule}): {report.reason}. Answer the question again using only "
+                f"the context. {form}",
+            ),
+        ]
         reply = client.chat(messages, kind="repair" if report.validator == "schema" else "reask", run_id=run_id)
         replies.append(reply)
         return replace(output, text=reply.text.strip())
@@ -110,8 +120,9 @@ class Guard:
         failure = reports[first]
         if policy in ("fix", "reask"):
             try:
-                new = validator.fix(output) if policy == "fix" else self._reask(output, failure, client, run_id,
-                                                                                  replies)
+                new = (
+                    validator.fix(output) if policy == "fix" else self._reask(output, failure, client, run_id, replies)
+                )
             except Exception as exc:  # a failed re-ask call is one more failure, not a crash
                 new, failure = None, replace(failure, reason=f"{failure.reason}; {policy} failed: {exc}")
             if new is not None:
@@ -125,8 +136,14 @@ class Guard:
         if policy == "escalate":
             from .review import ReviewItem
 
-            item = ReviewItem.new(output.question, output.answer, validator=failure.validator, rule=failure.rule,
-                                  reason=failure.reason, sources=[s for s, _ in output.context])
+            item = ReviewItem.new(
+                output.question,
+                output.answer,
+                validator=failure.validator,
+                rule=failure.rule,
+                reason=failure.reason,
+                sources=[s for s, _ in output.context],
+            )
             return Verdict(output, "escalated", HELD, reports, ticket=self.queue.submit(item), replies=replies)
         if policy == "refuse":
             return Verdict(output, "refused", self.refusal, reports, replies=replies)

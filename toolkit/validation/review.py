@@ -24,8 +24,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -39,7 +37,7 @@ VERDICTS = ("approved", "corrected", "rejected")
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 @dataclass
@@ -52,10 +50,10 @@ class ReviewItem:
     validator: str
     rule: str
     reason: str
-    sources: list[str] = field(default_factory=list)   # the retrieved source ids the answer drew on
+    sources: list[str] = field(default_factory=list)  # the retrieved source ids the answer drew on
     created: str = ""
-    status: str = "open"                # open | resolved
-    verdict: str = ""                   # approved | corrected | rejected, once resolved
+    status: str = "open"  # open | resolved
+    verdict: str = ""  # approved | corrected | rejected, once resolved
     corrected_answer: str = ""
     reviewer: str = ""
     resolved: str = ""
@@ -67,8 +65,9 @@ class ReviewItem:
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
     @classmethod
-    def new(cls, question: str, answer: str, *, validator: str, rule: str, reason: str,
-            sources: list[str] | None = None) -> ReviewItem:
+    def new(
+        cls, question: str, answer: str, *, validator: str, rule: str, reason: str, sources: list[str] | None = None
+    ) -> ReviewItem:
         """A fresh open item; its id is derived from its key, so it is stable across reruns."""
         item = cls("", question, answer, validator, rule, reason, list(sources or []), created=_now())
         item.id = f"r-{item.key[:10]}"
@@ -112,11 +111,14 @@ class JsonlReviewQueue:
             try:
                 data = json.loads(line)
                 if not isinstance(data, dict) or set(data) - names:
-                    raise ValueError(f"unexpected fields {sorted(set(data) - names) if isinstance(data, dict) else data!r}")
+                    raise ValueError(
+                        f"unexpected fields {sorted(set(data) - names) if isinstance(data, dict) else data!r}"
+                    )
                 items.append(ReviewItem(**data))
             except (ValueError, TypeError) as exc:
-                raise ReviewQueueError(f"{self.path}, line {number}: not a review item ({exc}); "
-                                       f"fix or remove that line") from exc
+                raise ReviewQueueError(
+                    f"{self.path}, line {number}: not a review item ({exc}); fix or remove that line"
+                ) from exc
         return items
 
     def _write(self, items: list[ReviewItem]) -> None:
@@ -165,8 +167,10 @@ class JsonlReviewQueue:
             for item in items:
                 if item.id == item_id:
                     if item.status == "resolved":
-                        raise ReviewQueueError(f"review item {item_id!r} was already resolved ({item.verdict}) "
-                                               f"by {item.reviewer or 'someone'}")
+                        raise ReviewQueueError(
+                            f"review item {item_id!r} was already resolved ({item.verdict}) "
+                            f"by {item.reviewer or 'someone'}"
+                        )
                     item.status, item.verdict, item.reviewer, item.resolved = "resolved", verdict, reviewer, _now()
                     item.corrected_answer = answer if verdict == "corrected" else ""
                     self._write(items)

@@ -32,7 +32,6 @@ from __future__ import annotations
 import collections
 import json
 import pathlib
-import re
 import sys
 import unicodedata
 from html.parser import HTMLParser
@@ -167,8 +166,10 @@ def check_questions(docs: dict[str, str], verbose: bool) -> list[str]:
             errors.append(f"{qid}: answerable must be a boolean")
         if not q["answerable"] or q["category"] == "unanswerable":
             if q["answerable"] or q["category"] != "unanswerable" or q["answer"] or q["aliases"] or q["sources"]:
-                errors.append(f"{qid}: unanswerable questions need answerable=false, category "
-                              "'unanswerable', answer '', aliases [] and sources []")
+                errors.append(
+                    f"{qid}: unanswerable questions need answerable=false, category "
+                    "'unanswerable', answer '', aliases [] and sources []"
+                )
             continue
         answer = normalise(q["answer"])
         if not 1 <= len(answer.split()) <= 6:
@@ -192,9 +193,11 @@ def check_questions(docs: dict[str, str], verbose: bool) -> list[str]:
 
     cats = collections.Counter(q.get("category") for q in rows)
     diffs = collections.Counter(q.get("difficulty") for q in rows)
-    print(f"\nQuestions: {len(rows)} "
-          f"({sum(1 for q in rows if q.get('answerable'))} answerable, "
-          f"{sum(1 for q in rows if q.get('answerable') is False)} unanswerable)")
+    print(
+        f"\nQuestions: {len(rows)} "
+        f"({sum(1 for q in rows if q.get('answerable'))} answerable, "
+        f"{sum(1 for q in rows if q.get('answerable') is False)} unanswerable)"
+    )
     print("  by category:   " + ", ".join(f"{c} {cats[c]}" for c in CATEGORIES))
     print("  by difficulty: " + ", ".join(f"{d} {diffs[d]}" for d in DIFFICULTIES))
     print(f"  {'category':15s}" + "".join(f"{d:>8s}" for d in DIFFICULTIES))

@@ -39,8 +39,9 @@ def build() -> tuple[dict, dict, dict]:
     documents, skipped = load_folder(TIDEWELL / "corpus")
     if skipped:
         raise SystemExit(f"corpus files could not be read: {skipped}")
-    corpus = {doc.id_: {"title": doc.metadata["title"], "text": doc.text}
-              for doc in sorted(documents, key=lambda d: d.id_)}
+    corpus = {
+        doc.id_: {"title": doc.metadata["title"], "text": doc.text} for doc in sorted(documents, key=lambda d: d.id_)
+    }
     queries, qrels = {}, {}
     for line in (TIDEWELL / "eval" / "questions.jsonl").read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
@@ -58,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     from toolkit.evaluation.beir import write_beir
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default=str(TIDEWELL / "beir"), help="folder to write (default: datasets/tidewell/beir)")
+    parser.add_argument(
+        "--out", default=str(TIDEWELL / "beir"), help="folder to write (default: datasets/tidewell/beir)"
+    )
     args = parser.parse_args(argv)
     corpus, queries, qrels = build()
     write_beir(args.out, corpus, queries, qrels, split="test")

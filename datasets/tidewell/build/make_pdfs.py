@@ -37,14 +37,21 @@ HERE = pathlib.Path(__file__).resolve().parent
 SOURCES = HERE / "pdf_sources"
 CORPUS = HERE.parent / "corpus"
 
-CREATION_DATE = dt.datetime(2024, 12, 2, 9, 0, 0, tzinfo=dt.timezone.utc)
+CREATION_DATE = dt.datetime(2024, 12, 2, 9, 0, 0, tzinfo=dt.UTC)
 AUTHOR = "Tidewell Home, Inc. (fictional)"
 CREATOR = "datasets/tidewell/build/make_pdfs.py"
 
 ASCII_MAP = {
-    "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"',
-    "\u2013": "-", "\u2014": "-", "\u2026": "...", "\u00a0": " ",
-    "\u2022": "-", "\u2212": "-",
+    "\u2018": "'",
+    "\u2019": "'",
+    "\u201c": '"',
+    "\u201d": '"',
+    "\u2013": "-",
+    "\u2014": "-",
+    "\u2026": "...",
+    "\u00a0": " ",
+    "\u2022": "-",
+    "\u2212": "-",
 }
 
 LINE_H = 5.2  # body line height in mm
@@ -56,7 +63,7 @@ def to_latin1(text: str, where: str) -> str:
     try:
         text.encode("latin-1")
     except UnicodeEncodeError as exc:  # pragma: no cover - data error
-        raise SystemExit(f"{where}: non-Latin-1 character {text[exc.start]!r}")
+        raise SystemExit(f"{where}: non-Latin-1 character {text[exc.start]!r}") from exc
     return text.replace("**", "")
 
 
@@ -77,18 +84,22 @@ def parse(path: pathlib.Path) -> tuple[dict[str, str], list[tuple[str, str]]]:
             blocks.append(("p", " ".join(para)))
             para.clear()
 
-    for line in raw[m.end():].splitlines():
+    for line in raw[m.end() :].splitlines():
         s = line.strip()
         if not s:
             flush()
         elif s.startswith("### "):
-            flush(); blocks.append(("h3", s[4:]))
+            flush()
+            blocks.append(("h3", s[4:]))
         elif s.startswith("## "):
-            flush(); blocks.append(("h2", s[3:]))
+            flush()
+            blocks.append(("h2", s[3:]))
         elif s.startswith("# "):
-            flush(); blocks.append(("h1", s[2:]))
+            flush()
+            blocks.append(("h1", s[2:]))
         elif s.startswith("- "):
-            flush(); blocks.append(("li", s[2:]))
+            flush()
+            blocks.append(("li", s[2:]))
         elif re.match(r"^\d+\. ", s):
             flush()
             num, _, rest = s.partition(" ")

@@ -31,15 +31,51 @@ from pathlib import Path
 SEED = 20241216
 AS_OF = dt.date(2024, 12, 16)
 FIRST_ORDER, LAST_ORDER = dt.date(2023, 1, 3), dt.date(2024, 12, 15)
-ORDERS, HOLIDAY_ORDERS, CUSTOMERS = 300, 20, 60   # the last HOLIDAY_ORDERS fall in Dec 5-15, 2024
+ORDERS, HOLIDAY_ORDERS, CUSTOMERS = 300, 20, 60  # the last HOLIDAY_ORDERS fall in Dec 5-15, 2024
 T2_PRICE_CUT = dt.date(2023, 11, 1)
 NEW_SHIPPING = dt.date(2024, 6, 1)
 STRUCTURED = Path(__file__).resolve().parents[1] / "structured"
 
-FIRST = ["Nadia", "Owen", "Priya", "Lucas", "Maren", "Theo", "Ines", "Callum", "Rosa", "Felix",
-         "Hana", "Jasper", "Leona", "Mateo", "Signe", "Bram", "Elif", "Quentin", "Talia", "Ravi"]
-LAST = ["Ferris", "Halloway", "Kettering", "Marsh", "Oduya", "Pemberton", "Quill", "Rasmussen",
-        "Sandoval", "Thorne", "Underhill", "Varga", "Whitlock", "Yarrow", "Zeller", "Ashby"]
+FIRST = [
+    "Nadia",
+    "Owen",
+    "Priya",
+    "Lucas",
+    "Maren",
+    "Theo",
+    "Ines",
+    "Callum",
+    "Rosa",
+    "Felix",
+    "Hana",
+    "Jasper",
+    "Leona",
+    "Mateo",
+    "Signe",
+    "Bram",
+    "Elif",
+    "Quentin",
+    "Talia",
+    "Ravi",
+]
+LAST = [
+    "Ferris",
+    "Halloway",
+    "Kettering",
+    "Marsh",
+    "Oduya",
+    "Pemberton",
+    "Quill",
+    "Rasmussen",
+    "Sandoval",
+    "Thorne",
+    "Underhill",
+    "Varga",
+    "Whitlock",
+    "Yarrow",
+    "Zeller",
+    "Ashby",
+]
 DOMAINS = ["example.com", "example.net", "example.org"]
 CITIES = ["Port Alder", "Kestrel Falls", "Greyhaven", "Millbrook", "Saltmarsh", "Cedar Hollow"]
 CARRIERS = {"standard": ("Harborline Parcel", "HLP"), "express": ("Quillfast Express", "QFX")}
@@ -97,9 +133,15 @@ def generate(products: list[dict], seed: int = SEED) -> dict[str, list[list]]:
             continue
         names.add(f"{first} {last}")
         joined = dt.date(2022, 1, 1) + dt.timedelta(days=rng.randrange(360))
-        customers.append([f"C{len(customers):03d}", f"{first} {last}",
-                          f"{first.lower()}.{last.lower()}@{rng.choice(DOMAINS)}", rng.choice(CITIES),
-                          joined.isoformat()])
+        customers.append(
+            [
+                f"C{len(customers):03d}",
+                f"{first} {last}",
+                f"{first.lower()}.{last.lower()}@{rng.choice(DOMAINS)}",
+                rng.choice(CITIES),
+                joined.isoformat(),
+            ]
+        )
 
     span = (dt.date(2024, 12, 4) - FIRST_ORDER).days
     days = sorted(FIRST_ORDER + dt.timedelta(days=rng.randrange(span)) for _ in range(ORDERS - HOLIDAY_ORDERS))
@@ -135,19 +177,27 @@ def generate(products: list[dict], seed: int = SEED) -> dict[str, list[list]]:
             status = "returned"
         else:
             status = "delivered"
-        orders.append([number, customer, day.isoformat(), status, method, money(subtotal), money(fee),
-                       money(subtotal + fee)])
+        orders.append(
+            [number, customer, day.isoformat(), status, method, money(subtotal), money(fee), money(subtotal + fee)]
+        )
         if status in ("shipped", "delivered", "returned"):
             carrier, prefix = CARRIERS[method]
-            shipments.append([number, carrier, f"{prefix}{rng.randrange(10**9, 10**10)}", shipped.isoformat(),
-                              expected.isoformat(), delivered.isoformat() if status != "shipped" else ""])
+            shipments.append(
+                [
+                    number,
+                    carrier,
+                    f"{prefix}{rng.randrange(10**9, 10**10)}",
+                    shipped.isoformat(),
+                    expected.isoformat(),
+                    delivered.isoformat() if status != "shipped" else "",
+                ]
+            )
 
     stock = [["sku", "in_stock", "restock_date", "as_of"]]
     for product in products:
         restock = OUT_OF_STOCK.get(product["sku"], "")
         stock.append([product["sku"], 0 if restock else rng.randrange(12, 480), restock, AS_OF.isoformat()])
-    return {"customers": customers, "orders": orders, "order_items": items, "shipments": shipments,
-            "stock": stock}
+    return {"customers": customers, "orders": orders, "order_items": items, "shipments": shipments, "stock": stock}
 
 
 def write(tables: dict[str, list[list]], folder: Path) -> None:

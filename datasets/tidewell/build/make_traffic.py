@@ -42,40 +42,64 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Hand-written paraphrases of the most asked questions: the same meaning, other words.
 PARAPHRASES = {
-    "q001": ["What's the return window?", "How many days do I get to send something back?",
-             "Until when can I return a purchase?"],
-    "q051": ["What's the minimum order for free shipping?", "When is standard shipping free?",
-             "How much do I have to order to get shipping for free?"],
+    "q001": [
+        "What's the return window?",
+        "How many days do I get to send something back?",
+        "Until when can I return a purchase?",
+    ],
+    "q051": [
+        "What's the minimum order for free shipping?",
+        "When is standard shipping free?",
+        "How much do I have to order to get shipping for free?",
+    ],
     "q004": ["How can I reset my Glow light bulb?", "What's the way to factory reset a Glow bulb?"],
     "q003": ["What's the price of the Thermo T2?", "How much is a Thermo T2 thermostat?"],
     "q072": ["What number do I call for Tidewell support?", "How do I reach customer support by phone?"],
     "q064": ["What does express shipping cost?", "What's the price of express delivery?"],
-    "q016": ["How long until I get my refund after the warehouse receives my return?",
-             "When is my refund paid once the return arrives?"],
+    "q016": [
+        "How long until I get my refund after the warehouse receives my return?",
+        "When is my refund paid once the return arrives?",
+    ],
     "q011": ["Does the Plug Mini need 2.4 or 5 GHz Wi-Fi?", "What Wi-Fi frequency does the Plug Mini use?"],
     "q018": ["What does the E24 error code mean?", "I see error E24, what is it?"],
     "q082": ["How much does Tidewell Plus cost per month?", "What's the monthly fee for Tidewell Plus?"],
-    "q077": ["What's the maximum number of devices on one Tidewell Hub?", "How many devices can a Tidewell Hub handle?"],
-    "q002": ["Do you charge a restocking fee for an opened thermostat?",
-             "Will I pay a restocking fee if I return a thermostat I opened?"],
-    "q060": ["How long should I press the hub's back button to factory reset it?",
-             "To factory reset the hub, how many seconds do I hold the rear button?"],
+    "q077": [
+        "What's the maximum number of devices on one Tidewell Hub?",
+        "How many devices can a Tidewell Hub handle?",
+    ],
+    "q002": [
+        "Do you charge a restocking fee for an opened thermostat?",
+        "Will I pay a restocking fee if I return a thermostat I opened?",
+    ],
+    "q060": [
+        "How long should I press the hub's back button to factory reset it?",
+        "To factory reset the hub, how many seconds do I hold the rear button?",
+    ],
     "q046": ["How many minutes does pairing mode last?", "How long is a device in pairing mode?"],
     "q058": ["How much is shipping on a $40 order?", "What will standard shipping cost me for a $40 order?"],
     "q070": ["What's the cut-off time for same-day shipping?", "By what time must I order for same-day dispatch?"],
     "q078": ["When is the support line open on Saturday?", "What are Saturday support hours?"],
-    "q101": ["What does a solid amber light on the hub mean?", "My Tidewell Hub ring is solid amber, what does that mean?"],
+    "q101": [
+        "What does a solid amber light on the hub mean?",
+        "My Tidewell Hub ring is solid amber, what does that mean?",
+    ],
     "q076": ["How long do I have to report a lost package?", "What's the deadline for reporting a lost parcel?"],
-    "q023": ["What's the warranty on a Drip Sentinel bought in August 2024?",
-             "How long is the warranty for a Drip Sentinel purchased in August 2024?"],
+    "q023": [
+        "What's the warranty on a Drip Sentinel bought in August 2024?",
+        "How long is the warranty for a Drip Sentinel purchased in August 2024?",
+    ],
     "q031": ["How many lumens is the Glow A19 Color?", "What's the brightness of a Glow A19 Color bulb?"],
     "q059": ["What's the battery life of a Drip Sentinel?", "How many years does the Drip Sentinel battery last?"],
     "q100": ["What does Tidewell Plus cost per year?", "What's the annual price of Tidewell Plus?"],
-    "q009": ["My gift arrived December 20, what's the last day to return it?",
-             "If a present was delivered on December 20, until when can I send it back?"],
+    "q009": [
+        "My gift arrived December 20, what's the last day to return it?",
+        "If a present was delivered on December 20, until when can I send it back?",
+    ],
     "q071": ["How many decibels is the Drip Sentinel alarm?", "How loud is the siren on the Drip Sentinel?"],
-    "q092": ["How long do I have to cancel an annual Tidewell Plus plan for a full refund?",
-             "Within how many days can I cancel yearly Tidewell Plus and get all my money back?"],
+    "q092": [
+        "How long do I have to cancel an annual Tidewell Plus plan for a full refund?",
+        "Within how many days can I cancel yearly Tidewell Plus and get all my money back?",
+    ],
     "q044": ["What's the warranty on the included battery?", "How long is the battery in the box covered?"],
     "q105": ["What's the trade-in credit for a Thermo T1?", "How much will I get if I trade in my Thermo T1?"],
     "q088": ["What resolution does the Sentry Cam record in?", "What video quality does the Sentry Cam record?"],
@@ -102,14 +126,23 @@ NEAR_MISSES = {
 
 GREETINGS = ["hi, ", "hello! ", "quick question: ", "hey, ", "sorry to bother you, "]
 SIGN_OFFS = [" thanks", " thank you!", " please", " thx"]
-ORDER_TEMPLATES = ["Where is my order {id}?", "Has order {id} shipped yet?", "Can I still cancel order {id}?",
-                   "What is the status of order {id}?", "When will order {id} arrive?"]
+ORDER_TEMPLATES = [
+    "Where is my order {id}?",
+    "Has order {id} shipped yet?",
+    "Can I still cancel order {id}?",
+    "What is the status of order {id}?",
+    "When will order {id} arrive?",
+]
 
 # The false-hit probe set: pairs that look alike but mean different things (same=false), and
 # true paraphrases (same=true). Kinds say what differs.
 LOOK_ALIKES = [
     ("threshold", "Is shipping free over $50?", "Is shipping free under $50?"),
-    ("threshold", "Is standard shipping free on orders of $75 or more?", "Is standard shipping free on orders under $75?"),
+    (
+        "threshold",
+        "Is standard shipping free on orders of $75 or more?",
+        "Is standard shipping free on orders under $75?",
+    ),
     ("threshold", "Do orders above $100 ship free?", "Do orders below $100 ship free?"),
     ("threshold", "What does shipping cost on a $40 order?", "What does shipping cost on a $90 order?"),
     ("threshold", "Can I return an item after 30 days?", "Can I return an item within 30 days?"),
@@ -135,7 +168,11 @@ LOOK_ALIKES = [
     ("version", "When was hub firmware 5.0.0 released?", "When was hub firmware 5.1.0 released?"),
     ("version", "What does error E24 mean?", "What does error E44 mean?"),
     ("version", "What does error E33 mean?", "What does error E31 mean?"),
-    ("version", "Which Sentry Cam firmware added person detection?", "Which Sentry Cam firmware added package detection?"),
+    (
+        "version",
+        "Which Sentry Cam firmware added person detection?",
+        "Which Sentry Cam firmware added package detection?",
+    ),
     ("version", "How much does the Thermo T2 cost?", "How much does the Thermo T1 cost?"),
     ("version", "What does the 4-pack of Glow A19 bulbs cost?", "What does the 2-pack of Glow A19 bulbs cost?"),
     ("product", "How do I reset a Glow bulb?", "How do I reset a Sentry Cam?"),
@@ -146,9 +183,21 @@ LOOK_ALIKES = [
     ("product", "How loud is the Drip Sentinel siren?", "How loud is the Sentry Cam siren?"),
     ("product", "How much is the Tidewell Hub?", "How much is the Tidewell Plug Mini?"),
     ("time", "What are the support hours on Saturdays?", "What are the support hours on Sundays?"),
-    ("time", "What was the monthly price of Tidewell Plus in 2022?", "What is the monthly price of Tidewell Plus in 2024?"),
-    ("time", "What is the holiday return deadline for items delivered in December?", "What is the holiday return deadline for items delivered in October?"),
-    ("time", "How many weeks of parental leave for a child born in 2023?", "How many weeks of parental leave for a child born in 2024?"),
+    (
+        "time",
+        "What was the monthly price of Tidewell Plus in 2022?",
+        "What is the monthly price of Tidewell Plus in 2024?",
+    ),
+    (
+        "time",
+        "What is the holiday return deadline for items delivered in December?",
+        "What is the holiday return deadline for items delivered in October?",
+    ),
+    (
+        "time",
+        "How many weeks of parental leave for a child born in 2023?",
+        "How many weeks of parental leave for a child born in 2024?",
+    ),
     ("time", "What is the monthly price of Tidewell Plus?", "What is the yearly price of Tidewell Plus?"),
     ("time", "How long does standard shipping take?", "How long does express shipping take?"),
     ("action", "How long do I have to return an item?", "How long do I have to exchange an item?"),
@@ -156,7 +205,11 @@ LOOK_ALIKES = [
     ("action", "How do I add a member to my home?", "How do I remove a member from my home?"),
     ("action", "How do I turn on Vacation Mode?", "How do I turn off Vacation Mode?"),
     ("action", "How do I pair a Drip Sentinel?", "How do I unpair a Drip Sentinel?"),
-    ("action", "What is the minimum temperature on the Thermo T2?", "What is the maximum temperature on the Thermo T2?"),
+    (
+        "action",
+        "What is the minimum temperature on the Thermo T2?",
+        "What is the maximum temperature on the Thermo T2?",
+    ),
     ("action", "What is the default heating Away temperature?", "What is the default cooling Away temperature?"),
     ("action", "Who is Tidewell's CTO?", "Who is Tidewell's CEO?"),
 ]
@@ -164,7 +217,10 @@ LOOK_ALIKES = [
 TRUE_PARAPHRASES = [
     ("How long do I have to return an item?", "How long do I have to return an item"),
     ("How long do I have to return an item?", "hi, how long do I have to return an item?"),
-    ("How much do I need to spend to get free standard shipping?", "How much do I need to spend to get free standard shipping? thanks"),
+    (
+        "How much do I need to spend to get free standard shipping?",
+        "How much do I need to spend to get free standard shipping? thanks",
+    ),
     ("How do I reset a Glow bulb?", "quick question: how do I reset a Glow bulb?"),
     ("What does error E24 mean?", "What does the E24 error code mean?"),
     ("What does error E24 mean?", "What does error code E24 mean?"),
@@ -180,14 +236,32 @@ TRUE_PARAPHRASES = [
     ("How many devices can one Tidewell Hub support?", "How many devices can a single Tidewell Hub support?"),
     ("How many devices can one Tidewell Hub support?", "How many devices does one Tidewell Hub support?"),
     ("How loud is the Drip Sentinel siren?", "How loud is the siren of the Drip Sentinel?"),
-    ("What does a solid amber ring light on the Tidewell Hub mean?", "What does a solid amber ring on the Tidewell Hub mean?"),
-    ("How long do I hold the button on the back of the hub to factory reset it?", "How long do I hold the hub's back button to factory reset it?"),
+    (
+        "What does a solid amber ring light on the Tidewell Hub mean?",
+        "What does a solid amber ring on the Tidewell Hub mean?",
+    ),
+    (
+        "How long do I hold the button on the back of the hub to factory reset it?",
+        "How long do I hold the hub's back button to factory reset it?",
+    ),
     ("What is the rated life of a Glow A19 bulb?", "What is the rated lifetime of a Glow A19 bulb?"),
-    ("How often does a Drip Sentinel check in with the hub?", "How frequently does a Drip Sentinel check in with the hub?"),
-    ("What time do I need to order by for my order to ship the same day?", "By what time do I need to order for my order to ship the same day?"),
-    ("Within how many days of the expected delivery date must I report a lost parcel?", "Within how many days of the expected delivery date do I have to report a lost parcel?"),
+    (
+        "How often does a Drip Sentinel check in with the hub?",
+        "How frequently does a Drip Sentinel check in with the hub?",
+    ),
+    (
+        "What time do I need to order by for my order to ship the same day?",
+        "By what time do I need to order for my order to ship the same day?",
+    ),
+    (
+        "Within how many days of the expected delivery date must I report a lost parcel?",
+        "Within how many days of the expected delivery date do I have to report a lost parcel?",
+    ),
     ("How quickly does Tidewell answer a privacy request?", "How fast does Tidewell answer a privacy request?"),
-    ("What is the largest microSD card the Sentry Cam accepts?", "What's the largest microSD card the Sentry Cam takes?"),
+    (
+        "What is the largest microSD card the Sentry Cam accepts?",
+        "What's the largest microSD card the Sentry Cam takes?",
+    ),
     ("Which battery does the Thermo Room Sensor use?", "What battery does the Thermo Room Sensor use?"),
     ("What video resolution does the Sentry Cam record?", "What video resolution does the Sentry Cam record in?"),
     ("How much credit do I get for trading in a Thermo T1?", "How much credit will I get for trading in a Thermo T1?"),
@@ -196,10 +270,19 @@ TRUE_PARAPHRASES = [
     ("How many people work at Tidewell?", "How many employees does Tidewell have?"),
     ("Where is my order TW-1048821?", "where is my order TW-1048821"),
     ("Where is my order TW-1048821?", "hey, where is my order TW-1048821?"),
-    ("How long is the paid sabbatical after 5 years of service?", "How long is the paid sabbatical after five years of service?"),
+    (
+        "How long is the paid sabbatical after 5 years of service?",
+        "How long is the paid sabbatical after five years of service?",
+    ),
     ("What is the maximum load I can connect to a Plug Mini?", "What's the maximum load I can connect to a Plug Mini?"),
-    ("How many Thermo Room Sensors can be paired with one thermostat?", "How many Thermo Room Sensors can I pair with one thermostat?"),
-    ("What is the lowest temperature the Thermo T2 can be set to?", "What's the lowest temperature the Thermo T2 can be set to?"),
+    (
+        "How many Thermo Room Sensors can be paired with one thermostat?",
+        "How many Thermo Room Sensors can I pair with one thermostat?",
+    ),
+    (
+        "What is the lowest temperature the Thermo T2 can be set to?",
+        "What's the lowest temperature the Thermo T2 can be set to?",
+    ),
     ("How do I reset a Glow bulb?", "How can I reset a Glow bulb?"),
     ("What does standard shipping cost on a $40 order?", "How much does standard shipping cost on a $40 order?"),
 ]
@@ -225,7 +308,7 @@ def _chatty(text: str, rng: random.Random) -> str:
 
 
 def _timestamps(rng: random.Random, n: int) -> list[str]:
-    start = dt.datetime(2026, 11, 2, tzinfo=dt.timezone.utc)
+    start = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
     stamps = []
     while len(stamps) < n:  # rejection sampling: busy afternoons, quiet nights
         seconds = rng.uniform(0, 7 * 86400)
@@ -246,7 +329,7 @@ def make_trace(questions: list[dict], seed: int = SEED, size: int = TRACE_SIZE) 
     rest = [i for i in canonical if i not in PARAPHRASES]
     rng.shuffle(rest)
     ranked = head + rest
-    weights = [1 / (rank ** ZIPF_EXPONENT) for rank in range(1, len(ranked) + 1)]
+    weights = [1 / (rank**ZIPF_EXPONENT) for rank in range(1, len(ranked) + 1)]
 
     records, order_ids = [], set()
     for ts in _timestamps(rng, size):
@@ -277,11 +360,15 @@ def make_trace(questions: list[dict], seed: int = SEED, size: int = TRACE_SIZE) 
 
 def make_probes() -> list[dict]:
     """The probe pairs: look-alikes (same=false) first, then true paraphrases (same=true)."""
-    probes = [{"id": f"p{i:03d}", "a": a, "b": b, "same": False, "kind": kind}
-              for i, (kind, a, b) in enumerate(LOOK_ALIKES, 1)]
+    probes = [
+        {"id": f"p{i:03d}", "a": a, "b": b, "same": False, "kind": kind}
+        for i, (kind, a, b) in enumerate(LOOK_ALIKES, 1)
+    ]
     start = len(probes) + 1
-    probes += [{"id": f"p{i:03d}", "a": a, "b": b, "same": True, "kind": "paraphrase"}
-               for i, (a, b) in enumerate(TRUE_PARAPHRASES, start)]
+    probes += [
+        {"id": f"p{i:03d}", "a": a, "b": b, "same": True, "kind": "paraphrase"}
+        for i, (a, b) in enumerate(TRUE_PARAPHRASES, start)
+    ]
     return probes
 
 
@@ -294,8 +381,10 @@ def main() -> int:
     parser.add_argument("--check", action="store_true", help="compare with the files instead of writing them")
     args = parser.parse_args()
     questions = [json.loads(line) for line in (ROOT / "eval" / "questions.jsonl").read_text("utf-8").splitlines()]
-    outputs = {ROOT / "traffic" / "trace.jsonl": _jsonl(make_trace(questions)),
-               ROOT / "eval" / "cache_probes.jsonl": _jsonl(make_probes())}
+    outputs = {
+        ROOT / "traffic" / "trace.jsonl": _jsonl(make_trace(questions)),
+        ROOT / "eval" / "cache_probes.jsonl": _jsonl(make_probes()),
+    }
     for path, text in outputs.items():
         if args.check:
             if not path.is_file() or path.read_text("utf-8") != text:
