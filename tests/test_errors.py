@@ -18,15 +18,16 @@ from toolkit.errors import (
     require,
 )
 
-# "    ├── ConfigError            a setting is invalid or a key is missing" -> (name, description)
-_BRANCH = re.compile(r"^    [├└]── (\w+)\s+(.*)$")
+# "├── ConfigError            a setting is invalid or a key is missing" -> (name, description)
+_BRANCH = re.compile(r"^\s*[├└]── (\w+)\s+(.*)$")
 
 
 def documented_tree() -> tuple[str, list[tuple[str, str]]]:
     """The root and the (name, description) branches of the tree in the module docstring."""
-    lines = [line for line in errors.__doc__.splitlines() if line.startswith("    ")]
-    root = lines[0].strip()
-    branches = [_BRANCH.match(line).groups() for line in lines[1:]]
+    lines = errors.__doc__.splitlines()
+    first = next(i for i, line in enumerate(lines) if _BRANCH.match(line))
+    root = lines[first - 1].strip()
+    branches = [_BRANCH.match(line).groups() for line in lines[first:] if _BRANCH.match(line)]
     return root, branches
 
 
@@ -48,7 +49,7 @@ def test_the_docstring_tree_is_the_class_hierarchy():
         assert ToolkitError in defined_errors()[name].__bases__, name  # one level below the root
     assert all(description for _, description in branches)
     # the tree's last branch is drawn └──, every other ├──
-    drawn = [line[4] for line in errors.__doc__.splitlines() if _BRANCH.match(line)]
+    drawn = [line.lstrip()[0] for line in errors.__doc__.splitlines() if _BRANCH.match(line)]
     assert drawn == ["├"] * (len(names) - 1) + ["└"]
 
 
