@@ -27,6 +27,8 @@ from pathlib import Path
 
 from llama_index.core.schema import Document
 
+from .dates import effective_date
+
 __all__ = [
     "FORMATS",
     "Skipped",
@@ -200,13 +202,17 @@ def parse_file(data: bytes, suffix: str, doc_id: str) -> Document:
     if not text:
         hint = " (a scanned PDF needs OCR first)" if fmt == "pdf" else ""
         raise SkipFile(f"no text after cleaning{hint}")
+    metadata = {"source": doc_id, "title": title or Path(doc_id).stem.replace("_", " "), "format": fmt}
+    if date := effective_date(text):
+        metadata["effective_date"] = date
     return Document(
         id_=doc_id,
         text=text,
-        metadata={"source": doc_id, "title": title or Path(doc_id).stem.replace("_", " "), "format": fmt},
-        # The title helps retrieval; the format is bookkeeping for neither the embedder nor the LLM.
-        excluded_embed_metadata_keys=["format"],
-        excluded_llm_metadata_keys=["format", "title"],
+        metadata=metadata,
+        # The title helps retrieval; the format and the date are bookkeeping for neither the
+        # embedder nor the LLM (the date is in the text already, where the document says it).
+        excluded_embed_metadata_keys=["format", "effective_date"],
+        excluded_llm_metadata_keys=["format", "title", "effective_date"],
     )
 
 
