@@ -51,3 +51,25 @@ def test_streaming_and_completion_give_the_chat_answer(llm):
     usage = whole.raw["usage"]
     assert usage["completion_tokens"] >= 1
     assert usage["prompt_tokens"] + usage["completion_tokens"] == usage["total_tokens"]
+
+
+def test_a_greedy_answer_carries_its_token_logprobs_from_the_same_call(llm):
+    # One log-probability per generated token (the end-of-turn or stop token included), each the
+    # chosen token's, so none above 0; the answer is the one a call without them gives.
+    import math
+
+    from llama_index.core.base.llms.types import ChatMessage
+
+    response = llm.chat([ChatMessage(role="user", content="Name one colour.")])
+    values = response.raw["token_logprobs"]
+    assert len(values) in (response.raw["usage"]["completion_tokens"], response.raw["usage"]["completion_tokens"] + 1)
+    assert all(v <= 0 and math.isfinite(v) for v in values)
+    assert llm.chat([ChatMessage(role="user", content="Name one colour.")]).message.content == response.message.content
+
+
+def test_sampling_at_a_temperature_gives_no_logprobs(llm):
+    # Above temperature 0 the most likely token is not always the one chosen: no false signal.
+    from llama_index.core.base.llms.types import ChatMessage
+
+    response = llm.chat([ChatMessage(role="user", content="Name one colour.")], temperature=0.7)
+    assert "token_logprobs" not in response.raw

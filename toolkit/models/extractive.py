@@ -34,6 +34,7 @@ from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_ca
 from llama_index.core.llms.custom import CustomLLM
 
 from ..prompting.spec import ABSTAIN, parse_rag_message
+from ..text import expected_types, typed_spans
 
 __all__ = ["ExtractiveLLM", "sentences"]
 
@@ -55,9 +56,15 @@ def sentences(text: str, min_words: int = 4) -> list[str]:
 
 
 class ExtractiveLLM(CustomLLM):
-    """Answers by quoting; `min_similarity` is the cosine below which it abstains."""
+    """Answers by quoting; `min_similarity` is the cosine below which it abstains.
+
+    `type_bonus` is added to the similarity of a sentence that holds the kind of span the question
+    asks for (a duration for "how long", a price for "how much": `text.expected_types`), so the
+    sentence that answers beats the one that merely repeats the question's words. 0 turns it off.
+    """
 
     min_similarity: float = 0.35
+    type_bonus: float = 0.0
     _embed: Any = PrivateAttr()
 
     @classmethod
@@ -85,6 +92,9 @@ class ExtractiveLLM(CustomLLM):
         vectors = np.asarray(self._embed.get_text_embedding_batch(candidates), dtype="float32")
         query = np.asarray(self._embed.get_query_embedding(question), dtype="float32")
         scores = vectors @ query / (np.linalg.norm(vectors, axis=1) * np.linalg.norm(query) + 1e-12)
+        kinds = expected_types(question) if self.type_bonus else ()
+        if kinds:
+            scores = scores + self.type_bonus * np.array([bool(typed_spans(c, kinds)) for c in candidates])
         best = int(np.argmax(scores))  # the first of equals: the higher-ranked chunk wins ties
         if scores[best] < self.min_similarity:
             return ABSTAIN, float(scores[best])
