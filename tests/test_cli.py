@@ -111,6 +111,8 @@ def test_ask_json(ingested, tmp_path):
         "cost_usd",
         "model",
         "error",
+        "confidence",
+        "decision",
     ]
     assert "$24.99" in answer["answer"]
     assert [list(s) for s in answer["sources"]] == [["id", "score"]] * 3

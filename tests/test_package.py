@@ -23,6 +23,7 @@ STAGES = [
     "retrieval",
     "cost",
     "validation",
+    "confidence",
     "demo",
     "pipeline_config",
     "steps",

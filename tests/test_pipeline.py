@@ -79,7 +79,19 @@ def test_ask_answers_with_cited_sources_and_a_full_record(pipeline, llm):
     assert pipeline.records == [r]
 
     d = answer.to_dict()
-    assert list(d) == ["answer", "sources", "latency_s", "input_tokens", "output_tokens", "cost_usd", "model", "error"]
+    assert list(d) == [
+        "answer",
+        "sources",
+        "latency_s",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+        "model",
+        "error",
+        "confidence",
+        "decision",
+    ]
+    assert (d["confidence"], d["decision"]) == (None, None)  # this pipeline scores nothing
     assert d["sources"] == [{"id": s.id, "score": round(s.score, 4)} for s in answer.sources]
     assert (d["input_tokens"], d["output_tokens"], d["cost_usd"], d["latency_s"]) == (
         r.input_tokens,
@@ -289,6 +301,10 @@ def test_evaluate_answers(pipeline):
         "cost_usd",
         "error",
         "calls",
+        "signals",
+        "confidence",
+        "decision",
+        "draft_correct",
     ]
     first, unanswerable = results.iloc[0], results.iloc[1]
     assert (first.id, first.correct, first.hit, first.seen_hit, first.error) == ("t1", True, True, True, "")

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .confidence import Calibrator
 from .config import Settings, load_settings
 from .cost import CostLedger, PriceTable, ResponseCache
 from .cost.middleware import Budget, Cache
@@ -40,7 +41,8 @@ from .prompting import DEFAULT_SPEC, SCHEMAS, PromptSpec, bundled_specs, load_sp
 from .reliability import FaultInjector, RetryPolicy
 from .reliability.middleware import Faults, Retry
 from .retrieval import Source, SourceRouter, make_retriever
-from .steps import FitContext, Generate, Prompt, Retrieve, Run, RunRecord, as_step
+from .retrieval.freshness import PreferCurrent
+from .steps import Decide, Extract, FitContext, Generate, Prompt, Retrieve, Run, RunRecord, Score, as_step
 from .validation import BusinessRules, Grounding, Guard, JsonlReviewQueue, Safety, Schema
 
 __all__ = ["Pipeline", "Answer", "RunRecord"]
@@ -65,6 +67,10 @@ class Answer:
             "cost_usd": r.cost_usd,
             "model": r.model,
             "error": r.error,
+            # A calibrated probability that the answer is right, and what the pipeline did with
+            # it ("answer", "escalate": shown as awaiting review, "refuse"); None without them.
+            "confidence": r.get("confidence.score"),
+            "decision": r.get("decide.decision"),
         }
 
     def __str__(self) -> str:
@@ -258,7 +264,7 @@ class Pipeline:
 
 def _build(config: PipelineConfig, settings, show_progress: bool, base: Path) -> Pipeline:
     """The Pipeline `config` describes; `base` resolves a relative corpus folder."""
-    for slot in ("confidence", "escalation", "tiers", "store"):
+    for slot in ("tiers", "store"):
         if getattr(config, slot) is not None:
             raise ConfigError(
                 f"pipeline configuration {config.name!r} sets {slot!r}, which this version of the "
@@ -315,8 +321,42 @@ def _build(config: PipelineConfig, settings, show_progress: bool, base: Path) ->
         middleware=middleware,
         after=[_guard(config, settings, spec)] if config.validation else [],
     )
+    if config.retriever.prefer_current:
+        pipeline.steps.insert(1, PreferCurrent())
+    pipeline.steps += _confidence_steps(config, settings, base)
     pipeline.config = config
     return pipeline
+
+
+def _confidence_steps(config: PipelineConfig, settings, base: Path) -> list:
+    """Extract, Score and Decide, as the confidence and escalation sections say."""
+    steps: list = []
+    c, e = config.confidence, config.escalation
+    if c is not None and c.extractive:
+        steps.append(Extract(type_bonus=c.type_bonus, answer=c.answer_with == "extractive"))
+    elif c is not None and c.answer_with == "extractive":
+        raise ConfigError("confidence: answer_with 'extractive' needs extractive: true")
+    calibrator = None
+    if c is not None and c.calibrator:
+        calibrator = Calibrator.load(base / c.calibrator, pipeline_version=config.signal_version)
+    if c is not None:
+        steps.append(Score(calibrator))
+    if e is not None:
+        if calibrator is None:
+            raise ConfigError(
+                "escalation needs a calibrated confidence: set confidence.calibrator to a calibrator file "
+                "(fit one with toolkit.confidence.Calibrator on labelled runs)"
+            )
+        from .validation.review import SqliteReviewQueue
+
+        refusal = None
+        if config.validation is not None and config.validation.refusal:
+            from . import demo
+
+            refusal = demo.REFUSAL if config.validation.refusal == DEMO else config.validation.refusal
+        queue = SqliteReviewQueue(settings.home / e.queue)
+        steps.append(Decide(e.answer_at, e.refuse_below, queue=queue, refusal=refusal or ""))
+    return steps
 
 
 def _retriever(config: PipelineConfig, index, embed_model, settings):

@@ -52,6 +52,7 @@ class RetrieverConfig(_Part):
     fusion: Literal["rrf", "score"] = "rrf"
     candidates: int = Field(20, ge=1)
     dense_kind: Literal["flat", "hnsw", "ivf", "auto"] = "flat"
+    prefer_current: bool = Field(False, description="move superseded versions of a document behind the current one")
 
 
 class RouterConfig(_Part):
@@ -104,6 +105,21 @@ class LedgerConfig(_Part):
     embed_priced_as: str | None = None
 
 
+class ConfidenceConfig(_Part):
+    extractive: bool = Field(True, description="run the extractive answerer beside the model (a signal)")
+    type_bonus: float = Field(0.1, ge=0, description="extractive: bonus for a sentence with the asked-for span")
+    answer_with: Literal["model", "extractive"] = Field(
+        "model", description="whose answer the pipeline gives; the other one is a signal"
+    )
+    calibrator: str | None = Field(None, description="calibrator JSON file, relative to this configuration's folder")
+
+
+class EscalationConfig(_Part):
+    answer_at: float = Field(0.8, ge=0, le=1, description="answer when the confidence is at least this")
+    refuse_below: float = Field(0.0, ge=0, le=1, description="refuse when the confidence is below this")
+    queue: str = Field("review/queue.sqlite", description="review queue file, relative to TOOLKIT_HOME")
+
+
 class PipelineConfig(_Part):
     """The whole pipeline as data (see the module docstring)."""
 
@@ -119,10 +135,10 @@ class PipelineConfig(_Part):
     faults: FaultsConfig | None = None
     cache: CacheConfig | None = None
     ledger: LedgerConfig | None = None
-    # Slots the later stages fill (confidence scoring, escalation, model tiers, a shared store):
-    # a configuration that sets one is refused until the toolkit can build it.
-    confidence: dict | None = None
-    escalation: dict | None = None
+    confidence: ConfidenceConfig | None = None
+    escalation: EscalationConfig | None = None
+    # Slots the later stages fill (model tiers, a shared store): a configuration that sets one is
+    # refused until the toolkit can build it.
     tiers: dict | None = None
     store: str | None = None
 
@@ -132,6 +148,13 @@ class PipelineConfig(_Part):
         content = self.model_dump(mode="json", exclude={"name"}, by_alias=True)
         canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
+
+    @property
+    def signal_version(self) -> str:
+        """The version of what produces the confidence signals: this configuration without its
+        calibrator file and escalation policy (a calibrator is fitted for this version)."""
+        confidence = self.confidence.model_copy(update={"calibrator": None}) if self.confidence else None
+        return self.model_copy(update={"confidence": confidence, "escalation": None}).version
 
     def with_changes(self, **changes) -> PipelineConfig:
         """A copy with top-level fields replaced (validated as a new configuration)."""

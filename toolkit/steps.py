@@ -1,6 +1,6 @@
 """The steps a question passes through, in order, each writing its own part of the run record.
 
-    Retrieve ─► FitContext ─► Prompt ─► Generate ─► after-steps (Validate; confidence and escalation later)
+    Retrieve ─► FitContext ─► Prompt ─► Generate ─► after-steps (Validate, Extract, Score, Decide)
 
 A step is any callable `step(run)` with a `name`: it reads and changes the `Run` (the question's
 state on its way through) and writes its findings with `run.record.part(name)`. A pipeline is
@@ -25,7 +25,7 @@ from typing import Any
 from .errors import PromptTooLongError, ToolkitError
 from .models import ModelReply, count_tokens
 from .retrieval import Routed, Source, SourceRouter, cite
-from .validation import Guard, Output
+from .validation import REFUSAL, Guard, Output
 
 __all__ = [
     "Run",
@@ -35,6 +35,9 @@ __all__ = [
     "Prompt",
     "Generate",
     "Validate",
+    "Extract",
+    "Score",
+    "Decide",
     "TEMPLATE_OVERHEAD",
     "MIN_CONTEXT_TOKENS",
     "as_step",
@@ -96,6 +99,7 @@ class Run:
     question: str
     record: RunRecord
     hits: list = field(default_factory=list)  # LlamaIndex NodeWithScore, best first
+    rankings: list = field(default_factory=list)  # a hybrid retriever's per-side document ids
     sources: list[Source] = field(default_factory=list)
     context: list[tuple[str, str]] = field(default_factory=list)  # (source id, text) the model is shown
     messages: list = field(default_factory=list)
@@ -129,6 +133,9 @@ class Retrieve:
         started = time.perf_counter()
         if isinstance(self.retriever, SourceRouter):
             routed = self.retriever.route(run.question)
+        elif hasattr(self.retriever, "retrieve_with_lists"):  # hybrid: keep each side's ranking
+            hits, run.rankings = self.retriever.retrieve_with_lists(run.question)
+            routed = Routed(hits, None)
         else:
             routed = Routed(list(self.retriever.retrieve(run.question)), None)
         run.hits = routed.nodes
@@ -251,3 +258,129 @@ def as_step(step):
     if not callable(step) or not getattr(step, "name", ""):
         raise ToolkitError(f"{step!r} is not a pipeline step: give it a `name` and make it callable as step(run)")
     return step
+
+
+class Extract:
+    """A second answerer beside the model: the extractive one quotes the context sentence nearest
+    the question (preferring the kind of span the question asks for). Its answer is a signal,
+    and the answer itself when the configuration says so."""
+
+    name = "extractive"
+
+    def __init__(self, type_bonus: float = 0.1, min_similarity: float = 0.35, answer: bool = False):
+        self.type_bonus, self.min_similarity, self.answer = type_bonus, min_similarity, answer
+        self._llm = None
+
+    def __call__(self, run: Run) -> None:
+        from .models import ExtractiveLLM
+
+        if self._llm is None:
+            self._llm = ExtractiveLLM.from_embed_model(
+                run.pipeline.embed_model, type_bonus=self.type_bonus, min_similarity=self.min_similarity
+            )
+        text, similarity = self._llm.answer(run.question, [text for _, text in run.context])
+        part = run.record.part(self.name)
+        part.update(answer=text, similarity=round(similarity, 4))
+        if self.answer:  # the quote is the answer; the model's answer stays a signal
+            part["model_answer"] = run.text
+            run.text = text
+
+
+class Score:
+    """Read the run's confidence signals and, with a calibrator, one calibrated probability that
+    the answer is right. Signals this run cannot give are named in `confidence.skipped`."""
+
+    name = "confidence"
+
+    def __init__(self, calibrator=None):
+        self.calibrator = calibrator
+
+    def __call__(self, run: Run) -> None:
+        from .confidence import agreement, logprob_signals, missing, retrieval_signals, type_match
+        from .text import is_abstention
+        from .validation import Grounding, split_sentences
+
+        started = time.perf_counter()
+        generated = next((r for r in run.replies if r.kind == "llm"), None)
+        extractive = run.record.parts.get("extractive", {})
+        signals = {**retrieval_signals(run.hits, run.rankings)}
+        signals.update(logprob_signals(generated.raw if generated is not None else None))
+        original = run.record.get("extractive.model_answer") or run.record.get("validate.original", run.text)
+        if "answer" in extractive:
+            signals["answerer_agreement"] = agreement(original, extractive["answer"])
+            signals["extractive_similarity"] = float(extractive["similarity"])
+        else:
+            signals["answerer_agreement"] = signals["extractive_similarity"] = None
+        signals["type_match"] = type_match(run.question, run.text)
+        claims = [c for c in split_sentences(run.text) if not is_abstention(c)] or [run.text]
+        grounding = Grounding()
+        signals["grounding"] = min(grounding.support(c, run.context, run.question) for c in claims)
+        signals["validation_failed"] = float(bool(run.record.get("validate.failed")))
+        signals["abstained"] = float(is_abstention(run.text))
+        part = run.record.part(self.name)
+        part.update(signals={k: (round(v, 4) if v is not None else None) for k, v in signals.items()})
+        part["skipped"] = missing(signals)
+        if self.calibrator is not None:
+            usable = {k: v for k, v in signals.items() if k in self.calibrator.signals}
+            absent = [k for k in self.calibrator.signals if usable.get(k) is None]
+            if absent:
+                raise ToolkitError(
+                    f"the calibrator needs {', '.join(absent)}, which this run cannot give (provider "
+                    f"{run.pipeline.model.provider}); refit it without them"
+                )
+            part["score"] = round(self.calibrator.predict(usable), 4)
+        part["seconds"] = round(time.perf_counter() - started, 5)
+
+
+class Decide:
+    """Act on the calibrated confidence: answer, escalate to a person, or refuse.
+
+    At or above `answer_at` the answer stands. Below `refuse_below`, or when the answer already
+    declines, the pipeline refuses. In between, the draft goes to the review queue and is shown
+    marked as awaiting review. The escalated item carries the question, the draft, the context,
+    the signals, the reasons and a priority (the less sure, the sooner)."""
+
+    name = "decide"
+
+    def __init__(self, answer_at: float, refuse_below: float = 0.0, queue=None, refusal: str = ""):
+        from .confidence import check_thresholds
+
+        check_thresholds(answer_at, refuse_below)
+        self.answer_at, self.refuse_below, self.queue = answer_at, refuse_below, queue
+        self.refusal = refusal or REFUSAL
+
+    def __call__(self, run: Run) -> None:
+        from .confidence import decide
+        from .text import is_abstention
+
+        score = run.record.get("confidence.score")
+        if score is None:
+            raise ToolkitError("Decide needs a calibrated confidence: put Score(calibrator) before it")
+        part = run.record.part(self.name)
+        decision, reasons = decide(score, run.text, answer_at=self.answer_at, refuse_below=self.refuse_below)
+        reasons += [f"failed {name}" for name in run.record.get("validate.failed", [])]
+        part.update(decision=decision, reasons=reasons, draft=run.text)
+        if decision == "refuse" and not is_abstention(run.text):
+            run.text = self.refusal
+        elif decision == "escalate":
+            if self.queue is not None:
+                part["ticket"] = self.queue.submit(self._item(run, score, reasons))
+            run.notes.append(f"(Awaiting review: confidence {score:.2f}. A person will check this answer.)")
+
+    def _item(self, run: Run, score: float, reasons: list[str]):
+        from .validation.review import ReviewItem
+
+        config = run.pipeline.config
+        return ReviewItem.new(
+            run.question,
+            run.text,
+            run_id=run.record.run_id,
+            pipeline_version=config.version if config is not None else "",
+            context=[{"source": source, "text": text} for source, text in run.context],
+            signals={k: v for k, v in run.record.get("confidence.signals", {}).items() if v is not None}
+            | {"confidence": score},
+            reasons=reasons,
+            priority=round(1.0 - score, 4),
+            validator="confidence",
+            rule="threshold",
+        )

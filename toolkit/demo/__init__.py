@@ -7,7 +7,14 @@ rules and published contacts, its structured data and loopback service, and the 
 The library never reads from here for a default; notebooks and tests pass these values in.
 """
 
-from .datasets import datasets_root, load_questions, read_jsonl, tidewell_corpus, tidewell_questions
+from .datasets import (
+    datasets_root,
+    load_questions,
+    read_jsonl,
+    tidewell_corpus,
+    tidewell_customer_questions,
+    tidewell_questions,
+)
 from .routing import Entities, find_entities, match_products, tidewell_router
 from .services import LiveAPISource, LiveService, live_api, load_live_data
 from .structured import SQLSource, build_database, structured_dir
@@ -17,6 +24,7 @@ __all__ = [
     "datasets_root",
     "tidewell_corpus",
     "tidewell_questions",
+    "tidewell_customer_questions",
     "load_questions",
     "read_jsonl",
     "PUBLIC_CONTACTS",

@@ -16,7 +16,15 @@ from pathlib import Path
 
 from ..errors import ConfigError
 
-__all__ = ["datasets_root", "tidewell_corpus", "tidewell_questions", "load_questions", "read_jsonl", "QUESTION_FIELDS"]
+__all__ = [
+    "datasets_root",
+    "tidewell_corpus",
+    "tidewell_questions",
+    "tidewell_customer_questions",
+    "load_questions",
+    "read_jsonl",
+    "QUESTION_FIELDS",
+]
 
 QUESTION_FIELDS = {
     "id": str,
@@ -47,6 +55,12 @@ def tidewell_corpus() -> Path:
 
 def tidewell_questions() -> Path:
     return datasets_root() / "tidewell" / "eval" / "questions.jsonl"
+
+
+def tidewell_customer_questions() -> Path:
+    """240 questions typed the way customers type (typos, chat, two facts, near misses), split
+    into `dev` (fit and choose on it) and `test` (report on it); see the data set's README."""
+    return datasets_root() / "tidewell" / "eval" / "customer_questions.jsonl"
 
 
 def read_jsonl(path: str | Path, fields: dict[str, type] | None = None, what: str = "records") -> list[dict]:
@@ -84,4 +98,5 @@ def load_questions(path: str | Path | None = None):
     import pandas as pd
 
     rows = read_jsonl(path or tidewell_questions(), QUESTION_FIELDS, what="questions")
-    return pd.DataFrame(rows, columns=list(QUESTION_FIELDS))
+    extra = [name for name in dict.fromkeys(k for row in rows for k in row) if name not in QUESTION_FIELDS]
+    return pd.DataFrame(rows, columns=[*QUESTION_FIELDS, *extra])  # extra keys (style, split) kept after

@@ -132,6 +132,7 @@ def evaluate_answers(pipeline, questions, show_progress: bool = False):
         r = answer.record
         action = r.get("validate.action", "")
         original = r.get("validate.original", answer.text)
+        draft = r.get("decide.draft", answer.text)
         rows.append(
             {
                 "id": q.id,
@@ -146,7 +147,10 @@ def evaluate_answers(pipeline, questions, show_progress: bool = False):
                 if q.answerable
                 else None,
                 "seen_hit": hit_at_k(r.context_sources, q.sources, len(r.context_sources)) if q.answerable else None,
-                "abstained": is_abstention(answer.text) or action in ("refused", "escalated"),
+                # held for a person (by a check's policy or by low confidence) counts as not answered
+                "abstained": is_abstention(answer.text)
+                or action in ("refused", "escalated")
+                or r.get("decide.decision") in ("refuse", "escalate"),
                 "action": action,
                 "original_correct": answer_correct(original, q.answer, q.aliases, q.answerable),
                 "cache_hit": r.get("cache.hit", ""),
@@ -156,6 +160,12 @@ def evaluate_answers(pipeline, questions, show_progress: bool = False):
                 "cost_usd": r.cost_usd,
                 "error": r.error,
                 "calls": r.calls,
+                # confidence and escalation (None without them): the label a calibrator is fitted
+                # on is whether the draft, the answer the decision was taken on, was right
+                "signals": r.get("confidence.signals"),
+                "confidence": r.get("confidence.score"),
+                "decision": r.get("decide.decision"),
+                "draft_correct": answer_correct(draft, q.answer, q.aliases, q.answerable),
             }
         )
     return pd.DataFrame(rows)

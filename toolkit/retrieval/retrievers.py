@@ -348,6 +348,14 @@ def _fusion_retriever_class():
             self.retrievers, self.top_k, self.fusion = retrievers, top_k, fusion
 
         def _retrieve(self, query_bundle):
+            return self.retrieve_with_lists(query_bundle)[0]
+
+        def retrieve_with_lists(self, query):
+            """The fused hits and each retriever's own ranked document ids (dense first): how far
+            the two agree is a confidence signal."""
+            from llama_index.core.schema import QueryBundle
+
+            query_bundle = QueryBundle(query) if isinstance(query, str) else query
             lists = [retriever.retrieve(query_bundle) for retriever in self.retrievers]
             nodes = {}
             for hits in lists:
@@ -357,7 +365,8 @@ def _fusion_retriever_class():
                 fused = reciprocal_rank_fusion([[hit.node.node_id for hit in hits] for hits in lists])
             else:
                 fused = score_fusion([{hit.node.node_id: float(hit.score or 0.0) for hit in hits} for hits in lists])
-            return [NodeWithScore(node=nodes[node_id], score=score) for node_id, score in fused[: self.top_k]]
+            hits = [NodeWithScore(node=nodes[node_id], score=score) for node_id, score in fused[: self.top_k]]
+            return hits, [[hit.node.ref_doc_id or hit.node.node_id for hit in found] for found in lists]
 
     return FusionRetriever
 

@@ -8,7 +8,7 @@ Not here: measuring validators on labeled outputs (toolkit.evaluation.validators
 """
 
 from .business_rules import BusinessRules
-from .checks import Grounding, Output, Report, Safety, Schema, split_sentences
+from .checks import Grounding, Output, Report, Safety, Schema, content_terms, split_sentences
 from .defaults import default_validators
 from .policies import HELD, POLICIES, REFUSAL, Guard, Verdict
 from .review import JsonlReviewQueue, ReviewItem, ReviewQueue
@@ -30,4 +30,5 @@ __all__ = [
     "ReviewQueue",
     "ReviewItem",
     "split_sentences",
+    "content_terms",
 ]

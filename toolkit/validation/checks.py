@@ -31,7 +31,17 @@ from pydantic import BaseModel, ValidationError
 
 from ..text import is_abstention, normalize
 
-__all__ = ["Report", "Output", "Schema", "Grounding", "Safety", "split_sentences", "INSTRUCTION", "SECRET_PATTERNS"]
+__all__ = [
+    "Report",
+    "Output",
+    "Schema",
+    "Grounding",
+    "Safety",
+    "split_sentences",
+    "content_terms",
+    "INSTRUCTION",
+    "SECRET_PATTERNS",
+]
 
 
 @dataclass(frozen=True)
@@ -170,7 +180,7 @@ def _language():
 
 
 @functools.lru_cache(maxsize=4096)
-def _terms(text: str) -> tuple[frozenset[str], frozenset[str]]:
+def content_terms(text: str) -> tuple[frozenset[str], frozenset[str]]:
     """(content-word stems, exact terms: numbers, e-mail and web addresses) of a text, after the
     evaluation's normalization."""
     stemmer, stop = _language()
@@ -200,8 +210,8 @@ class Grounding:
 
     def support(self, claim: str, context: Sequence[tuple[str, str]], question: str = "") -> float:
         """The share of the claim's content words found in the context (1.0 for no content words)."""
-        words, _ = _terms(claim)
-        known = frozenset().union(*(_terms(text)[0] for text in [question, *(t for _, t in context)]))
+        words, _ = content_terms(claim)
+        known = frozenset().union(*(content_terms(text)[0] for text in [question, *(t for _, t in context)]))
         return len(words & known) / len(words) if words else 1.0
 
     def check(self, output: Output) -> Report:
@@ -213,11 +223,13 @@ class Grounding:
                     "cited_retrieved",
                     f"cites {ref}, which is not among the {len(output.context)} retrieved sources",
                 )
-        exact = frozenset().union(*(_terms(text)[1] for text in [output.question, *(t for _, t in output.context)]))
+        exact = frozenset().union(
+            *(content_terms(text)[1] for text in [output.question, *(t for _, t in output.context)])
+        )
         for number, claim in enumerate(split_sentences(output.answer), 1):
             if is_abstention(claim):
                 continue
-            missing = sorted(_terms(claim)[1] - exact)
+            missing = sorted(content_terms(claim)[1] - exact)
             if missing:
                 return Report(
                     False,
