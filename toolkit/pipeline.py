@@ -41,7 +41,7 @@ from .reliability import FaultInjector, RetryPolicy
 from .reliability.middleware import Faults, Retry
 from .retrieval import Source, SourceRouter, make_retriever
 from .steps import FitContext, Generate, Prompt, Retrieve, Run, RunRecord, as_step
-from .validation import BusinessRules, Grounding, Guard, JsonlReviewQueue, Safety, Schema
+from .validation import BusinessRules, Grounding, Guard, Safety, Schema, SqliteReviewQueue
 
 __all__ = ["Pipeline", "Answer", "RunRecord"]
 
@@ -383,6 +383,6 @@ def _guard(config: PipelineConfig, settings, spec: PromptSpec) -> Guard:
             validator = Safety(contacts)
         checks.append((validator, check.policy))
     v = config.validation
-    queue = JsonlReviewQueue(settings.home / v.queue) if v.queue else None
+    queue = SqliteReviewQueue(settings.home / v.queue) if v.queue else None  # a .jsonl name is refused, naming the fix
     refusal = demo.REFUSAL if v.refusal == DEMO else v.refusal
     return Guard(checks, queue=queue, fallback=v.fallback, **({"refusal": refusal} if refusal else {}))
