@@ -134,6 +134,13 @@ def test_bad_decisions_are_refused_with_what_to_do(queue):
     assert queue.get(item_id).state == "pending" and queue.history() == []
 
 
+def test_submit_many_is_submit_for_a_batch(queue):
+    first = queue.submit(item("a", run_id="run-a"))
+    ids = queue.submit_many([item("b", run_id="run-b"), item("a again", run_id="run-a"), item("b", run_id="run-b")])
+    assert ids[1] == first and ids[0] == ids[2] != first
+    assert len(queue) == 2 and [i.answer for i in queue.page("all")] == ["a", "b"]
+
+
 def test_pages_are_in_priority_then_submission_order(queue):
     ids = [queue.submit(item(f"draft {n}", priority=p)) for n, p in enumerate([0.2, 0.9, 0.2, 0.5, 0.9])]
     order = [ids[1], ids[4], ids[3], ids[0], ids[2]]
@@ -220,8 +227,7 @@ def test_a_corrupt_queue_file_is_moved_aside_never_emptied(tmp_path):
 def test_a_queue_whose_pages_are_damaged_fails_the_quick_check(tmp_path):
     path = tmp_path / "queue.sqlite"
     queue = SqliteReviewQueue(path)
-    for n in range(300):
-        queue.submit(item(f"draft {n} " + "x" * 200))
+    queue.submit_many([item(f"draft {n} " + "x" * 200) for n in range(300)])
     with sqlite3.connect(path) as db:  # fold the WAL into the file, then damage a page in the middle
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     data = bytearray(path.read_bytes())

@@ -31,7 +31,17 @@ from pydantic import BaseModel, ValidationError
 
 from ..text import is_abstention, normalize
 
-__all__ = ["Report", "Output", "Schema", "Grounding", "Safety", "split_sentences", "INSTRUCTION", "SECRET_PATTERNS"]
+__all__ = [
+    "Report",
+    "Output",
+    "Schema",
+    "Grounding",
+    "Safety",
+    "split_sentences",
+    "content_terms",
+    "INSTRUCTION",
+    "SECRET_PATTERNS",
+]
 
 
 @dataclass(frozen=True)
@@ -182,6 +192,16 @@ def _terms(text: str) -> tuple[frozenset[str], frozenset[str]]:
         elif token not in stop and len(token) > 1:
             words.add(stemmer.stemWord(token.strip("'-")))
     return frozenset(words), frozenset(numbers)
+
+
+def content_terms(text: str) -> frozenset[str]:
+    """The words and exact terms grounding compares: stems without stop words, plus numbers and addresses.
+
+    >>> sorted(content_terms("You can return it within 30 days."))
+    ['30', 'day', 'return', 'within']
+    """
+    words, exact = _terms(text)
+    return words | exact
 
 
 class Grounding:

@@ -406,20 +406,27 @@ class SqliteReviewQueue:
     def submit(self, item: ReviewItem) -> str:
         """Add a pending item; an item with the same key (same run, or same question, answer and
         rule) is not added again, whatever its state, and its id is returned."""
-        if not item.id:
-            raise ReviewQueueError("a review item needs an id: make it with ReviewItem.new(...)")
-        values = asdict(item)
-        for name in ("context", "signals", "reasons"):
-            values[name] = json.dumps(values[name], ensure_ascii=False)
-        values.update(state="pending", final_answer="", reviewer="", decided="")
+        return self.submit_many([item])[0]
+
+    def submit_many(self, items: list[ReviewItem]) -> list[str]:
+        """`submit` for a batch, in one transaction (one disk sync instead of one per item)."""
         names = self._COLUMNS
+        rows = []
+        for item in items:
+            if not item.id:
+                raise ReviewQueueError("a review item needs an id: make it with ReviewItem.new(...)")
+            values = asdict(item)
+            for name in ("context", "signals", "reasons"):
+                values[name] = json.dumps(values[name], ensure_ascii=False)
+            values.update(state="pending", final_answer="", reviewer="", decided="")
+            rows.append((item.key, *(values[n] for n in names)))
         with self._transaction() as db:
-            db.execute(
+            db.executemany(
                 f"INSERT INTO items (key, {', '.join(names)}) VALUES (?, {', '.join('?' * len(names))}) "
                 f"ON CONFLICT (key) DO NOTHING",
-                (item.key, *(values[n] for n in names)),
+                rows,
             )
-            return db.execute("SELECT id FROM items WHERE key = ?", (item.key,)).fetchone()[0]
+            return [db.execute("SELECT id FROM items WHERE key = ?", (row[0],)).fetchone()[0] for row in rows]
 
     def decide(
         self, item_id: str, decision: str, *, reviewer: str, answer: str | None = None, force: bool = False
