@@ -191,6 +191,9 @@ class ReviewWidget:
         elif self.offset + len(self.items) < self.total:
             self.offset, self.index = self.offset + self.page_size, 0
             self.items = self.queue.pending(limit=self.page_size, offset=self.offset)
+            if not self.items:  # others decided the rest meanwhile
+                self.refresh()
+                return
         self._draw()
 
     def previous(self) -> None:
