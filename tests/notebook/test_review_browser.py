@@ -124,7 +124,7 @@ def lab(tmp_path):
             if server.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"JupyterLab did not start:\n{(tmp_path / 'lab.log').read_text()[-3000:]}")
             time.sleep(0.3)
-        yield base, token, root, ids
+        yield base, token, root, ids, tmp_path / "lab.log"
     finally:
         server.terminate()  # the server shuts its kernels down on SIGTERM
         try:
@@ -169,14 +169,24 @@ def _until(condition, timeout: float, what: str):
 
 
 def test_approve_and_the_keyboard_in_jupyterlab(lab, browser):
+    try:
+        _review_in_the_browser(lab, browser)
+    except Exception as exc:  # say what the page and the server showed, not only what timed out
+        from selenium.webdriver.common.by import By
+
+        shown = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".toolkit-review, .jp-OutputArea-output")]
+        raise AssertionError(f"{exc}\n--- page ---\n{shown}\n--- lab log ---\n{lab[-1].read_text()[-2000:]}") from exc
+
+
+def _review_in_the_browser(lab, browser):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    base, token, root, ids = lab
+    base, token, root, ids, _ = lab
     browser.get(f"{base}/lab/tree/review.ipynb?token={token}&reset")
-    wait = WebDriverWait(browser, 40)
+    wait = WebDriverWait(browser, 90)  # generous: a busy CI machine starts kernels slowly
     wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".jp-Notebook .jp-Cell")))
     wait.until(lambda d: d.execute_script(
         "const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
@@ -195,7 +205,9 @@ def test_approve_and_the_keyboard_in_jupyterlab(lab, browser):
 
     reviewer = browser.find_element(By.CSS_SELECTOR, ".toolkit-review input[placeholder='your name']")
     reviewer.send_keys("browser-ana")
-    # No wait needed: the name's updates and the click travel in order on one comm channel.
+    # ipywidgets may hold back value updates while the kernel is busy, but not a click: wait
+    # until the kernel says the whole name back before clicking.
+    wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, ".toolkit-review"), "Reviewing as browser-ana."))
     approve.click()
     assert _until(
         lambda: _row(root, ids[0])[0] == "approved" and _row(root, ids[0]), 20, "the approval in the queue"

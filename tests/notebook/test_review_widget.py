@@ -76,6 +76,7 @@ def test_buttons_decide_and_the_next_item_slides_in(queue):
     assert queue.count() == 4 and queue.history() == []
 
     widget.reviewer.value = "ana"
+    assert "Reviewing as ana." in widget.status.value
     widget.approve_button.click()
     assert queue.get(ids[0]).state == "approved" and queue.get(ids[0]).reviewer == "ana"
     assert widget.current.id == ids[1] and widget.position.value.startswith("<b>Item 1 of 3 pending</b>")

@@ -77,6 +77,7 @@ class ReviewWidget:
         self.previous_button.on_click(lambda _: self.previous())
         self.next_button.on_click(lambda _: self.next())
         self.command_box.observe(self._on_command, names="value")
+        self.reviewer.observe(self._on_reviewer, names="value")
         buttons = w.HBox(
             [self.approve_button, self.edit_button, self.reject_button, self.previous_button, self.next_button]
         )
@@ -213,6 +214,11 @@ class ReviewWidget:
             self._say(f"Unknown command {text.strip()!r}: type a, e, r, n or p and press Enter.", error=True)
             return
         actions[key]()
+
+    def _on_reviewer(self, change) -> None:
+        # Says back the name the kernel holds: the front end may still be sending keystrokes.
+        name = change["new"].strip()
+        self._say(f"Reviewing as {name}." if name else "Type your name in the Reviewer box.", error=not name)
 
     def _on_command(self, change) -> None:
         if change["new"]:
