@@ -57,7 +57,7 @@ class ReviewWidget:
         self.question = w.HTML()
         self.why = w.HTML()
         self.context = w.HTML(layout=w.Layout(max_height="18em", overflow="auto"))
-        self.answer_box = w.Textarea(description="Answer", layout=w.Layout(width="100%", height="5em"))
+        self.answer_box = w.Textarea(description="Answer", layout=w.Layout(width="auto", height="5em"))
         self.reviewer = w.Text(value=reviewer, description="Reviewer", placeholder="your name")
         self.approve_button = w.Button(description="Approve", button_style="success", tooltip="the draft stands (a)")
         self.edit_button = w.Button(
