@@ -47,7 +47,7 @@ def test_mark_support_marks_the_sentences_sharing_the_answers_content_words():
     assert mark_support("A fee applies. No restocking fee for thermostats.", "No restocking fee on a thermostat.") == (
         "A fee applies. <mark>No restocking fee for thermostats.</mark>"
     )
-    assert mark_support(RETURNS, "I don't know.") == RETURNS.replace("fee.", "fee.")  # no content words: no marks
+    assert mark_support(RETURNS, "I don't know.") == RETURNS  # no content words: no marks
     assert (
         mark_support("<script>x()</script> 30 days.", "30 days")
         == "<mark>&lt;script&gt;x()&lt;/script&gt; 30 days.</mark>"
