@@ -1,10 +1,12 @@
-"""Command line: `python -m toolkit {tour,ask,ingest,info,eval-retrieval}`.
+"""Command line: `python -m toolkit {tour,ask,ingest,info,eval-retrieval,review}`.
 
     python -m toolkit tour                       run the notebooks headless; HTML + scorecard in report/
     python -m toolkit ask "How long do I have to return an item?" [--index DIR | --pipeline FILE] [--json]
     python -m toolkit ingest PATH [--index DIR] [--json]
     python -m toolkit info                       environment check: models, versions, settings
     python -m toolkit eval-retrieval --beir DIR [--split test] --retriever {bm25,dense,hybrid} [--k 10] [--json]
+    python -m toolkit review list|show ID|decide ID (--approve|--edit TEXT|--reject) --reviewer NAME [--force]
+                                                 the review queue (default <home>/review/queue.sqlite)
 
 Exit status: 0 on success, 1 when the work ran but failed (a checkpoint, an empty ingest),
 2 for a usage or configuration error. Progress goes to standard error, results to standard out.
@@ -144,6 +146,72 @@ def cmd_info(args) -> int:
     return 0
 
 
+def cmd_review(args) -> int:
+    from dataclasses import asdict
+
+    from .errors import ReviewQueueError
+    from .validation.review import SqliteReviewQueue, default_queue_path
+
+    path = Path(args.queue) if args.queue else default_queue_path(_settings(args))
+    if not path.is_file():  # reading must not create a queue
+        if args.action == "list":
+            print(json.dumps({"queue": str(path), "total": 0, "items": []}) if args.json else f"{path}: no items yet")
+            return 0
+        raise ReviewQueueError(f"no review queue at {path}: nothing was escalated yet, or give --queue PATH")
+    queue = SqliteReviewQueue(path)
+    if args.action == "list":
+        items = queue.page(args.state, limit=args.limit, offset=args.offset)
+        total = queue.count(args.state)
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "queue": str(path),
+                        "state": args.state,
+                        "total": total,
+                        "offset": args.offset,
+                        "items": [asdict(i) for i in items],
+                    },
+                    ensure_ascii=False,
+                )
+            )
+        else:
+            print(
+                f"{total} {args.state} in {path} (showing {args.offset + 1 if items else 0}-{args.offset + len(items)})"
+            )
+            for i in items:
+                print(f"{i.id}  {i.state:<8}  {i.priority:5.2f}  {i.question[:60]!r} -> {i.answer[:40]!r}")
+        return 0
+    if args.action == "decide":
+        decision = "approved" if args.approve else "rejected" if args.reject else "edited"
+        queue.decide(args.id, decision, reviewer=args.reviewer, answer=args.edit, force=args.force)
+    item = queue.get(args.id)
+    if args.json:
+        print(json.dumps(asdict(item) | {"history": queue.history(item.id)}, ensure_ascii=False))
+        return 0
+    print(
+        f"{item.id}  {item.state}  priority {item.priority:.2f}  run {item.run_id or '-'}  "
+        f"pipeline {item.pipeline_version or '-'}  created {item.created}"
+    )
+    print(f"question: {item.question}\ndraft answer: {item.answer}")
+    for label, value in [
+        ("reasons", "; ".join(item.reasons)),
+        ("signals", " ".join(f"{k}={v:g}" for k, v in item.signals.items())),
+        ("validator", f"{item.validator} {item.rule}".strip()),
+    ]:
+        if value:
+            print(f"{label}: {value}")
+    for number, passage in enumerate(item.context, 1):
+        print(f"  [{number}] {passage['source']}: {passage['text']}")
+    for h in queue.history(item.id):
+        print(
+            f"decided: {h['decision']} by {h['reviewer']} at {h['decided']}"
+            + (f": {h['answer']}" if h["answer"] else "")
+            + (" (forced)" if h["forced"] else "")
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m toolkit", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -182,6 +250,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=10, help="cut-off for nDCG, MRR and hit rate (default 10)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=cmd_eval_retrieval)
+
+    p = sub.add_parser("review", help="list, show and decide the answers waiting for review")
+    actions = p.add_subparsers(dest="action", required=True)
+    for name, helptext in [
+        ("list", "one page of items"),
+        ("show", "one item and its history"),
+        ("decide", "approve, edit or reject one item"),
+    ]:
+        a = actions.add_parser(name, help=helptext)
+        if name == "list":
+            a.add_argument("--state", default="pending", choices=["pending", "approved", "edited", "rejected", "all"])
+            a.add_argument("--limit", type=int, default=20)
+            a.add_argument("--offset", type=int, default=0)
+        else:
+            a.add_argument("id", help="the item id, as `review list` shows it")
+        if name == "decide":
+            how = a.add_mutually_exclusive_group(required=True)
+            how.add_argument("--approve", action="store_true", help="the draft answer stands")
+            how.add_argument("--edit", metavar="TEXT", help="replace the draft with TEXT")
+            how.add_argument("--reject", action="store_true", help="the draft is wrong")
+            a.add_argument("--reviewer", required=True, metavar="NAME")
+            a.add_argument("--force", action="store_true", help="change an item that was already decided")
+        a.add_argument("--queue", metavar="PATH", help="the queue file (default: <home>/review/queue.sqlite)")
+        a.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(run=cmd_review)
 
     p = sub.add_parser("info", help="check the environment and show the embedded defaults")
     p.add_argument("--json", action="store_true")

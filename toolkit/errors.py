@@ -16,7 +16,7 @@ ToolkitError
 ├── UnsafeSQLError         a SQL statement would write, attach, run a PRAGMA or read a hidden table
 ├── SourceUnavailableError a retrieval source (database, live API) failed or timed out
 ├── OutputRejected         an answer failed a validator whose policy is "raise"
-├── ReviewQueueError       the review queue file is damaged, or an item id is unknown
+├── ReviewQueueError       the review queue file is damaged, an item id is unknown, or a decision is refused
 ├── DatasetFormatError     a data set file (BEIR corpus, queries, qrels) is missing or malformed
 ├── CacheCorruptError      a response cache file cannot be trusted and rebuilding was not allowed
 └── BudgetExceededError    a paid call would pass the cost budget; it was not made

@@ -43,7 +43,7 @@ from .reliability.middleware import Faults, Retry
 from .retrieval import Source, SourceRouter, make_retriever
 from .retrieval.freshness import PreferCurrent
 from .steps import Decide, Extract, FitContext, Generate, Prompt, Retrieve, Run, RunRecord, Score, as_step
-from .validation import BusinessRules, Grounding, Guard, JsonlReviewQueue, Safety, Schema
+from .validation import BusinessRules, Grounding, Guard, Safety, Schema, SqliteReviewQueue
 
 __all__ = ["Pipeline", "Answer", "RunRecord"]
 
@@ -347,8 +347,6 @@ def _confidence_steps(config: PipelineConfig, settings, base: Path) -> list:
                 "escalation needs a calibrated confidence: set confidence.calibrator to a calibrator file "
                 "(fit one with toolkit.confidence.Calibrator on labelled runs)"
             )
-        from .validation.review import SqliteReviewQueue
-
         refusal = None
         if config.validation is not None and config.validation.refusal:
             from . import demo
@@ -423,6 +421,6 @@ def _guard(config: PipelineConfig, settings, spec: PromptSpec) -> Guard:
             validator = Safety(contacts)
         checks.append((validator, check.policy))
     v = config.validation
-    queue = JsonlReviewQueue(settings.home / v.queue) if v.queue else None
+    queue = SqliteReviewQueue(settings.home / v.queue) if v.queue else None  # a .jsonl name is refused, naming the fix
     refusal = demo.REFUSAL if v.refusal == DEMO else v.refusal
     return Guard(checks, queue=queue, fallback=v.fallback, **({"refusal": refusal} if refusal else {}))

@@ -74,7 +74,9 @@ class ValidationConfig(_Part):
     checks: list[CheckConfig]
     fallback: Literal["escalate", "refuse", "raise"] = "refuse"
     refusal: str | None = Field(None, description="the refusal text; 'tidewell' for the demo's")
-    queue: str | None = Field(None, description="review queue file (JSONL), needed by 'escalate'")
+    queue: str | None = Field(
+        None, description="review queue file (SQLite, e.g. review/queue.sqlite), needed by 'escalate'"
+    )
 
 
 class RetryConfig(_Part):

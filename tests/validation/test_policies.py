@@ -11,7 +11,7 @@ from toolkit.errors import ConfigError, OutputRejected
 from toolkit.prompting.spec import CitedAnswer
 from toolkit.validation.checks import Grounding, Output, Report, Safety, Schema
 from toolkit.validation.policies import HELD, REFUSAL, Guard
-from toolkit.validation.review import JsonlReviewQueue
+from toolkit.validation.review import SqliteReviewQueue
 
 
 def test_fix_policy_repairs_and_revalidates(rules):
@@ -27,7 +27,7 @@ def test_fix_policy_repairs_and_revalidates(rules):
 
 
 def test_refuse_escalate_and_raise(rules, tmp_path):
-    queue = JsonlReviewQueue(tmp_path / "queue.jsonl")
+    queue = SqliteReviewQueue(tmp_path / "queue.sqlite")
     bad = out("You can return items within 14 days.", RETURNS, "How long do I have to return an item?")
     refused = Guard([(rules, "refuse")]).check(bad)
     assert (refused.action, refused.text, refused.passed) == ("refused", REFUSAL, False)
@@ -43,6 +43,9 @@ def test_refuse_escalate_and_raise(rules, tmp_path):
         "return_window",
     )
     assert item.sources == ["policies/returns.md", "policies/returns_2022.md", "support/faq.md"]
+    assert item.reasons == [escalated.failed[0].reason] and item.reasons[0].startswith("sentence 1 says 14")
+    assert [c["text"] for c in item.context] == [text for _, text in bad.context]
+    assert (item.state, item.run_id) == ("pending", "")
     assert Guard([(rules, "escalate")], queue=queue).check(bad).ticket == escalated.ticket  # no duplicate
     assert len(queue) == 1
 
@@ -100,7 +103,7 @@ def test_json_reask_with_smollm2_never_crashes_the_batch(llm, tmp_path):
     )
     context = [("policies/returns.md", "You can return an item within 30 days of delivery.")]
     question = "How long do I have to return an item?"
-    queue = JsonlReviewQueue(tmp_path / "q.jsonl")
+    queue = SqliteReviewQueue(tmp_path / "q.sqlite")
     guard = Guard([(Schema(CitedAnswer), "reask")], queue=queue, fallback="escalate")
     verdicts = guard.check_many(
         client=ModelClient(llm, "local"),

@@ -11,7 +11,7 @@ from .business_rules import BusinessRules
 from .checks import Grounding, Output, Report, Safety, Schema, content_terms, split_sentences
 from .defaults import default_validators
 from .policies import HELD, POLICIES, REFUSAL, Guard, Verdict
-from .review import JsonlReviewQueue, ReviewItem, ReviewQueue
+from .review import ReviewItem, ReviewQueue, SqliteReviewQueue, load_cases
 
 __all__ = [
     "Output",
@@ -26,7 +26,8 @@ __all__ = [
     "POLICIES",
     "REFUSAL",
     "HELD",
-    "JsonlReviewQueue",
+    "SqliteReviewQueue",
+    "load_cases",
     "ReviewQueue",
     "ReviewItem",
     "split_sentences",

@@ -181,8 +181,12 @@ def _language():
 
 @functools.lru_cache(maxsize=4096)
 def content_terms(text: str) -> tuple[frozenset[str], frozenset[str]]:
-    """(content-word stems, exact terms: numbers, e-mail and web addresses) of a text, after the
-    evaluation's normalization."""
+    """(content-word stems without stop words, exact terms: numbers, e-mail and web addresses) of
+    a text, after the evaluation's normalization: what grounding compares.
+
+    >>> [sorted(terms) for terms in content_terms("You can return it within 30 days.")]
+    [['day', 'return', 'within'], ['30']]
+    """
     stemmer, stop = _language()
     text = _DOC_ID.sub(" ", _MARKER.sub(" ", text))
     words, numbers = set(), {a.lower().rstrip(".") for a in _ADDRESS.findall(text)}

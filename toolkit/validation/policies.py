@@ -77,7 +77,7 @@ class Guard:
         if fallback not in ("escalate", "refuse", "raise"):
             raise ConfigError(f"fallback must be escalate, refuse or raise (got {fallback!r})")
         if "escalate" in [p for _, p in checks] + [fallback] and queue is None:
-            raise ConfigError("an 'escalate' policy needs a review queue: Guard(..., queue=JsonlReviewQueue(path))")
+            raise ConfigError("an 'escalate' policy needs a review queue: Guard(..., queue=SqliteReviewQueue(path))")
         self.checks, self.queue = list(checks), queue
         self.fallback, self.refusal = fallback, refusal
 
@@ -139,10 +139,12 @@ class Guard:
             item = ReviewItem.new(
                 output.question,
                 output.answer,
+                # No run id: it is new on every run, and the key must stay question, answer and
+                # rule so that rerunning a batch finds the open item instead of adding a duplicate.
+                context=[{"source": s, "text": t} for s, t in output.context],
+                reasons=[failure.reason],
                 validator=failure.validator,
                 rule=failure.rule,
-                reason=failure.reason,
-                sources=[s for s, _ in output.context],
             )
             return Verdict(output, "escalated", HELD, reports, ticket=self.queue.submit(item), replies=replies)
         if policy == "refuse":
