@@ -3,8 +3,10 @@
 import pytest
 
 from conftest import TINY_CORPUS, write_files
-from toolkit import Pipeline, PipelineConfig
+from toolkit import Pipeline, PipelineConfig, load_settings
+from toolkit.confidence import Calibrator
 from toolkit.errors import ConfigError
+from toolkit.validation import SqliteReviewQueue
 
 RETURNS = "How long do I have to return an item?"
 
@@ -59,8 +61,8 @@ def test_a_file_that_is_not_a_mapping_is_refused(tmp_path):
 
 
 def test_a_slot_the_toolkit_cannot_build_yet_is_refused(tmp_path, embed_model):
-    config = PipelineConfig(corpus=str(write_files(tmp_path / "c", TINY_CORPUS)), confidence={"method": "isotonic"})
-    with pytest.raises(ConfigError, match="sets 'confidence', which this version of the toolkit cannot build yet"):
+    config = PipelineConfig(corpus=str(write_files(tmp_path / "c", TINY_CORPUS)), tiers={"cheap": "extractive"})
+    with pytest.raises(ConfigError, match="sets 'tiers', which this version of the toolkit cannot build yet"):
         Pipeline.from_config(config)
 
 
@@ -85,3 +87,48 @@ def test_from_config_builds_the_whole_pipeline(tmp_path, embed_model):
         "",
         "exact",
     )
+
+
+def test_confidence_and_escalation_come_from_the_configuration(tmp_path, embed_model):
+    write_files(tmp_path / "corpus", TINY_CORPUS)
+    scored = PipelineConfig(
+        name="tiny",
+        corpus="corpus",
+        settings={"llm": "extractive"},
+        retriever={"kind": "bm25"},
+        confidence={"extractive": True, "answer_with": "extractive"},
+    )
+    # a calibrator over two signals, fitted on labelled rows: right answers have the asked-for span
+    rows = [{"top_score": 1.0 + i % 5, "type_match": float(i % 2)} for i in range(60)]
+    labels = [i % 2 == 1 or i % 5 == 4 for i in range(60)]
+    signals = ["top_score", "type_match"]
+    Calibrator.fit(rows, labels, signals=signals, pipeline_version=scored.signal_version).save(tmp_path / "cal.json")
+    # answer_at 1.0: a calibrated probability never reaches it, so every answer goes to a person
+    policy = {"answer_at": 1.0, "refuse_below": 0.0, "queue": "review/queue.sqlite"}
+    scored.with_changes(
+        confidence={**scored.confidence.model_dump(), "calibrator": "cal.json"}, escalation=policy
+    ).save(tmp_path / "tiny.yaml")
+    pipeline = Pipeline.from_config(tmp_path / "tiny.yaml")
+    assert [step.name for step in pipeline.steps][-3:] == ["extractive", "confidence", "decide"]
+    answer = pipeline.ask(RETURNS)
+    reply = answer.to_dict()
+    assert 0 < reply["confidence"] < 1 and reply["decision"] == "escalate"
+    assert answer.text.startswith("You can return an item within 30 days of delivery for a full refund.")
+    assert answer.text.endswith("A person will check this answer.)")
+    queue = SqliteReviewQueue(load_settings().home / "review" / "queue.sqlite")
+    (item,) = queue.pending()
+    assert (item.run_id, item.question, item.context[0]["source"]) == (answer.record.run_id, RETURNS, "returns.md")
+    assert item.signals["confidence"] == reply["confidence"] and item.priority == round(1 - reply["confidence"], 4)
+
+
+def test_a_calibrator_for_another_pipeline_or_escalation_without_one_is_refused(tmp_path, embed_model):
+    write_files(tmp_path / "corpus", TINY_CORPUS)
+    scored = PipelineConfig(corpus=str(tmp_path / "corpus"), settings={"llm": "extractive"}, confidence={})
+    rows = [{"top_score": float(i % 7)} for i in range(60)]
+    calibrator = Calibrator.fit(rows, [i % 7 > 3 for i in range(60)], signals=["top_score"], pipeline_version="0ld")
+    calibrator.save(tmp_path / "cal.json")
+    config = scored.with_changes(confidence={"calibrator": "cal.json"})
+    with pytest.raises(ConfigError, match=f"fitted for pipeline version 0ld, not {config.signal_version}; refit"):
+        Pipeline.from_config(config, base=tmp_path)
+    with pytest.raises(ConfigError, match="escalation needs a calibrated confidence"):
+        Pipeline.from_config(scored.with_changes(escalation={"answer_at": 0.8}), base=tmp_path)

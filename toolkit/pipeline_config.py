@@ -153,10 +153,19 @@ class PipelineConfig(_Part):
 
     @property
     def signal_version(self) -> str:
-        """The version of what produces the confidence signals: this configuration without its
-        calibrator file and escalation policy (a calibrator is fitted for this version)."""
+        """The version of what produces the confidence signals, which a calibrator is fitted for:
+        this configuration without its calibrator file, its escalation policy, and the parts that
+        change what a run costs but not what it answers (cache, ledger, injected faults).
+
+        >>> a = PipelineConfig(confidence={"extractive": True})
+        >>> a.with_changes(ledger={"path": "l.sqlite"}).signal_version == a.signal_version
+        True
+        >>> a.with_changes(retriever={"kind": "bm25"}).signal_version == a.signal_version
+        False
+        """
         confidence = self.confidence.model_copy(update={"calibrator": None}) if self.confidence else None
-        return self.model_copy(update={"confidence": confidence, "escalation": None}).version
+        unchanged = {"confidence": confidence, "escalation": None, "cache": None, "ledger": None, "faults": None}
+        return self.model_copy(update=unchanged).version
 
     def with_changes(self, **changes) -> PipelineConfig:
         """A copy with top-level fields replaced (validated as a new configuration)."""

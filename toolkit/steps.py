@@ -321,14 +321,9 @@ class Score:
         part.update(signals={k: (round(v, 4) if v is not None else None) for k, v in signals.items()})
         part["skipped"] = missing(signals)
         if self.calibrator is not None:
-            usable = {k: v for k, v in signals.items() if k in self.calibrator.signals}
-            absent = [k for k in self.calibrator.signals if usable.get(k) is None]
-            if absent:
-                raise ToolkitError(
-                    f"the calibrator needs {', '.join(absent)}, which this run cannot give (provider "
-                    f"{run.pipeline.model.provider}); refit it without them"
-                )
-            part["score"] = round(self.calibrator.predict(usable), 4)
+            # a signal this run lacks counts as its average: no evidence either way (named below)
+            part["imputed"] = [k for k in self.calibrator.signals if signals.get(k) is None]
+            part["score"] = round(self.calibrator.predict(signals), 4)
         part["seconds"] = round(time.perf_counter() - started, 5)
 
 

@@ -53,11 +53,16 @@ def test_too_few_labels_are_refused_with_the_number_needed():
         Calibrator.fit(rows, y, signals=["a"], pipeline_version="v1")
 
 
-def test_a_missing_signal_is_named():
+def test_a_signal_some_runs_lack_gets_its_mean_and_one_most_runs_lack_is_refused():
     _, y, rows = labelled()
-    rows[3] = {"a": 1.0, "b": None}
-    with pytest.raises(CalibrationError, match="run 3 has no value for signal 'b'"):
-        Calibrator.fit(rows, y, signals=["a", "b"], pipeline_version="v1")
+    rows[3] = {"a": 1.0, "b": None}  # a fallback tier without log-probabilities, say
+    calibrator = Calibrator.fit(rows, y, signals=["a", "b"], pipeline_version="v1")
+    mean_b = calibrator.mean[1]
+    assert calibrator.predict({"a": 1.0, "b": None}) == calibrator.predict({"a": 1.0, "b": mean_b})
+    _, y, rows = labelled()
+    lacking = [{"a": r["a"], "b": None if i % 3 else r["b"]} for i, r in enumerate(rows)]  # 80 of 120
+    with pytest.raises(CalibrationError, match="signal 'b' is missing in 80 of 120 runs; fit without it"):
+        Calibrator.fit(lacking, y, signals=["a", "b"], pipeline_version="v1")
 
 
 def test_save_and_load_round_trip_and_refuse_another_version_or_signal_set(tmp_path):

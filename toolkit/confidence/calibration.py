@@ -144,24 +144,34 @@ class Calibrator:
         return scores
 
     @staticmethod
-    def _matrix(rows: Sequence[Mapping[str, float | None]], signals: list[str]) -> np.ndarray:
-        x = np.empty((len(rows), len(signals)))
+    def _matrix(
+        rows: Sequence[Mapping[str, float | None]], signals: list[str], means: Sequence[float] | None = None
+    ) -> np.ndarray:
+        """The signals as a matrix. A run that lacks a signal (a fallback tier that gives no
+        log-probabilities) gets the signal's mean, which on the standardized scale is no evidence
+        either way; fitting refuses a signal that most runs lack."""
+        x = np.full((len(rows), len(signals)), np.nan)
         for i, row in enumerate(rows):
             for j, name in enumerate(signals):
                 value = row.get(name)
-                if value is None or not math.isfinite(float(value)):
-                    raise CalibrationError(
-                        f"run {i} has no value for signal {name!r}; fit without it (signals=[...]) "
-                        f"or drop the runs that lack it"
-                    )
-                x[i, j] = float(value)
+                if value is not None and math.isfinite(float(value)):
+                    x[i, j] = float(value)
+        for j, name in enumerate(signals):
+            absent = np.isnan(x[:, j])
+            if means is None and absent.mean() > 0.5:
+                raise CalibrationError(
+                    f"signal {name!r} is missing in {int(absent.sum())} of {len(rows)} runs; fit without it "
+                    f"(signals=[...]): this provider or tier does not give it"
+                )
+            if absent.any():
+                x[absent, j] = means[j] if means is not None else np.nanmean(x[:, j])
         return x
 
     # -- scoring ---------------------------------------------------------------------------------
 
     def predict_many(self, rows: Sequence[Mapping[str, float | None]]) -> np.ndarray:
         """Calibrated probabilities that each answer is right."""
-        x = self._matrix(rows, self.signals)
+        x = self._matrix(rows, self.signals, self.mean)
         z = ((x - np.asarray(self.mean)) / np.asarray(self.scale)) @ np.asarray(self.coef) + self.intercept
         if self.method == "sigmoid":  # sklearn's _SigmoidCalibration: expit(-(a z + b))
             return 1.0 / (1.0 + np.exp(self.calibration["a"] * z + self.calibration["b"]))
