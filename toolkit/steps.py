@@ -275,8 +275,13 @@ class Extract:
         from .models import ExtractiveLLM
 
         if self._llm is None:
+            from .cost import memo_embedding
+
+            # The same chunks come back question after question: embed each sentence once.
             self._llm = ExtractiveLLM.from_embed_model(
-                run.pipeline.embed_model, type_bonus=self.type_bonus, min_similarity=self.min_similarity
+                memo_embedding(run.pipeline.embed_model),
+                type_bonus=self.type_bonus,
+                min_similarity=self.min_similarity,
             )
         text, similarity = self._llm.answer(run.question, [text for _, text in run.context])
         part = run.record.part(self.name)

@@ -19,9 +19,11 @@ from .cache_keys import normalize
 __all__ = ["NormalizedRetriever", "memo_embedding"]
 
 
-def memo_embedding(inner):
+def memo_embedding(inner, max_items: int = 100_000):
     """`inner` (a LlamaIndex embedding model) with an in-memory memo of every text it embedded:
-    a replay of repeated traffic embeds each distinct text once. Not persisted, not shared.
+    a replay of repeated traffic embeds each distinct text once. Not persisted, not shared; it
+    starts over past `max_items` texts (about 150 MB of MiniLM vectors), so a long-running
+    process stays bounded.
 
     >>> memo = memo_embedding(embed_model); memo.prefill(questions)    # doctest: +SKIP
     """
@@ -34,6 +36,8 @@ def memo_embedding(inner):
 
         def _batch(self, texts, query: bool) -> list:
             missing = list(dict.fromkeys(t for t in texts if (query, t) not in self._memo))
+            if len(self._memo) + len(missing) > max_items:
+                self._memo.clear()
             if missing:
                 vectors = (
                     [self._inner.get_query_embedding(t) for t in missing]
