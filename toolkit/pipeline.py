@@ -205,7 +205,7 @@ class Pipeline:
         if not isinstance(config, PipelineConfig):
             base = base or Path(config).resolve().parent
             config = PipelineConfig.load(config)
-        return _build(config, settings, show_progress, Path(base or "."))
+        return _build(config, settings, show_progress, Path(base or config.folder or "."))
 
     @property
     def ledger(self):

@@ -32,7 +32,7 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from .errors import ConfigError
 from .files import write_atomic
@@ -143,6 +143,7 @@ class PipelineConfig(_Part):
     # refused until the toolkit can build it.
     tiers: dict | None = None
     store: str | None = None
+    _folder: Path | None = PrivateAttr(None)
 
     @property
     def version(self) -> str:
@@ -167,9 +168,17 @@ class PipelineConfig(_Part):
         unchanged = {"confidence": confidence, "escalation": None, "cache": None, "ledger": None, "faults": None}
         return self.model_copy(update=unchanged).version
 
+    @property
+    def folder(self) -> Path | None:
+        """The folder of the file this configuration was loaded from (kept by `with_changes`):
+        what its relative paths (corpus, spec, calibrator) are relative to."""
+        return self._folder
+
     def with_changes(self, **changes) -> PipelineConfig:
         """A copy with top-level fields replaced (validated as a new configuration)."""
-        return PipelineConfig.parse({**self.model_dump(mode="json", by_alias=True), **changes})
+        changed = PipelineConfig.parse({**self.model_dump(mode="json", by_alias=True), **changes})
+        changed._folder = self._folder
+        return changed
 
     @classmethod
     def parse(cls, data: dict, where: str = "pipeline configuration") -> PipelineConfig:
@@ -196,7 +205,9 @@ class PipelineConfig(_Part):
             raise ConfigError(f"{path} is not valid YAML ({exc}); fix the file") from exc
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: a pipeline configuration is a mapping of fields, not {type(data).__name__}")
-        return cls.parse(data, str(path))
+        config = cls.parse(data, str(path))
+        config._folder = path.resolve().parent
+        return config
 
     def save(self, path: str | Path) -> Path:
         """Write the configuration as YAML, atomically, with its version in a comment."""

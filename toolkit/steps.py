@@ -283,7 +283,10 @@ class Extract:
                 type_bonus=self.type_bonus,
                 min_similarity=self.min_similarity,
             )
-        text, similarity = self._llm.answer(run.question, [text for _, text in run.context])
+        # Prefer the current version: quote a superseded document only when nothing else is shown.
+        demoted = set(run.record.get("freshness.demoted", []))
+        texts = [text for source, text in run.context if source not in demoted] or [t for _, t in run.context]
+        text, similarity = self._llm.answer(run.question, texts)
         part = run.record.part(self.name)
         part.update(answer=text, similarity=round(similarity, 4))
         if self.answer:  # the quote is the answer; the model's answer stays a signal
