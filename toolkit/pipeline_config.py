@@ -168,6 +168,11 @@ class PipelineConfig(_Part):
         unchanged = {"confidence": confidence, "escalation": None, "cache": None, "ledger": None, "faults": None}
         return self.model_copy(update=unchanged).version
 
+    def __eq__(self, other) -> bool:  # the content, not where the file was read from
+        return isinstance(other, PipelineConfig) and self.model_dump() == other.model_dump()
+
+    __hash__ = None
+
     @property
     def folder(self) -> Path | None:
         """The folder of the file this configuration was loaded from (kept by `with_changes`):

@@ -148,7 +148,11 @@ def test_pdf(tmp_path):
         "source": "hr/remote.pdf",
         "title": "Employee Handbook - Remote Work and Equipment (2021)",
         "format": "pdf",
+        "effective_date": "2021-03-01",  # "Version 2021.1, effective March 1, 2021", in its opening lines
     }
+    # the date is bookkeeping: neither the embedder nor the model sees it
+    assert "2021-03-01" not in doc.get_content(MetadataMode.EMBED).split("\n\n")[0]
+    assert "effective_date" not in doc.get_content(MetadataMode.LLM)
 
 
 def test_metadata_seen_by_the_embedder_and_the_llm(tmp_path):

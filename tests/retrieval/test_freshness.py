@@ -2,7 +2,6 @@
 
 from llama_index.core.schema import NodeRelationship, NodeWithScore, RelatedNodeInfo, TextNode
 
-from toolkit.ingestion.dates import effective_date
 from toolkit.retrieval.freshness import family, prefer_current, superseded_by
 
 
@@ -37,15 +36,6 @@ def test_nothing_moves_without_two_dated_versions():
     assert prefer_current(undated) == (undated, [])
     alone = [hit("policies/returns_2022.md", 0.9, "2022-01-01")]
     assert prefer_current(alone) == (alone, [])
-
-
-def test_effective_dates_in_the_shapes_documents_write_them():
-    assert effective_date("**Effective date:** June 1, 2024 (2024-06-01)") == "2024-06-01"
-    assert effective_date("Prices effective 1 September 2024.") == "2024-09-01"
-    assert effective_date("Last updated: Feb. 12, 2024") == "2024-02-12"
-    assert effective_date("as of 2023-07-01") == "2023-07-01"
-    assert effective_date("Effective February 30, 2024") is None  # no such day
-    assert effective_date("x" * 2000 + "Effective date: June 1, 2024") is None  # not in the opening
 
 
 def test_superseded_by_names_the_newest_version():

@@ -9,6 +9,7 @@ rules (toolkit.demo).
 """
 
 from .citations import Source, cite
+from .freshness import PreferCurrent, family, prefer_current, superseded_by
 from .liveapi import LiveAPIClient
 from .retrievers import (
     FUSIONS,
@@ -23,6 +24,10 @@ from .router import DOCUMENTS, MissingSource, Route, Routed, Rule, SourceRouter
 from .sql import ReadOnlyDatabase, text_to_sql
 
 __all__ = [
+    "PreferCurrent",
+    "prefer_current",
+    "superseded_by",
+    "family",
     "make_retriever",
     "DenseIndex",
     "BM25Index",
