@@ -3,7 +3,7 @@ time (signals read from the run, then the calibrated probability), per answer.
 
     python benchmarks/bench_confidence.py [--questions 106]
 
-The pipeline is notebook 06's carried configuration with the extractive answerer as the model,
+The pipeline is notebook 05's configuration with freshness and the confidence steps, the extractive answerer as the model,
 so the runs are fast and every step but generation is the real one; the calibrator is fitted on
 the runs' own signals (a timing benchmark: its quality is not the point). Log-probabilities are
 read from the model's reply; the local model computes them from logits llama.cpp has anyway,

@@ -3,7 +3,7 @@
 One more model call per answer (kind `judge`, so the ledger shows its cost). The score is the
 model's probability of "yes" when its first token's log-probability is known, else 1 for yes,
 0 for no and 0.5 for anything else. Small models tend to say "yes" to everything, which makes
-this a weak signal; notebook 06 measures how weak.
+this a weak signal: measure it beside the others (`metrics.auroc_interval`) before trusting it.
 
     >>> verdict_score("Yes, it is.", -0.1), verdict_score("No.", -0.1), verdict_score("Maybe", None)
     (0.905, 0.095, 0.5)
