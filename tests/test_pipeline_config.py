@@ -132,3 +132,14 @@ def test_a_calibrator_for_another_pipeline_or_escalation_without_one_is_refused(
         Pipeline.from_config(config, base=tmp_path)
     with pytest.raises(ConfigError, match="escalation needs a calibrated confidence"):
         Pipeline.from_config(scored.with_changes(escalation={"answer_at": 0.8}), base=tmp_path)
+
+
+def test_the_committed_configurations_keep_their_versions():
+    # A field added later stays out of the hash at its default, so no saved pipeline is renamed.
+    from conftest import PROJECT
+
+    for path in sorted((PROJECT / "notebooks" / "pipelines").glob("*.yaml")):
+        header = path.read_text(encoding="utf-8").splitlines()[0]
+        assert f"version {PipelineConfig.load(path).version} " in header, path.name
+    config = PipelineConfig(retriever={"kind": "hybrid"})
+    assert config.with_changes(retriever={"kind": "hybrid", "prefer_current": True}).version != config.version

@@ -40,6 +40,9 @@ from .files import write_atomic
 __all__ = ["PipelineConfig", "DEMO"]
 
 DEMO = "tidewell"  # the word that names a bundled demo value
+# Fields added after configurations were saved, with their defaults: at the default they stay out
+# of the version hash, so adding a field does not rename every pipeline that never sets it.
+ADDED_LATER = {("retriever", "prefer_current"): False}
 
 
 class _Part(BaseModel):
@@ -149,6 +152,9 @@ class PipelineConfig(_Part):
     def version(self) -> str:
         """12 hex digits of the SHA-256 of the content (the name is a label, not content)."""
         content = self.model_dump(mode="json", exclude={"name"}, by_alias=True)
+        for (part, field), default in ADDED_LATER.items():  # a later field counts only once it is set
+            if isinstance(content.get(part), dict) and content[part].get(field) == default:
+                del content[part][field]
         canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
 
