@@ -75,6 +75,20 @@ def test_check_passes_unchanged_and_fails_on_a_changed_corpus(suite, capsys):
     capsys.readouterr()
     assert main(["regress", "check", str(folder)]) == 0
     assert "PASS: the pipeline holds its baseline" in capsys.readouterr().out
+    # The same check with the files named, and a second baseline written from the same run.
+    pipeline, baseline, replay = (str(folder / name) for name in ("pipeline.yaml", "baseline.json", "replay.json"))
+    assert main(["regress", "--pipeline", pipeline, "--baseline", baseline, "--replay", replay, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "held"
+    second = str(folder / "second.json")
+    questions = str(folder / "questions.jsonl")
+    assert (
+        main(["regress", "--pipeline", pipeline, "--questions", questions, "--baseline", second, "--update-baseline"])
+        == 0
+    )
+    assert "wrote the baseline second.json: accuracy 1.000 [1.000, 1.000]" in capsys.readouterr().out
+    assert json.loads((folder / "second.json").read_text(encoding="utf-8"))["questions_file"] == "questions.jsonl"
+    assert main(["regress", "--pipeline", pipeline]) == 2
+    assert "usage: python -m toolkit regress --pipeline FILE --baseline FILE" in capsys.readouterr().err
 
     # The corpus changes under the baseline: the membership price is gone from its page.
     (corpus / "membership.md").write_text("# Membership\n\nMembers get telescope training.\n", encoding="utf-8")

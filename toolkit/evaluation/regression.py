@@ -211,7 +211,7 @@ def _label(row: dict) -> str:
 class Report:
     """The outcome of a check: what it decided, and everything that changed."""
 
-    status: str  # "held" | "improved" | "regressed" | "missed the recording"
+    status: str  # "held" | "improved" | "regressed" | "missed the recording" | "baseline written"
     metrics: list[dict]  # name, baseline, ci_low, ci_high, current, delta, verdict
     flips: list[dict]  # id, question, before, after, baseline answer, answer
     misses: list[str] = field(default_factory=list)
@@ -220,11 +220,11 @@ class Report:
 
     @property
     def passed(self) -> bool:
-        return self.status in ("held", "improved")
+        return self.status in ("held", "improved", "baseline written")
 
     @property
     def exit_code(self) -> int:
-        return {"held": 0, "improved": 0, "regressed": 1}.get(self.status, 3)
+        return {"held": 0, "improved": 0, "baseline written": 0, "regressed": 1}.get(self.status, 3)
 
     def table(self):
         """The metrics as a DataFrame (baseline, its interval, current, change, verdict)."""
@@ -246,6 +246,7 @@ class Report:
             "improved": "PASS: the pipeline improved on its baseline",
             "regressed": "FAIL: the pipeline regressed",
             "missed the recording": "FAIL: requests missed the replay recording and the model was not called",
+            "baseline written": "BASELINE written",
         }[self.status]
         lines = [head]
         if self.config_changes:
@@ -283,7 +284,8 @@ def _config_changes(before: dict, after: dict, prefix: str = "") -> list[str]:
     return changes
 
 
-def _refuse_mismatch(baseline: Baseline, current: Baseline) -> None:
+def _refuse_mismatch(baseline: Baseline, current) -> None:
+    """`current` is a Baseline, or anything with its config_schema, questions and question_ids."""
     if baseline.config_schema != current.config_schema:
         raise BaselineError(
             f"the baseline was written for pipeline configuration schema {baseline.config_schema}, this "
@@ -432,6 +434,14 @@ def make_baseline(
 
 def check(pipeline, baseline: Baseline, questions, repeats: int | None = None, show_progress: bool = False) -> Report:
     """Run the pipeline on the baseline's questions and compare (see the module docstring)."""
+    from types import SimpleNamespace
+
+    asked = SimpleNamespace(
+        config_schema=config_schema_version(),
+        questions=question_fingerprint(questions),
+        question_ids=[str(i) for i in questions.id],
+    )
+    _refuse_mismatch(baseline, asked)  # before any question is asked
     current = Baseline(
         **{
             **asdict(run(pipeline, questions, repeats or baseline.repeats, show_progress)),

@@ -114,7 +114,9 @@ def run_check(
             pipeline, questions, repeats or 1, questions_file=relative(questions_file, baseline_file.parent)
         )
         new.save(baseline_file)
-        return Report("held", [], [], update_hint=f"wrote the baseline {baseline_file.name}: {_summary(new)}")
+        return Report(
+            "baseline written", [], [], update_hint=f"wrote the baseline {baseline_file.name}: {_summary(new)}"
+        )
     baseline = Baseline.load(baseline_file)
     questions = load_question_file(questions_file or baseline.questions_path(baseline_file))
     return check(pipeline, baseline, questions, repeats)
