@@ -63,11 +63,11 @@ def test_the_key_is_the_whole_request_and_a_model_path_is_its_file_name(llm):
     [
         (
             dict(system="Answer in French."),
-            "the system prompt changed: -You are a customer support assistant. Answer the question using only the con",
+            "the system prompt changed: removed 'You are a customer support assistant.', 'the question using only the context.",
         ),
         (
             dict(context=[("returns.md", "You can return an item within 14 days.")]),
-            "the retrieved context changed: the text of returns.md differs (the corpus changed)",
+            "the retrieved context changed: the text shown from returns.md differs (the corpus changed, or another chunk",
         ),
         (
             dict(context=CONTEXT + [("faq.md", "No restocking fee.")]),

@@ -8,8 +8,8 @@ text. A changed prompt, retrieved context or model therefore misses, and the mis
 them changed against the recorded request for the same question, never serving a stale reply.
 
     >>> recording = Recording(tmp / "replay.json")                              # doctest: +SKIP
-    >>> client = ModelClient(llm, model, [Replay(recording, record=True)])      # record once
-    >>> client = ModelClient(llm, model, [Replay(Recording.load(tmp / "replay.json"))])  # then replay
+    >>> recorder = ModelClient(llm, model, [Replay(recording, record=True)])    # doctest: +SKIP
+    >>> replayer = ModelClient(llm, model, [Replay(Recording.load(tmp / "replay.json"))])  # doctest: +SKIP
 
 On a miss `Replay` raises ReplayError, unless `on_miss="call"` was asked for: then the model
 answers, the miss is still listed in `replay.misses`, and `record=True` stores the new reply.
@@ -20,7 +20,6 @@ Not here: caching answers for users (cache.py); what counts as the same question
 
 from __future__ import annotations
 
-import difflib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,15 +68,27 @@ def _question(request: dict) -> str:
     return last.rpartition("Question:")[2].strip() if "Question:" in last else last.strip()
 
 
-def _lines_changed(before: str, after: str, limit: int = 4) -> str:
-    """The removed (-) and added (+) lines between two texts, at most `limit` of them."""
-    diff = [
-        line
-        for line in difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=0)
-        if line[:1] in "+-" and not line.startswith(("+++", "---"))
-    ]
-    shown = "; ".join(line[:100] for line in diff[:limit])
-    return shown + (f"; ... {len(diff) - limit} more lines" if len(diff) > limit else "")
+def _words_changed(before: str, after: str, limit: int = 120) -> str:
+    """The words removed from and added to a text, each run quoted (a long run is shortened).
+
+    >>> _words_changed("Answer briefly. Cite the source.", "Answer briefly.")
+    "removed 'Cite the source.'"
+    """
+    import difflib
+
+    old, new = before.split(), after.split()
+    removed, added = [], []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes():
+        if op in ("delete", "replace"):
+            removed.append(" ".join(old[i1:i2]))
+        if op in ("insert", "replace"):
+            added.append(" ".join(new[j1:j2]))
+
+    def quoted(runs):
+        return ", ".join(repr(r if len(r) <= limit else r[: limit - 3] + "...") for r in runs[:3])
+
+    parts = [f"removed {quoted(removed)}" if removed else "", f"added {quoted(added)}" if added else ""]
+    return "; ".join(p for p in parts if p) or "only spacing changed"
 
 
 def explain(request: dict, recorded: dict | None) -> str:
@@ -108,7 +119,7 @@ def explain(request: dict, recorded: dict | None) -> str:
         if number == len(new) and "Question:" in text:
             changes.append(_context_change(old_text, text))
         else:
-            changes.append(f"{what.get(role, role)} changed: {_lines_changed(old_text, text)}")
+            changes.append(f"{what.get(role, role)} changed: {_words_changed(old_text, text)}")
     return "; ".join(changes) or "the request differs in a way the recording cannot name"
 
 
@@ -122,8 +133,11 @@ def _context_change(before: str, after: str) -> str:
         return f"the retrieved context changed: sources {', '.join(old_sources) or '(none)'} -> {', '.join(new_sources) or '(none)'}"
     texts = sorted({s for (s, t), (_, u) in zip(old, new) if t != u})
     if texts:
-        return f"the retrieved context changed: the text of {', '.join(texts)} differs (the corpus changed)"
-    return f"the user message changed: {_lines_changed(before, after)}"
+        return (
+            f"the retrieved context changed: the text shown from {', '.join(texts)} differs "
+            f"(the corpus changed, or another chunk of it was retrieved)"
+        )
+    return f"the user message changed: {_words_changed(before, after)}"
 
 
 @dataclass
