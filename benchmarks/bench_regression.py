@@ -85,6 +85,7 @@ def main() -> None:
     args = parser.parse_args()
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    code = commit()  # the code under test, read before it runs (an edit during the run must not relabel it)
     root = Path(tempfile.mkdtemp(prefix="bench-regression-"))
     os.environ["TOOLKIT_HOME"] = str(root / "home")
     from toolkit.__main__ import main as toolkit_main
@@ -181,7 +182,7 @@ def main() -> None:
     record(
         "regression",
         {
-            "commit": commit(),
+            "commit": code,
             "load_average_1_5_15": [round(x, 2) for x in load],
             "contention": "shared 2-core machine: other jobs ran at the same time; see load_average",
             "questions": len(QUESTIONS),
