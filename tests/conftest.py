@@ -44,6 +44,7 @@ def pytest_addoption(parser, pluginmanager):
     if not pluginmanager.has_plugin("nbval"):
         for flag in ("--nbval-lax", "--nbval-current-env"):
             parser.addoption(flag, action="store_true", help="ignored: nbval is not loaded")
+        parser.addoption("--nbval-sanitize-with", help="ignored: nbval is not loaded")
 
 
 def pytest_configure(config):

@@ -1,4 +1,4 @@
-"""Command line: `python -m toolkit {tour,ask,ingest,info,eval-retrieval,review}`.
+"""Command line: `python -m toolkit {tour,ask,ingest,info,eval-retrieval,review,regress}`.
 
     python -m toolkit tour                       run the notebooks headless; HTML + scorecard in report/
     python -m toolkit ask "How long do I have to return an item?" [--index DIR | --pipeline FILE] [--json]
@@ -7,9 +7,11 @@
     python -m toolkit eval-retrieval --beir DIR [--split test] --retriever {bm25,dense,hybrid} [--k 10] [--json]
     python -m toolkit review list|show ID|decide ID (--approve|--edit TEXT|--reject) --reviewer NAME [--force]
                                                  the review queue (default <home>/review/queue.sqlite)
+    python -m toolkit regress --pipeline FILE --baseline FILE [--questions FILE --update-baseline] [--replay FILE]
+    python -m toolkit regress init DIR --corpus PATH --questions FILE.jsonl   |   regress check DIR
 
 Exit status: 0 on success, 1 when the work ran but failed (a checkpoint, an empty ingest),
-2 for a usage or configuration error. Progress goes to standard error, results to standard out.
+2 for a usage or configuration error; `regress` exits 3 when requests missed its replay recording. Progress goes to standard error, results to standard out.
 """
 
 from __future__ import annotations
@@ -105,6 +107,12 @@ def cmd_eval_retrieval(args) -> int:
     )
     print(json.dumps(result.to_dict()) if args.json else result)
     return 0
+
+
+def cmd_regress(args) -> int:
+    from .evaluation.suite import cli
+
+    return cli(args)
 
 
 def cmd_info(args) -> int:
@@ -275,6 +283,22 @@ def build_parser() -> argparse.ArgumentParser:
         a.add_argument("--queue", metavar="PATH", help="the queue file (default: <home>/review/queue.sqlite)")
         a.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=cmd_review)
+
+    p = sub.add_parser("regress", help="check a pipeline against its regression baseline (or init/check a suite)")
+    p.add_argument("action", nargs="?", choices=["init", "check"], help="lay a suite out in DIR, or check it")
+    p.add_argument("dir", nargs="?", metavar="DIR", help="the suite's folder (with init or check)")
+    p.add_argument("--pipeline", metavar="FILE", help="the pipeline configuration to check")
+    p.add_argument("--baseline", metavar="FILE", help="the baseline to compare with (or to write)")
+    p.add_argument("--questions", metavar="FILE", help="questions (JSON lines, the evaluation set's format)")
+    p.add_argument("--update-baseline", action="store_true", help="make this run the baseline")
+    p.add_argument("--replay", metavar="FILE", help="answer from this recording of model responses")
+    p.add_argument("--record", action="store_true", help="record the model's responses into --replay")
+    p.add_argument("--allow-calls", action="store_true", help="let a paid model answer requests the recording misses")
+    p.add_argument("--repeats", type=int, help="runs per question, for pass^k with a non-deterministic model")
+    p.add_argument("--corpus", metavar="PATH", help="init: the folder of documents")
+    p.add_argument("--llm", help="init: the suite's model (default: extractive)")
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    p.set_defaults(run=cmd_regress)
 
     p = sub.add_parser("info", help="check the environment and show the embedded defaults")
     p.add_argument("--json", action="store_true")

@@ -19,6 +19,8 @@ ToolkitError
 ├── ReviewQueueError       the review queue file is damaged, an item id is unknown, or a decision is refused
 ├── DatasetFormatError     a data set file (BEIR corpus, queries, qrels) is missing or malformed
 ├── CacheCorruptError      a response cache file cannot be trusted and rebuilding was not allowed
+├── ReplayError            a replay recording is missing or corrupt, or a request is not in it
+├── BaselineError          a regression baseline is unreadable, or from another question set or schema
 └── BudgetExceededError    a paid call would pass the cost budget; it was not made
 """
 
@@ -42,6 +44,8 @@ __all__ = [
     "ReviewQueueError",
     "DatasetFormatError",
     "CacheCorruptError",
+    "ReplayError",
+    "BaselineError",
     "BudgetExceededError",
 ]
 
@@ -99,6 +103,21 @@ class ExperimentError(ToolkitError):
 
 
 class CacheCorruptError(ToolkitError):
+    pass
+
+
+class ReplayError(ToolkitError):
+    """A missing or corrupt recording, or a request the recording does not hold (`.misses` says
+    what changed); the model is never called in its place unless that was asked for."""
+
+    transient = False  # a retry cannot make a recording hold a request
+
+    def __init__(self, message: str, misses=()):
+        super().__init__(message)
+        self.misses = list(misses)
+
+
+class BaselineError(ToolkitError):
     pass
 
 

@@ -1,5 +1,6 @@
 """Evaluation: answer metrics, IR metrics (pytrec_eval's definitions), BEIR files, the LLM judge,
-prompt experiments with paired bootstrap, and validator measurement.
+prompt experiments with paired bootstrap, validator measurement, and regression checks against a
+baseline (regression.py, suite.py; replay lives in toolkit.cost.replay).
 
     >>> answer_correct("You have 30 days to return it.", "30 days", [], True)
     True
@@ -21,7 +22,9 @@ from .beir import evaluate_beir, load_beir, write_beir
 from .experiments import compare, grid, plot_comparison, run_experiment, summarize_cells
 from .irmetrics import evaluate_run, summarize_metrics
 from .judge import Judge, judge_agreement, load_judge_labels
+from .regression import Baseline, Report, check, load_question_file, make_baseline, suite_pipeline
 from .scoreboard import Scoreboard, score
+from .suite import check_suite, init_suite
 from .validators import injected_pipeline, injection_probe, load_labeled_outputs, load_probes, score_validators
 
 __all__ = [
@@ -53,4 +56,12 @@ __all__ = [
     "injection_probe",
     "Scoreboard",
     "score",
+    "Baseline",
+    "Report",
+    "make_baseline",
+    "check",
+    "suite_pipeline",
+    "load_question_file",
+    "init_suite",
+    "check_suite",
 ]
