@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from toolkit.cost.replay import FORMAT, Recording, Replay, request_key, request_of
+from toolkit.cost.replay import FORMAT, Recording, Replay, replay_into, request_key, request_of
 from toolkit.errors import ReplayError
 from toolkit.models import ModelClient, ModelRef
 from toolkit.models.calls import ModelCall
@@ -117,3 +117,15 @@ def test_a_missing_or_corrupt_recording_is_refused(tmp_path):
     bad.write_text(json.dumps(tampered), encoding="utf-8")
     with pytest.raises(ReplayError, match="entry 000000000000 does not match"):
         Recording.load(bad)
+
+
+def test_replay_into_puts_the_replay_last_in_a_pipelines_chain(llm, tmp_path):
+    class Holder:  # what replay_into needs of a pipeline: its model client
+        client = ModelClient(llm, "extractive", [Replay(Recording(tmp_path / "first.json"), record=True)])
+
+    pipeline = Holder()
+    recording = Recording(tmp_path / "replay.json")
+    replay = replay_into(pipeline, recording, record=True)
+    assert pipeline.client.middleware[-1] is replay and len(pipeline.client.middleware) == 2
+    ask(pipeline.client)
+    assert (replay.hits, len(replay.misses), len(recording)) == (0, 1, 1)

@@ -10,6 +10,7 @@ them changed against the recorded request for the same question, never serving a
     >>> recording = Recording(tmp / "replay.json")                              # doctest: +SKIP
     >>> recorder = ModelClient(llm, model, [Replay(recording, record=True)])    # doctest: +SKIP
     >>> replayer = ModelClient(llm, model, [Replay(Recording.load(tmp / "replay.json"))])  # doctest: +SKIP
+    >>> replay = replay_into(pipeline, Recording.load(tmp / "replay.json"))   # doctest: +SKIP
 
 On a miss `Replay` raises ReplayError, unless `on_miss="call"` was asked for: then the model
 answers, the miss is still listed in `replay.misses`, and `record=True` stores the new reply.
@@ -33,7 +34,7 @@ from ..models.usage import Usage
 from ..prompting.spec import parse_rag_message
 from .cache_keys import digest, model_params
 
-__all__ = ["Recording", "Replay", "Miss", "request_of", "request_key"]
+__all__ = ["Recording", "Replay", "Miss", "replay_into", "request_of", "request_key"]
 
 FORMAT = "toolkit-replay/1"
 
@@ -257,3 +258,11 @@ class Replay:
             self.recording.put(request, reply)
         reply.parts["replay"] = {"hit": False}
         return reply
+
+
+def replay_into(pipeline, recording: Recording, *, record: bool = False, on_miss: Literal["raise", "call"] = "raise") -> Replay:
+    """Answer `pipeline`'s model calls from `recording`: a `Replay` put last in its chain, nearest
+    the model. Returns it, for its `hits` and `misses` (and, with `record`, its recording to save)."""
+    replay = Replay(recording, record=record, on_miss=on_miss)
+    pipeline.client.middleware = [*pipeline.client.middleware, replay]
+    return replay

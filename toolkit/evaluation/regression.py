@@ -377,18 +377,17 @@ def suite_pipeline(
     recording's path) answering from the recording. `allow_calls`: whether a miss may call the
     model; by default only a free model (local, extractive) may. `record=True` stores new replies."""
     from ..cost.middleware import Cache
-    from ..cost.replay import Recording, Replay
+    from ..cost.replay import Recording, replay_into
     from ..pipeline import Pipeline
 
     pipeline = Pipeline.from_config(config, settings=settings, base=base)
-    middleware = [m for m in pipeline.client.middleware if not isinstance(m, Cache)]
+    pipeline.client.middleware = [m for m in pipeline.client.middleware if not isinstance(m, Cache)]
     if replay is not None:
         path = Path(replay)
         recording = Recording(path) if record and not path.exists() else Recording.load(path)
         if allow_calls is None:
             allow_calls = pipeline.model.runs_here
-        middleware.append(Replay(recording, record=record, on_miss="call" if allow_calls else "raise"))
-    pipeline.client.middleware = middleware
+        replay_into(pipeline, recording, record=record, on_miss="call" if allow_calls else "raise")
     return pipeline
 
 
