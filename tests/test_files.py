@@ -26,3 +26,22 @@ def test_a_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
         write_atomic(path, "new\n")
     assert path.read_text(encoding="utf-8") == "old\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv"]
+
+
+def test_a_write_transaction_commits_whole_or_rolls_back_and_closes(tmp_path):
+    import sqlite3
+
+    from toolkit.files import write_transaction
+
+    def connect():
+        return sqlite3.connect(tmp_path / "t.db", isolation_level=None)
+
+    with write_transaction(connect()) as db:
+        db.execute("CREATE TABLE t (x)")
+        db.execute("INSERT INTO t VALUES (1)")
+    with pytest.raises(ZeroDivisionError), write_transaction(connect()) as db:
+        db.execute("INSERT INTO t VALUES (2)")
+        1 / 0
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        db.execute("SELECT 1")
+    assert connect().execute("SELECT x FROM t").fetchall() == [(1,)]

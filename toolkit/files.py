@@ -5,16 +5,20 @@
     ('hello\\n', True)
 
 The file gets the permissions any new file gets (mkstemp's would be private), and is synced to
-disk before the rename. Not here: folders of several files (ingestion.persist.VersionedFolder).
+disk before the rename. A SQLite write goes the same way: `write_transaction` commits all of it or
+none. Not here: folders of several files (ingestion.persist.VersionedFolder).
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["write_atomic", "current_umask"]
+__all__ = ["write_atomic", "current_umask", "write_transaction"]
 
 
 def current_umask() -> int:
@@ -39,3 +43,25 @@ def write_atomic(path: str | Path, text: str) -> Path:
         Path(temp).unlink(missing_ok=True)
         raise
     return path
+
+
+@contextmanager
+def write_transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction on `db` (a connection opened with `isolation_level=None`), then close it.
+
+    BEGIN IMMEDIATE takes the write lock up front, so two processes never both read a row as free
+    and both claim it; any error rolls everything back.
+
+        >>> with write_transaction(sqlite3.connect(tmp_path / "t.db", isolation_level=None)) as db:
+        ...     _ = db.execute("CREATE TABLE t (x)")
+    """
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+    finally:
+        db.close()

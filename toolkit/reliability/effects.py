@@ -37,13 +37,14 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import closing, contextmanager
+from collections.abc import Callable, Mapping
+from contextlib import closing
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, EffectInProgressError, LedgerCorruptError
+from ..files import write_transaction
 from .loopback import QuietHandler
 
 __all__ = ["idempotency_key", "SideEffectLedger", "EffectService", "post_effect", "support_steps", "EFFECT_KINDS"]
@@ -127,20 +128,9 @@ class SideEffectLedger:
         db.execute("PRAGMA busy_timeout = 60000")
         return db
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE: take the write lock up front, so two workers never both see a key free."""
-        db = self._connect()
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-        finally:
-            db.close()
+    def _transaction(self):
+        """One write transaction: two workers never both see a key free."""
+        return write_transaction(self._connect())
 
     def record(self, key: str, kind: str, payload: Mapping[str, Any]) -> dict:
         """Write one side effect (a row of `kind`) exactly once, atomically with its ledger entry;

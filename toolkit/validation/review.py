@@ -32,14 +32,13 @@ import hashlib
 import json
 import os
 import sqlite3
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from ..errors import ReviewQueueError
-from ..files import write_atomic
+from ..files import write_atomic, write_transaction
 
 __all__ = [
     "ReviewItem",
@@ -308,17 +307,9 @@ class SqliteReviewQueue:
                 os.replace(extra, Path(str(aside) + suffix))
         return aside
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE: take the write lock up front, so two reviewers never both see an item pending."""
-        with closing(self._connect()) as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+    def _transaction(self):
+        """One write transaction: two reviewers never both see an item pending."""
+        return write_transaction(self._connect())
 
     # -- reading ----------------------------------------------------------------------------
 
