@@ -75,3 +75,34 @@ def test_a_step_of_your_own_runs_after_generation(tiny_index, embed_model):
     assert answer.text == "YOU CAN RETURN AN ITEM WITHIN 30 DAYS OF DELIVERY FOR A FULL REFUND.\n(shouted)"
     assert answer.record.get("shout.chars") == 68
     assert pipeline.runs()["shout.chars"].tolist() == [68]
+
+
+def test_extract_steps_given_one_memo_embed_each_sentence_once(tiny_index, embed_model):
+    from toolkit.cost import memo_embedding
+    from toolkit.steps import Extract, Run
+
+    class Counting:  # the embedding model, counting the texts it is asked to embed
+        def __init__(self):
+            self.texts = 0
+
+        def get_text_embedding_batch(self, texts, **kwargs):
+            self.texts += len(texts)
+            return embed_model.get_text_embedding_batch(texts, **kwargs)
+
+        def get_query_embedding(self, text):
+            return embed_model.get_query_embedding(text)
+
+    counting = Counting()
+    memo = memo_embedding(counting)
+    pipeline = Pipeline(tiny_index, settings=load_settings(), embed_model=embed_model)
+    quotes = []
+    for bonus in (0.0, 0.2):
+        run = Run(RETURNS, RunRecord("r", "", RETURNS), pipeline=pipeline)
+        pipeline.steps[0](run), pipeline.steps[1](run)  # retrieve, fit the context
+        Extract(type_bonus=bonus, embed_model=memo)(run)
+        quotes.append(run.record.get("extractive.answer"))
+    sentences = counting.texts
+    assert quotes == ["You can return an item within 30 days of delivery for a full refund."] * 2
+    # returns.md, shipping.txt and warranty.md are retrieved: 1 + 2 + 1 sentences, embedded by the
+    # first step only (the headings are titles, not sentences to quote)
+    assert sentences == 4

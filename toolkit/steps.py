@@ -267,8 +267,13 @@ class Extract:
 
     name = "extractive"
 
-    def __init__(self, type_bonus: float = 0.1, min_similarity: float = 0.35, answer: bool = False):
+    def __init__(
+        self, type_bonus: float = 0.1, min_similarity: float = 0.35, answer: bool = False, embed_model=None
+    ):
+        """`embed_model` embeds the context's sentences; by default a memo over the pipeline's
+        (steps given one memo embed each sentence once between them)."""
         self.type_bonus, self.min_similarity, self.answer = type_bonus, min_similarity, answer
+        self.embed_model = embed_model
         self._llm = None
 
     def __call__(self, run: Run) -> None:
@@ -278,10 +283,9 @@ class Extract:
             from .cost import memo_embedding
 
             # The same chunks come back question after question: embed each sentence once.
+            self.embed_model = self.embed_model or memo_embedding(run.pipeline.embed_model)
             self._llm = ExtractiveLLM.from_embed_model(
-                memo_embedding(run.pipeline.embed_model),
-                type_bonus=self.type_bonus,
-                min_similarity=self.min_similarity,
+                self.embed_model, type_bonus=self.type_bonus, min_similarity=self.min_similarity
             )
         # Prefer the current version: quote a superseded document only when nothing else is shown.
         demoted = set(run.record.get("freshness.demoted", []))

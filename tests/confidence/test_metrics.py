@@ -2,6 +2,9 @@
 
 import math
 
+import numpy as np
+import pytest
+
 from toolkit.confidence import auroc, expected_calibration_error, reliability, risk_coverage, threshold_for_accuracy
 
 
@@ -30,3 +33,26 @@ def test_threshold_for_accuracy_takes_the_widest_coverage_that_meets_the_target(
     assert threshold_for_accuracy(scores, correct, 0.75) == 0.5  # 4 of 5 at 0.5
     assert threshold_for_accuracy(scores, correct, 0.9) == 0.8
     assert threshold_for_accuracy([0.9], [0], 0.9) == 1.0  # nothing meets it: answer nothing
+
+
+def test_the_auroc_interval_is_the_bootstrap_of_scikit_learns_auroc():
+    from sklearn.metrics import roc_auc_score
+
+    from toolkit.confidence import auroc_interval
+
+    scores = [0.9, 0.8, 0.8, 0.7, 0.5, 0.5, 0.4, 0.3, 0.2, 0.1]  # ties, ranked as their average
+    right = [1, 1, 0, 1, 0, 1, 0, 0, 1, 0]
+    rng = np.random.default_rng(0)
+    one_at_a_time = []
+    for _ in range(200):
+        i = rng.integers(0, 10, 10)
+        y, p = np.asarray(right)[i], np.asarray(scores)[i]
+        if 0 < y.sum() < 10:
+            one_at_a_time.append(roc_auc_score(y, p))
+    value, low, high = auroc_interval(scores, right, resamples=200, seed=0)
+    # right-wrong pairs ordered, a tie counting half: 0.9 beats all 5 wrong, 0.8 4.5, 0.7 4, 0.5 3.5,
+    # 0.2 1: 18 of 25
+    assert value == 0.72
+    assert low == pytest.approx(np.percentile(one_at_a_time, 2.5), abs=1e-12)
+    assert high == pytest.approx(np.percentile(one_at_a_time, 97.5), abs=1e-12)
+    assert all(math.isnan(x) for x in auroc_interval([0.5, 0.4], [1, 1]))  # one class: no AUROC at all

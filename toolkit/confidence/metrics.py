@@ -111,10 +111,26 @@ def auroc_interval(
     seed: int = 0,
     confidence: float = 0.95,
 ) -> tuple[float, float, float]:
-    """AUROC with a percentile-bootstrap interval over runs: (value, low, high)."""
+    """AUROC with a percentile-bootstrap interval over runs: (value, low, high).
+
+    The resamples are scored all at once by the rank-sum identity, AUROC = (sum of the right
+    answers' ranks - n1(n1+1)/2) / (n1 n0), ties ranked as their average: what scikit-learn gives
+    one resample at a time, a thousand times faster."""
+    from scipy.stats import rankdata
+
     p, y = np.asarray(scores, dtype=float), np.asarray(correct, dtype=int)
-    low, high = _bootstrap(lambda i: auroc(p[i], y[i]), len(p), resamples, seed, confidence)
-    return auroc(p, y), low, high
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, len(p), (resamples, len(p)))  # the draws _bootstrap makes, in one array
+    right = y[rows]
+    n1 = right.sum(axis=1).astype(float)
+    n0 = len(p) - n1
+    with np.errstate(divide="ignore", invalid="ignore"):  # a one-class resample has no AUROC
+        values = ((rankdata(p[rows], axis=1) * right).sum(axis=1) - n1 * (n1 + 1) / 2) / (n1 * n0)
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return auroc(p, y), float("nan"), float("nan")
+    tail = (1 - confidence) / 2 * 100
+    return auroc(p, y), float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))
 
 
 def selective_report(
