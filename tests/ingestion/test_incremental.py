@@ -385,3 +385,23 @@ def test_two_ingests_at_once_take_turns(corpus, tmp_path, counting):
     assert sorted(r.embedded for r in reports) == [0, 7]  # the second waited, then found nothing new
     assert Index.open(tmp_path / "index").chunks == 7
     assert sorted(p.name for p in (tmp_path / "index").iterdir()) == ["CURRENT", "v000001"]
+
+
+def test_an_index_from_an_older_parser_is_rebuilt_with_what_the_parser_reads_now(tmp_path, counting):
+    # A file's bytes did not change, but the parser now reads more from it (the effective date):
+    # an index written before then (no "parser" in its meta) is rebuilt, never left without it.
+    corpus = write_files(tmp_path / "corpus", {"returns.md": "# Returns\n\nEffective date: March 1, 2024.\n\nReturn within 30 days.\n"})
+    index_dir = tmp_path / "index"
+    index, _ = run(corpus, index_dir, counting)
+    assert [n.metadata.get("effective_date") for n in index.store.get_nodes()] == ["2024-03-01"]
+    assert Index.open(index_dir).meta["parser"] == 2
+    old = Index.open(index_dir)
+    old.meta.pop("parser")
+    for node in old.store.get_nodes():
+        node.metadata.pop("effective_date")
+    old.save(index_dir)
+    index, report = run(corpus, index_dir, counting)
+    assert (report.embedded, report.notes) == (1, ["rebuilt from scratch: parser changed"])
+    assert [n.metadata.get("effective_date") for n in index.store.get_nodes()] == ["2024-03-01"]
+    _, again = run(corpus, index_dir, counting)
+    assert (again.embedded, again.notes) == (0, [])

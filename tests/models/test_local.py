@@ -49,6 +49,7 @@ def test_streaming_and_completion_give_the_chat_answer(llm):
     assert chunks[-1].message.content.strip() == whole.message.content
     assert llm.complete("Name one colour.").text == whole.message.content
     usage = whole.raw["usage"]
+    assert whole.raw["model"] == "SmolLM2-135M-Instruct.Q4_1.gguf"  # the file's name, never this machine's path
     assert usage["completion_tokens"] >= 1
     assert usage["prompt_tokens"] + usage["completion_tokens"] == usage["total_tokens"]
 

@@ -31,7 +31,7 @@ from ..errors import IndexCorruptError, IngestError
 from ..models.providers import embed_model_id, make_embed_model
 from .chunking import make_chunker
 from .index import Index
-from .loaders import SkipFile, Skipped, parse_file, read_file, scan_folder
+from .loaders import PARSER_VERSION, SkipFile, Skipped, parse_file, read_file, scan_folder
 from .persist import VersionedFolder
 
 __all__ = ["IngestReport", "ingest", "default_index_dir"]
@@ -40,7 +40,7 @@ __all__ = ["IngestReport", "ingest", "default_index_dir"]
 # so the model sees exactly the batches it would see embedding everything at once.
 EMBED_BATCHES = 8
 # Index parameters that indexes written before the parameter existed were built with.
-LEGACY_PARAMS = {"chunking": "sentence"}
+LEGACY_PARAMS = {"chunking": "sentence", "parser": 1}
 
 
 @dataclass
@@ -108,7 +108,7 @@ def _open_compatible(path: Path, params: dict, notes: list[str]) -> Index | None
         notes.append(f"rebuilt from scratch: the previous index was unreadable ({exc})")
         return None
     changed = [k for k, v in params.items() if index.meta.get(k, LEGACY_PARAMS.get(k)) != v]
-    if changed:  # another embedding model or chunking makes every stored vector stale
+    if changed:  # another embedding model, chunking or parser makes every stored chunk stale
         notes.append(f"rebuilt from scratch: {', '.join(changed)} changed")
         return None
     return index
@@ -139,6 +139,7 @@ def ingest(
         "chunk_size": settings.chunk_size,
         "chunk_overlap": settings.chunk_overlap,
         "chunking": settings.chunking,
+        "parser": PARSER_VERSION,
     }
 
     candidates, report.skipped = scan_folder(source, exclude=[index_dir, VersionedFolder(index_dir).lock_path])

@@ -31,6 +31,7 @@ from .dates import effective_date
 
 __all__ = [
     "FORMATS",
+    "PARSER_VERSION",
     "Skipped",
     "SkipFile",
     "scan_folder",
@@ -40,6 +41,11 @@ __all__ = [
     "clean_text",
     "html_to_text",
 ]
+
+# What parse_file puts in a chunk. Raise it when that changes, so an index built by an older
+# parser is rebuilt instead of keeping its files' old metadata (their bytes did not change).
+# 1: text, title, format; 2: the effective date.
+PARSER_VERSION = 2
 
 FORMATS = {".md": "markdown", ".markdown": "markdown", ".txt": "text", ".html": "html", ".htm": "html", ".pdf": "pdf"}
 

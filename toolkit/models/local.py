@@ -132,6 +132,7 @@ class LocalLLM(CustomLLM):
             )
         if keep is not None:
             response["token_logprobs"] = keep.values
+        response["model"] = Path(self.model_path).name  # llama.cpp gives the file's path: this machine's folders
         text = response["choices"][0]["message"]["content"] or ""
         return ChatResponse(message=ChatMessage(role="assistant", content=text.strip()), raw=response)
 
