@@ -41,7 +41,7 @@ def test_a_write_transaction_commits_whole_or_rolls_back_and_closes(tmp_path):
         db.execute("INSERT INTO t VALUES (1)")
     with pytest.raises(ZeroDivisionError), write_transaction(connect()) as db:
         db.execute("INSERT INTO t VALUES (2)")
-        1 / 0
+        raise ZeroDivisionError("a failure inside the transaction")
     with pytest.raises(sqlite3.ProgrammingError, match="closed"):
         db.execute("SELECT 1")
     assert connect().execute("SELECT x FROM t").fetchall() == [(1,)]

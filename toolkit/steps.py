@@ -267,9 +267,7 @@ class Extract:
 
     name = "extractive"
 
-    def __init__(
-        self, type_bonus: float = 0.1, min_similarity: float = 0.35, answer: bool = False, embed_model=None
-    ):
+    def __init__(self, type_bonus: float = 0.1, min_similarity: float = 0.35, answer: bool = False, embed_model=None):
         """`embed_model` embeds the context's sentences; by default a memo over the pipeline's
         (steps given one memo embed each sentence once between them)."""
         self.type_bonus, self.min_similarity, self.answer = type_bonus, min_similarity, answer

@@ -390,7 +390,9 @@ def test_two_ingests_at_once_take_turns(corpus, tmp_path, counting):
 def test_an_index_from_an_older_parser_is_rebuilt_with_what_the_parser_reads_now(tmp_path, counting):
     # A file's bytes did not change, but the parser now reads more from it (the effective date):
     # an index written before then (no "parser" in its meta) is rebuilt, never left without it.
-    corpus = write_files(tmp_path / "corpus", {"returns.md": "# Returns\n\nEffective date: March 1, 2024.\n\nReturn within 30 days.\n"})
+    corpus = write_files(
+        tmp_path / "corpus", {"returns.md": "# Returns\n\nEffective date: March 1, 2024.\n\nReturn within 30 days.\n"}
+    )
     index_dir = tmp_path / "index"
     index, _ = run(corpus, index_dir, counting)
     assert [n.metadata.get("effective_date") for n in index.store.get_nodes()] == ["2024-03-01"]

@@ -1,5 +1,5 @@
-"""Cost: token prices and projections, the cost ledger with budgets, and the exact and semantic
-response caches.
+"""Cost: token prices and projections, the cost ledger with budgets, the exact and semantic
+response caches, and deterministic replay of recorded model responses.
 
     >>> PriceTable.load().cost("openai:gpt-4o-mini", Usage(1200, 300))
     0.00036
@@ -25,8 +25,12 @@ from .prices import (
     project_monthly,
     tokenizer_for,
 )
+from .replay import Recording, Replay, replay_into
 
 __all__ = [
+    "Recording",
+    "Replay",
+    "replay_into",
     "PriceTable",
     "Price",
     "Usage",

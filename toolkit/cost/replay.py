@@ -260,7 +260,9 @@ class Replay:
         return reply
 
 
-def replay_into(pipeline, recording: Recording, *, record: bool = False, on_miss: Literal["raise", "call"] = "raise") -> Replay:
+def replay_into(
+    pipeline, recording: Recording, *, record: bool = False, on_miss: Literal["raise", "call"] = "raise"
+) -> Replay:
     """Answer `pipeline`'s model calls from `recording`: a `Replay` put last in its chain, nearest
     the model. Returns it, for its `hits` and `misses` (and, with `record`, its recording to save)."""
     replay = Replay(recording, record=record, on_miss=on_miss)
