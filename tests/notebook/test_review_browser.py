@@ -113,7 +113,7 @@ def lab(tmp_path):
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # a first start on a busy 2-core machine is slow
         while True:
             try:
                 with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2) as reply:
@@ -156,6 +156,10 @@ def browser(monkeypatch):
 def _row(root: Path, item_id: str) -> tuple:
     with sqlite3.connect(root / "queue.sqlite") as db:
         return db.execute("SELECT state, reviewer, final_answer FROM items WHERE id = ?", (item_id,)).fetchone()
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines() if path.exists() else []
 
 
 def _until(condition, timeout: float, what: str):
@@ -210,7 +214,7 @@ def _review_in_the_browser(lab, browser):
     wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, ".toolkit-review"), "Reviewing as browser-ana."))
     approve.click()
     assert _until(
-        lambda: _row(root, ids[0])[0] == "approved" and _row(root, ids[0]), 20, "the approval in the queue"
+        lambda: _row(root, ids[0])[0] == "approved" and _row(root, ids[0]), 60, "the approval in the queue"
     ) == (
         "approved",
         "browser-ana",
@@ -220,10 +224,13 @@ def _review_in_the_browser(lab, browser):
 
     keys = browser.find_element(By.CSS_SELECTOR, ".toolkit-review input[placeholder^='a / e / r']")
     keys.send_keys("r", Keys.ENTER)  # the keyboard path: reject the item now on screen
-    _until(lambda: _row(root, ids[1])[0] == "rejected", 20, "the rejection typed in the command box")
+    _until(lambda: _row(root, ids[1])[0] == "rejected", 60, "the rejection typed in the command box")
     assert _row(root, ids[2])[0] == "pending"
 
-    cases = [json.loads(line) for line in (root / "cases.jsonl").read_text(encoding="utf-8").splitlines()]
+    # The decision commits first, then its case line is appended (rebuild_cases redoes the file
+    # from the decisions): wait for the line, not only the row.
+    lines = _until(lambda: len(_lines(root / "cases.jsonl")) == 2 and _lines(root / "cases.jsonl"), 60, "two cases")
+    cases = [json.loads(line) for line in lines]
     assert [(c["id"], c["label"], c["reviewer"], c["run_id"]) for c in cases] == [
         (ids[0], "correct", "browser-ana", "browser-run-0"),
         (ids[1], "incorrect", "browser-ana", "browser-run-1"),
