@@ -11,6 +11,7 @@ none. Not here: folders of several files (ingestion.persist.VersionedFolder).
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import tempfile
@@ -18,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["write_atomic", "current_umask", "write_transaction"]
+__all__ = ["write_atomic", "current_umask", "write_transaction", "read_json"]
 
 
 def current_umask() -> int:
@@ -65,3 +66,19 @@ def write_transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         db.execute("COMMIT")
     finally:
         db.close()
+
+
+def read_json(path: Path, what: str, error: type[Exception], hint: str):
+    """The JSON in `path`; a missing or unreadable file raises `error`, naming `what` it should be
+    and the `hint` on how to make one.
+
+        >>> read_json(tmp_path / "none.json", "baseline", ValueError, "write one")
+        Traceback (most recent call last):
+        ValueError: no baseline at .../none.json; write one
+    """
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise error(f"no {what} at {path}; {hint}") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise error(f"the {what} {path} is corrupt ({exc}); {hint}") from exc

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Literal
 
 from ..errors import ReplayError
-from ..files import write_atomic
+from ..files import read_json, write_atomic
 from ..models.calls import ChatMessage, ModelCall, ModelReply
 from ..models.providers import ModelRef
 from ..models.usage import Usage
@@ -168,12 +168,7 @@ class Recording:
     def load(cls, path: str | Path) -> Recording:
         path = Path(path)
         hint = "record it again with --record (or Replay(..., record=True))"
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise ReplayError(f"no replay recording at {path}; {hint}") from exc
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ReplayError(f"the replay recording {path} is corrupt ({exc}); {hint}") from exc
+        data = read_json(path, "replay recording", ReplayError, hint)
         if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("entries"), dict):
             raise ReplayError(f"{path} is not a replay recording in format {FORMAT}; {hint}")
         for key, entry in data["entries"].items():

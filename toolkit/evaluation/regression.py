@@ -36,7 +36,7 @@ from pathlib import Path
 
 from ..cost.cache_keys import digest
 from ..errors import BaselineError
-from ..files import write_atomic
+from ..files import read_json, write_atomic
 from ..pipeline_config import PipelineConfig
 
 __all__ = [
@@ -178,12 +178,7 @@ class Baseline:
         """Read a baseline; a missing, corrupt or other-schema file is refused, naming what to do."""
         path = Path(path)
         hint = "write one with python -m toolkit regress --pipeline FILE --questions FILE --update-baseline"
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise BaselineError(f"no baseline at {path}; {hint}") from exc
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise BaselineError(f"the baseline {path} is corrupt ({exc}); {hint}") from exc
+        data = read_json(path, "baseline", BaselineError, hint)
         if not isinstance(data, dict) or data.get("schema") != SCHEMA:
             raise BaselineError(
                 f"{path} is not a baseline in format {SCHEMA} (found {data.get('schema') if isinstance(data, dict) else None!r}); {hint}"
