@@ -1,10 +1,12 @@
-"""Command line: `python -m toolkit {tour,ask,ingest,info,eval-retrieval}`.
+"""Command line: `python -m toolkit {tour,ask,ingest,info,eval-retrieval,serve,report}`.
 
     python -m toolkit tour                       run the notebooks headless; HTML + scorecard in report/
     python -m toolkit ask "How long do I have to return an item?" [--index DIR | --pipeline FILE] [--json]
     python -m toolkit ingest PATH [--index DIR] [--json]
     python -m toolkit info                       environment check: models, versions, settings
     python -m toolkit eval-retrieval --beir DIR [--split test] --retriever {bm25,dense,hybrid} [--k 10] [--json]
+    python -m toolkit serve --pipeline FILE [--host 127.0.0.1] [--port 8000] [--token T]   POST /ask /feedback, GET /metrics
+    python -m toolkit report [--pipeline FILE | --store FILE] [--out report/dashboard.html]   the HTML dashboard
 
 Exit status: 0 on success, 1 when the work ran but failed (a checkpoint, an empty ingest),
 2 for a usage or configuration error. Progress goes to standard error, results to standard out.
@@ -55,6 +57,7 @@ def cmd_ask(args) -> int:
         pipeline = Pipeline.open(args.index, settings=settings)
     else:
         pipeline = Pipeline.bundled(settings=settings, show_progress=not args.json)
+    pipeline.origin = "cli"
     answer = pipeline.ask(args.question)
     print(json.dumps(answer.to_dict(), indent=2) if args.json else answer)
     return 0
@@ -102,6 +105,44 @@ def cmd_eval_retrieval(args) -> int:
         args.beir, args.retriever, split=args.split, k=args.k, settings=_settings(args), show_progress=True
     )
     print(json.dumps(result.to_dict()) if args.json else result)
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from .monitoring import serve
+    from .pipeline import Pipeline
+
+    pipeline = Pipeline.from_config(args.pipeline, settings=_settings(args), show_progress=True)
+    token = args.token or os.environ.get("TOOLKIT_SERVE_TOKEN") or None
+    print(
+        f"serving {args.pipeline} on http://{args.host}:{args.port} (POST /ask, POST /feedback, GET /metrics)",
+        file=sys.stderr,
+    )
+    serve(pipeline, args.host, args.port, token=token)
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .config import load_settings
+    from .errors import ConfigError
+    from .monitoring import write_dashboard
+    from .pipeline_config import PipelineConfig
+    from .tracking import RunStore
+
+    settings = load_settings()
+    if args.store:
+        path = Path(args.store)
+    elif args.pipeline:
+        config = PipelineConfig.load(args.pipeline)
+        if config.store is None:
+            raise ConfigError(f"{args.pipeline} names no run store (store: FILE); give --store FILE")
+        path = settings.home / config.store
+    else:
+        path = settings.home / "runs.sqlite"
+    if not path.is_file():
+        raise ConfigError(f"no run store at {path}; run some questions first (ask --pipeline, serve), or give --store")
+    out = write_dashboard(RunStore(path), args.out, scoreboard=args.scoreboard, projected=args.projected)
+    print(f"dashboard: {out}")
     return 0
 
 
@@ -182,6 +223,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=10, help="cut-off for nDCG, MRR and hit rate (default 10)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=cmd_eval_retrieval)
+
+    p = sub.add_parser("serve", help="serve a pipeline over HTTP: POST /ask, POST /feedback, GET /metrics")
+    p.add_argument("--pipeline", required=True, metavar="FILE", help="a pipeline configuration (YAML)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback; others need a token)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--token", help="require Authorization: Bearer TOKEN (default: TOOLKIT_SERVE_TOKEN)")
+    p.add_argument("--llm", help="model spec, e.g. local, extractive, openai:gpt-4o-mini")
+    p.set_defaults(run=cmd_serve)
+
+    p = sub.add_parser("report", help="write the HTML dashboard from the run store")
+    p.add_argument("--pipeline", metavar="FILE", help="read the run store this configuration names")
+    p.add_argument("--store", metavar="FILE", help="a run store file (default <home>/runs.sqlite)")
+    p.add_argument("--out", default="report/dashboard.html")
+    p.add_argument("--scoreboard", default="notebooks/pipelines/scoreboard.csv")
+    p.add_argument("--projected", action="store_true", help="cost as the ledger's hosted-model projection")
+    p.set_defaults(run=cmd_report)
 
     p = sub.add_parser("info", help="check the environment and show the embedded defaults")
     p.add_argument("--json", action="store_true")

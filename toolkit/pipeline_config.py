@@ -10,6 +10,8 @@
     retry: {max_attempts: 3, fallbacks: [extractive]}
     cache: {path: cache.sqlite, threshold: 0.9}
     ledger: {path: ledger.sqlite, priced_as: openai:gpt-4o-mini}
+    store: runs.sqlite              # the run store every run lands in (toolkit.tracking)
+    slo: {p95_latency_s: 2.0, error_rate: 0.01}   # objectives the metrics raise alerts on
 
     >>> config = PipelineConfig(name="demo", retriever={"kind": "bm25"})
     >>> config.retriever.kind, len(config.version)
@@ -124,12 +126,18 @@ class PipelineConfig(_Part):
     confidence: dict | None = None
     escalation: dict | None = None
     tiers: dict | None = None
-    store: str | None = None
+    store: str | None = Field(None, description="run store file (SQLite) under TOOLKIT_HOME; every run lands there")
+    slo: dict[str, float] | None = Field(
+        None, description="service-level objectives, e.g. {p95_latency_s: 2, error_rate: 0.01, completion: 0.5}"
+    )
 
     @property
     def version(self) -> str:
         """12 hex digits of the SHA-256 of the content (the name is a label, not content)."""
-        content = self.model_dump(mode="json", exclude={"name"}, by_alias=True)
+        # A field added after version hashes were published is left out while unset, so every
+        # existing configuration keeps its version (slo came after the first notebooks).
+        unset = {name for name in ("slo",) if getattr(self, name) is None}
+        content = self.model_dump(mode="json", exclude={"name"} | unset, by_alias=True)
         canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
 
