@@ -68,13 +68,26 @@ def _level(url: str, questions: list, clients: int, requests: int, headers: dict
 
 
 def load_test(
-    url: str, questions, clients=(1, 2, 4, 8), requests: int = 16, *, token: str | None = None, timeout_s: float = 120.0
+    url: str,
+    questions,
+    clients=(1, 2, 4, 8),
+    requests: int = 16,
+    *,
+    token: str | None = None,
+    timeout_s: float = 120.0,
+    before_level=None,
 ):
-    """The curve as a DataFrame, one row per concurrency level (index `clients`)."""
+    """The curve as a DataFrame, one row per concurrency level (index `clients`).
+    `before_level()` runs before each level (to empty a response cache, say, so that every
+    level measures the whole pipeline rather than the cache)."""
     import pandas as pd
 
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    rows = [_level(url, list(questions), level, requests, headers, timeout_s) for level in clients]
+    rows = []
+    for level in clients:
+        if before_level is not None:
+            before_level()
+        rows.append(_level(url, list(questions), level, requests, headers, timeout_s))
     return pd.DataFrame(rows).set_index("clients")
 
 

@@ -11,6 +11,11 @@ The model (assumptions, not measurements):
 - a question of category `policy` or `support` acts on its answer (a refund, a ticket): that
   side effect is `wrong` when the answer was wrong.
 
+The random numbers belong to the question, not to the run (common random numbers, seeded by
+`seed` and the question's text): the same user asks the same question of every version, and
+the reviewer audits the same questions. Two versions that answer a question alike get the same
+outcome for it, so a paired comparison sees only where the answers differ.
+
     >>> counts = simulate_outcomes(store, questions, seed=0)  # doctest: +SKIP
     >>> counts["feedback"]                                    # doctest: +SKIP
     14
@@ -41,9 +46,10 @@ def simulate_outcomes(
 ) -> dict:
     """Feedback, reviews and side effects for every stored run (of `label`, if given) whose
     question is among `questions` (the Tidewell question table); returns how many of each."""
+    import zlib
+
     import numpy as np
 
-    rng = np.random.default_rng(seed)
     gold = {q.question: q for q in questions.itertuples()}
     counts = {"feedback": 0, "review": 0, "effect": 0}
     runs = store.runs(label=label)
@@ -52,8 +58,8 @@ def simulate_outcomes(
         if q is None:
             continue
         right = answer_correct(run.answer, q.answer, q.aliases, q.answerable) and run.status != "error"
-        # Draw every number for every run, used or not, so one run's outcome never shifts another's.
-        rated, thumbs, audited = rng.random(3)
+        # The question's own draws (see the module docstring), used or not.
+        rated, thumbs, audited = np.random.default_rng([seed, zlib.crc32(run.question.encode())]).random(3)
         if rated < rate:
             up = thumbs < (up_if_right if right else up_if_wrong)
             store.add_feedback(run.run_id, up=bool(up), comment=f"{SIMULATED} user")

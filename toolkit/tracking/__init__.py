@@ -7,6 +7,13 @@ Not here: serving the pipeline, load tests, version comparison and the dashboard
 (toolkit.monitoring), which sit above the pipeline.
 """
 
+from .aggregates import (
+    completion_by_version,
+    cost_by_day,
+    latency_by_version,
+    rates_by_version,
+    satisfaction_by_version,
+)
 from .metrics import (
     SLO_METRICS,
     business,
@@ -28,4 +35,9 @@ __all__ = [
     "revenue_impact",
     "check_slos",
     "SLO_METRICS",
+    "latency_by_version",
+    "rates_by_version",
+    "cost_by_day",
+    "completion_by_version",
+    "satisfaction_by_version",
 ]
