@@ -110,10 +110,12 @@ def cmd_eval_retrieval(args) -> int:
 
 def cmd_serve(args) -> int:
     from .monitoring import serve
+    from .monitoring.server import check_bind
     from .pipeline import Pipeline
 
-    pipeline = Pipeline.from_config(args.pipeline, settings=_settings(args), show_progress=True)
     token = args.token or os.environ.get("TOOLKIT_SERVE_TOKEN") or None
+    check_bind(args.host, token)  # before the models load: a refusal should be quick
+    pipeline = Pipeline.from_config(args.pipeline, settings=_settings(args), show_progress=True)
     print(
         f"serving {args.pipeline} on http://{args.host}:{args.port} (POST /ask, POST /feedback, GET /metrics)",
         file=sys.stderr,

@@ -171,3 +171,10 @@ def test_a_pipeline_with_a_store_records_every_run_errors_included(tiny_index, e
     assert runs.error.tolist()[1] == "ToolkitError: the question is empty; ask something about the indexed documents"
     assert runs.label.tolist() == ["A", "A"] and runs.origin.tolist() == ["python", "python"]
     assert runs.answer.iloc[0] == answer.text
+
+
+def test_a_backup_is_a_whole_store(tmp_path):
+    store = RunStore(tmp_path / "runs.sqlite")
+    store.record(record())
+    copy = RunStore(store.backup(tmp_path / "copy.sqlite"))
+    assert copy.runs().run_id.tolist() == ["r1"] and copy.schema_version == SCHEMA_VERSION

@@ -44,6 +44,7 @@ __all__ = [
     "is_loopback",
     "MAX_BODY_BYTES",
     "MAX_QUESTION_CHARS",
+    "check_bind",
 ]
 
 MAX_BODY_BYTES = 64 * 1024
@@ -210,7 +211,8 @@ def create_app(pipeline, *, token: str | None = None, max_body_bytes: int = MAX_
     return _BodyLimit(app, max_body_bytes)
 
 
-def _check_bind(host: str, token: str | None) -> None:
+def check_bind(host: str, token: str | None) -> None:
+    """Refuse to serve beyond loopback without a token."""
     if not is_loopback(host) and not token:
         raise ConfigError(
             f"serving on {host} reaches other machines: set a token (--token or TOOLKIT_SERVE_TOKEN), "
@@ -222,7 +224,7 @@ def serve(pipeline, host: str = "127.0.0.1", port: int = 8000, *, token: str | N
     """Serve until interrupted (what `python -m toolkit serve` runs)."""
     import uvicorn
 
-    _check_bind(host, token)
+    check_bind(host, token)
     uvicorn.run(create_app(pipeline, token=token), host=host, port=port, log_level="warning")
 
 
@@ -234,7 +236,7 @@ def serve_in_thread(app, host: str = "127.0.0.1", port: int = 0, *, token: str |
     event loop); `timeout_keep_alive` closes idle ones."""
     import uvicorn
 
-    _check_bind(host, token)
+    check_bind(host, token)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_keep_alive=5, lifespan="off")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -215,6 +215,17 @@ class RunStore:
     def schema_version(self) -> int:
         return int(self._connect().execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
 
+    def backup(self, path: str | Path) -> Path:
+        """A consistent copy of the store at `path`, taken while writers go on (SQLite's backup
+        API; copying the file alone would miss what is still in its write-ahead log)."""
+        path = Path(path)
+        target = sqlite3.connect(path)
+        try:
+            self._connect().backup(target)
+        finally:
+            target.close()
+        return path
+
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
         if conn is not None:
