@@ -13,7 +13,7 @@ import pytest
 from toolkit import Pipeline, load_settings
 from toolkit.errors import ConfigError
 from toolkit.models.extractive import ExtractiveLLM
-from toolkit.monitoring import create_app, is_loopback, load_test, saturation, serve_in_thread
+from toolkit.monitoring import create_app, is_loopback, serve_in_thread
 from toolkit.tracking import RunStore
 
 RETURNS = "How long do I have to return an item?"
@@ -138,11 +138,3 @@ def test_a_token_is_required_off_loopback_and_checked_when_set(pipeline):
             url + "/ask", json={"question": RETURNS}, headers={"Authorization": "Bearer s3cret"}, timeout=60
         )
         assert right.status_code == 200
-
-
-def test_the_load_test_measures_each_level(url):
-    curve = load_test(url, [RETURNS, "How much does the Plug Mini cost?"], clients=(1, 2), requests=4)
-    assert curve.index.tolist() == [1, 2]
-    assert curve.requests.tolist() == [4, 4] and curve.errors.tolist() == [0, 0]
-    assert (curve.throughput_rps > 0).all() and (curve.p50_s <= curve.p99_s).all()
-    assert saturation(curve) in (1, 2)
