@@ -17,8 +17,6 @@ def add(store, label, i, *, answer, total_s, question=None):
     return r
 
 
-
-
 QUESTIONS = pd.DataFrame(
     [
         {
