@@ -40,7 +40,7 @@ def main() -> None:
     pipeline = toolkit.Pipeline.from_config(config, settings=settings)
     pipeline.ask("How long do I have to return an item?")  # warm-up: loads both models
     cache = next(m for m in pipeline.client.middleware if isinstance(m, Cache)).cache
-    questions = list(sample_questions(toolkit.load_questions(), 16, seed=3).question)
+    questions = list(sample_questions(toolkit.demo.load_questions(), 16, seed=3).question)
     with serve_in_thread(create_app(pipeline)) as url:
         curve = load_test(url, questions, clients=(1, 2, 4, 8), requests=args.requests, before_level=cache.clear)
     rows = {
