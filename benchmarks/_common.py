@@ -25,9 +25,17 @@ def median(values) -> float:
 
 def record(name: str, results: dict) -> None:
     """Write results with the command that produced them and the machine they ran on."""
+    import subprocess
+
     RESULTS.mkdir(exist_ok=True)
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
+        commit = commit.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
     payload = {
         "benchmark": name,
+        "commit": commit,
         "command": "python " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:]),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},

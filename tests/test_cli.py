@@ -223,3 +223,55 @@ def test_a_file_that_is_not_a_gguf_model_is_a_clear_error(ingested, tmp_path):
     assert result.returncode == 2
     assert result.stderr.startswith(f"error: {fake} could not be loaded as a GGUF model (")
     assert "Traceback" not in result.stderr
+
+
+def test_serve_and_ask_land_in_the_pipeline_s_run_store(tmp_path):
+    """`serve --pipeline` answers over HTTP and `ask --pipeline` from the command line; both runs
+    land in the store the configuration names, tagged with where they came from."""
+    import socket
+    import time
+
+    import httpx
+
+    from toolkit.tracking import RunStore
+
+    corpus = write_files(tmp_path / "corpus", TINY_CORPUS)
+    config = tmp_path / "served.yaml"
+    config.write_text(f"name: served\ncorpus: {corpus}\nsettings: {{llm: extractive}}\nstore: runs.sqlite\n")
+    home = tmp_path / "home"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k not in TOOLKIT_VARIABLES}
+    env["TOOLKIT_HOME"] = str(home)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "toolkit", "serve", "--pipeline", str(config), "--port", str(port)],
+        env=env, cwd=str(PROJECT), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline, reply = time.monotonic() + 240, None
+        while reply is None and time.monotonic() < deadline and server.poll() is None:
+            try:
+                reply = httpx.post(
+                    f"http://127.0.0.1:{port}/ask",
+                    json={"question": "How long do I have to return an item?"},
+                    timeout=60,
+                )
+            except httpx.TransportError:
+                time.sleep(0.5)
+        assert reply is not None and reply.status_code == 200, server.stderr.read1().decode() if server.poll() else ""
+        served_id = reply.json()["run_id"]
+    finally:
+        server.terminate()
+        server.wait(30)
+    asked = toolkit("ask", "Is express shipping faster?", "--pipeline", str(config), "--json", home=home)
+    assert asked.returncode == 0, asked.stderr
+    runs = RunStore(home / "runs.sqlite").runs()
+    assert runs.origin.tolist() == ["server", "cli"] and runs.run_id.iloc[0] == served_id
+    assert runs.question.tolist()[1] == "Is express shipping faster?"
+
+
+def test_serve_refuses_to_listen_beyond_loopback_without_a_token(tmp_path):
+    result = toolkit("serve", "--pipeline", "missing.yaml", "--host", "0.0.0.0", home=tmp_path)
+    assert result.returncode == 2
+    assert "serving on 0.0.0.0 reaches other machines: set a token (--token or TOOLKIT_SERVE_TOKEN)" in result.stderr

@@ -27,8 +27,10 @@ STAGES = [
     "demo",
     "pipeline_config",
     "steps",
+    "tracking",
     "pipeline",
     "evaluation",
+    "monitoring",
     "notebook",
     "__main__",
 ]

@@ -1,4 +1,4 @@
-"""Command line: `python -m toolkit {tour,ask,ingest,info,eval-retrieval,review,regress}`.
+"""Command line: `python -m toolkit {tour,ask,ingest,info,eval-retrieval,review,regress,serve,report}`.
 
     python -m toolkit tour                       run the notebooks headless; HTML + scorecard in report/
     python -m toolkit ask "How long do I have to return an item?" [--index DIR | --pipeline FILE] [--json]
@@ -9,6 +9,8 @@
                                                  the review queue (default <home>/review/queue.sqlite)
     python -m toolkit regress --pipeline FILE --baseline FILE [--questions FILE --update-baseline] [--replay FILE]
     python -m toolkit regress init DIR --corpus PATH --questions FILE.jsonl   |   regress check DIR
+    python -m toolkit serve --pipeline FILE [--host 127.0.0.1] [--port 8000] [--token T]   POST /ask /feedback, GET /metrics
+    python -m toolkit report [--pipeline FILE | --store FILE] [--out report/dashboard.html]   the HTML dashboard
 
 Exit status: 0 on success, 1 when the work ran but failed (a checkpoint, an empty ingest),
 2 for a usage or configuration error; `regress` exits 3 when requests missed its replay recording. Progress goes to standard error, results to standard out.
@@ -59,6 +61,7 @@ def cmd_ask(args) -> int:
         pipeline = Pipeline.open(args.index, settings=settings)
     else:
         pipeline = Pipeline.bundled(settings=settings, show_progress=not args.json)
+    pipeline.origin = "cli"
     answer = pipeline.ask(args.question)
     print(json.dumps(answer.to_dict(), indent=2) if args.json else answer)
     return 0
@@ -113,6 +116,46 @@ def cmd_regress(args) -> int:
     from .evaluation.suite import cli
 
     return cli(args)
+
+
+def cmd_serve(args) -> int:
+    from .monitoring import serve
+    from .monitoring.server import check_bind
+    from .pipeline import Pipeline
+
+    token = args.token or os.environ.get("TOOLKIT_SERVE_TOKEN") or None
+    check_bind(args.host, token)  # before the models load: a refusal should be quick
+    pipeline = Pipeline.from_config(args.pipeline, settings=_settings(args), show_progress=True)
+    print(
+        f"serving {args.pipeline} on http://{args.host}:{args.port} (POST /ask, POST /feedback, GET /metrics)",
+        file=sys.stderr,
+    )
+    serve(pipeline, args.host, args.port, token=token)
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .config import load_settings
+    from .errors import ConfigError
+    from .monitoring import write_dashboard
+    from .pipeline_config import PipelineConfig
+    from .tracking import RunStore
+
+    settings = load_settings()
+    if args.store:
+        path = Path(args.store)
+    elif args.pipeline:
+        config = PipelineConfig.load(args.pipeline)
+        if config.store is None:
+            raise ConfigError(f"{args.pipeline} names no run store (store: FILE); give --store FILE")
+        path = settings.home / config.store
+    else:
+        path = settings.home / "runs.sqlite"
+    if not path.is_file():
+        raise ConfigError(f"no run store at {path}; run some questions first (ask --pipeline, serve), or give --store")
+    out = write_dashboard(RunStore(path), args.out, scoreboard=args.scoreboard, projected=args.projected)
+    print(f"dashboard: {out}")
+    return 0
 
 
 def cmd_info(args) -> int:
@@ -299,6 +342,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--llm", help="init: the suite's model (default: extractive)")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.set_defaults(run=cmd_regress)
+    p = sub.add_parser("serve", help="serve a pipeline over HTTP: POST /ask, POST /feedback, GET /metrics")
+    p.add_argument("--pipeline", required=True, metavar="FILE", help="a pipeline configuration (YAML)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback; others need a token)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--token", help="require Authorization: Bearer TOKEN (default: TOOLKIT_SERVE_TOKEN)")
+    p.add_argument("--llm", help="model spec, e.g. local, extractive, openai:gpt-4o-mini")
+    p.set_defaults(run=cmd_serve)
+
+    p = sub.add_parser("report", help="write the HTML dashboard from the run store")
+    p.add_argument("--pipeline", metavar="FILE", help="read the run store this configuration names")
+    p.add_argument("--store", metavar="FILE", help="a run store file (default <home>/runs.sqlite)")
+    p.add_argument("--out", default="report/dashboard.html")
+    p.add_argument("--scoreboard", default="notebooks/pipelines/scoreboard.csv")
+    p.add_argument("--projected", action="store_true", help="cost as the ledger's hosted-model projection")
+    p.set_defaults(run=cmd_report)
 
     p = sub.add_parser("info", help="check the environment and show the embedded defaults")
     p.add_argument("--json", action="store_true")

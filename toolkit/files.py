@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["write_atomic", "current_umask", "write_transaction", "read_json"]
+__all__ = ["write_atomic", "current_umask", "transaction", "write_transaction", "read_json"]
 
 
 def current_umask() -> int:
@@ -47,23 +47,38 @@ def write_atomic(path: str | Path, text: str) -> Path:
 
 
 @contextmanager
-def write_transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """One write transaction on `db` (a connection opened with `isolation_level=None`), then close it.
+def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction on `db` (a connection opened with `isolation_level=None`).
 
     BEGIN IMMEDIATE takes the write lock up front, so two processes never both read a row as free
     and both claim it; any error rolls everything back.
 
-        >>> with write_transaction(sqlite3.connect(tmp_path / "t.db", isolation_level=None)) as db:
+        >>> db = sqlite3.connect(tmp_path / "t.db", isolation_level=None)
+        >>> with transaction(db):
         ...     _ = db.execute("CREATE TABLE t (x)")
+        >>> db.in_transaction
+        False
+    """
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+@contextmanager
+def write_transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """`transaction(db)` on a connection opened for it, closed afterwards.
+
+    >>> with write_transaction(sqlite3.connect(tmp_path / "u.db", isolation_level=None)) as db:
+    ...     _ = db.execute("CREATE TABLE t (x)")
     """
     try:
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(db):
             yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
     finally:
         db.close()
 

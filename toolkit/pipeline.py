@@ -43,6 +43,7 @@ from .reliability.middleware import Faults, Retry
 from .retrieval import Source, SourceRouter, make_retriever
 from .retrieval.freshness import PreferCurrent
 from .steps import Decide, Extract, FitContext, Generate, Prompt, Retrieve, Run, RunRecord, Score, as_step
+from .tracking import RunStore
 from .validation import BusinessRules, Grounding, Guard, Safety, Schema, SqliteReviewQueue
 
 __all__ = ["Pipeline", "Answer", "RunRecord"]
@@ -171,6 +172,10 @@ class Pipeline:
         self.retriever = retriever
         self.steps = [Retrieve(retriever), FitContext(), Prompt(), Generate(), *map(as_step, after)]
         self.config = None  # the PipelineConfig it was built from, when it was (from_config)
+        # Where every run is also stored (a RunStore), tagged with the configuration's version,
+        # `label` and `origin` (python, notebook, cli, server); None keeps runs in memory only.
+        self.store: RunStore | None = None
+        self.label, self.origin = "", "python"
 
     @classmethod
     def bundled(cls, settings: Settings | None = None, show_progress: bool = False, **kwargs) -> Pipeline:
@@ -245,6 +250,9 @@ class Pipeline:
         finally:
             record.total_s = time.perf_counter() - started
             self.records.append(record)
+            if self.store is not None:
+                version = self.config.version if self.config is not None else ""
+                self.store.record(record, version=version, label=self.label, origin=self.origin, ledger=self.ledger)
         return Answer(question, record.answer, run.sources, record, run.context)
 
     def runs(self):
@@ -264,7 +272,7 @@ class Pipeline:
 
 def _build(config: PipelineConfig, settings, show_progress: bool, base: Path) -> Pipeline:
     """The Pipeline `config` describes; `base` resolves a relative corpus folder."""
-    for slot in ("tiers", "store"):
+    for slot in ("tiers",):
         if getattr(config, slot) is not None:
             raise ConfigError(
                 f"pipeline configuration {config.name!r} sets {slot!r}, which this version of the "
@@ -325,6 +333,8 @@ def _build(config: PipelineConfig, settings, show_progress: bool, base: Path) ->
         pipeline.steps.insert(1, PreferCurrent())
     pipeline.steps += _confidence_steps(config, settings, base)
     pipeline.config = config
+    if config.store is not None:
+        pipeline.store = RunStore(settings.home / config.store)
     return pipeline
 
 

@@ -10,6 +10,8 @@
     retry: {max_attempts: 3, fallbacks: [extractive]}
     cache: {path: cache.sqlite, threshold: 0.9}
     ledger: {path: ledger.sqlite, priced_as: openai:gpt-4o-mini}
+    store: runs.sqlite              # the run store every run lands in (toolkit.tracking)
+    slo: {p95_latency_s: 2.0, error_rate: 0.01}   # objectives the metrics raise alerts on
 
     >>> config = PipelineConfig(name="demo", retriever={"kind": "bm25"})
     >>> config.retriever.kind, len(config.version)
@@ -145,14 +147,20 @@ class PipelineConfig(_Part):
     # Slots the later stages fill (model tiers, a shared store): a configuration that sets one is
     # refused until the toolkit can build it.
     tiers: dict | None = None
-    store: str | None = None
+    store: str | None = Field(None, description="run store file (SQLite) under TOOLKIT_HOME; every run lands there")
+    slo: dict[str, float] | None = Field(
+        None, description="service-level objectives, e.g. {p95_latency_s: 2, error_rate: 0.01, completion: 0.5}"
+    )
     _folder: Path | None = PrivateAttr(None)
 
     @property
     def version(self) -> str:
         """12 hex digits of the SHA-256 of the content (the name is a label, not content)."""
-        content = self.model_dump(mode="json", exclude={"name"}, by_alias=True)
-        for (part, field), default in ADDED_LATER.items():  # a later field counts only once it is set
+        # A field added after version hashes were published counts only once it is set, so every
+        # existing configuration keeps its version (slo came after the first notebooks).
+        unset = {name for name in ("slo",) if getattr(self, name) is None}
+        content = self.model_dump(mode="json", exclude={"name"} | unset, by_alias=True)
+        for (part, field), default in ADDED_LATER.items():
             if isinstance(content.get(part), dict) and content[part].get(field) == default:
                 del content[part][field]
         canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
@@ -162,7 +170,8 @@ class PipelineConfig(_Part):
     def signal_version(self) -> str:
         """The version of what produces the confidence signals, which a calibrator is fitted for:
         this configuration without its calibrator file, its escalation policy, and the parts that
-        change what a run costs but not what it answers (cache, ledger, injected faults).
+        change what a run costs or where it is recorded but not what it answers (cache, ledger,
+        injected faults, run store, service-level objectives).
 
         >>> a = PipelineConfig(confidence={"extractive": True})
         >>> a.with_changes(ledger={"path": "l.sqlite"}).signal_version == a.signal_version
@@ -172,6 +181,7 @@ class PipelineConfig(_Part):
         """
         confidence = self.confidence.model_copy(update={"calibrator": None}) if self.confidence else None
         unchanged = {"confidence": confidence, "escalation": None, "cache": None, "ledger": None, "faults": None}
+        unchanged |= {"store": None, "slo": None}
         return self.model_copy(update=unchanged).version
 
     def __eq__(self, other) -> bool:  # the content, not where the file was read from

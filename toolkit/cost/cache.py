@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CacheCorruptError, ConfigError
+from ..files import transaction
 from .cache_keys import CachedAnswer, CacheRequest, guard_terms
 
 __all__ = ["ResponseCache"]
@@ -196,18 +197,13 @@ class ResponseCache:
         corpus = request.corpus
         if corpus in self._known_corpora:
             return
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(self.db):
             known = dict(self.db.execute("SELECT fp, files FROM corpora").fetchall())
             if corpus not in known:
                 self._invalidate(request.files, corpus, {fp: json.loads(f) for fp, f in known.items()})
                 self.db.execute(
                     "INSERT INTO corpora VALUES (?, ?)", (corpus, json.dumps(request.files, sort_keys=True))
                 )
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
         self._known_corpora.add(corpus)
 
     def _invalidate(self, files: dict, corpus: str, old: dict[str, dict]) -> None:
@@ -369,17 +365,12 @@ class ResponseCache:
                     np.asarray(vector, dtype="float32").tobytes() if vector is not None else None,
                 )
             )
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(self.db):
             self.db.executemany(
                 "INSERT OR REPLACE INTO entries (key, prefix, corpus, question, guard, payload, digest, sources, "
                 "created, expires, semantic, embedding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
 
     def get_or_compute(self, request: CacheRequest, compute: Callable[[], CachedAnswer]) -> tuple[CachedAnswer, str]:
         """The cached answer, or `compute()`'s, stored. Identical concurrent misses (threads or

@@ -16,7 +16,6 @@ writes these rows (middleware.py).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -27,6 +26,7 @@ import uuid
 from pathlib import Path
 
 from ..errors import BudgetExceededError, ConfigError, LedgerCorruptError
+from ..files import transaction
 from .prices import PriceTable, Usage
 
 __all__ = ["CostLedger", "LEDGER_KINDS"]
@@ -123,20 +123,9 @@ class CostLedger:
             self._local.db = db
         return self._local.db
 
-    @contextlib.contextmanager
-    def _immediate(self):
-        """A write transaction taken at once, so check-then-write is atomic across processes."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
-
     def spent(self) -> float:
         """Dollars recorded as spent (what the cache saved is not spending) plus open reservations."""
-        with self._immediate() as db:
+        with transaction(self.db) as db:
             return self._spent(db)
 
     def _spent(self, db) -> float:
@@ -150,7 +139,7 @@ class CostLedger:
         models and ledgers without a budget reserve nothing (None)."""
         if self.budget_usd is None or not self.prices.price(model).paid:
             return None
-        with self._immediate() as db:
+        with transaction(self.db) as db:
             spent = self._spent(db)
             if self.budget_usd <= 0 or spent >= self.budget_usd or spent + estimate_usd > self.budget_usd:
                 raise BudgetExceededError(
@@ -206,7 +195,7 @@ class CostLedger:
             note,
             os.getpid(),
         ]
-        with self._immediate() as db:
+        with transaction(self.db) as db:
             db.execute(f"INSERT OR IGNORE INTO entries VALUES ({', '.join('?' * 17)})", values + [_row_digest(values)])
             if reservation:
                 db.execute("DELETE FROM reservations WHERE id = ?", (reservation,))

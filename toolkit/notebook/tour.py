@@ -154,7 +154,7 @@ def _scoreboard_html(scoreboard: Path | None) -> str:
     )
 
 
-def _index_page(scores: list[NotebookScore], scoreboard: Path | None = None) -> str:
+def _index_page(scores: list[NotebookScore], scoreboard: Path | None = None, dashboard: str = "") -> str:
     rows = "\n".join(
         f"<tr><td><a href='{html.escape(Path(s.notebook).with_suffix('.html').name)}'>{html.escape(s.notebook)}</a></td>"
         f"<td>{html.escape(s.metric)}</td><td>{html.escape(', '.join(str(v) for v in s.values.values()))}</td>"
@@ -166,8 +166,24 @@ def _index_page(scores: list[NotebookScore], scoreboard: Path | None = None) -> 
         "<!doctype html><meta charset='utf-8'><title>Pipeline report</title>"
         "<h1>Pipeline report</h1><table border='1' cellpadding='4'>"
         "<tr><th>notebook</th><th>checkpoint metric</th><th>value</th><th>threshold</th>"
-        f"<th>result</th><th>seconds</th><th>error</th></tr>{rows}</table>" + _scoreboard_html(scoreboard)
+        f"<th>result</th><th>seconds</th><th>error</th></tr>{rows}</table>"
+        + (f"<p><a href='{html.escape(dashboard)}'>The dashboard of every recorded run</a></p>" if dashboard else "")
+        + _scoreboard_html(scoreboard)
     )
+
+
+def _dashboard(report: Path, scoreboard: Path) -> str:
+    """Write report/dashboard.html from the run store the notebooks filled, if there is one."""
+    from ..config import load_settings
+
+    store_path = load_settings().home / "runs.sqlite"
+    if not store_path.is_file():
+        return ""
+    from ..monitoring import write_dashboard
+    from ..tracking import RunStore
+
+    write_dashboard(RunStore(store_path), report / "dashboard.html", scoreboard=scoreboard, projected=True)
+    return "dashboard.html"
 
 
 def run_tour(
@@ -189,7 +205,8 @@ def run_tour(
         echo(f"running {path.name} ...")
         scores.append(run_notebook(path, report))
     scoreboard = notebooks / "pipelines" / "scoreboard.csv"
-    (report / "index.html").write_text(_index_page(scores, scoreboard), encoding="utf-8")
+    dashboard = _dashboard(report, scoreboard)
+    (report / "index.html").write_text(_index_page(scores, scoreboard, dashboard), encoding="utf-8")
     (report / "scorecard.json").write_text(json.dumps([asdict(s) for s in scores], indent=2), encoding="utf-8")
     return scores
 
