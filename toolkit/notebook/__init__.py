@@ -7,9 +7,19 @@ the review screen.
 Not here: comparing outputs with the committed baseline (nbval does that under pytest).
 """
 
+from .feedback_widget import FeedbackWidget
 from .playground import Playground
 from .review_widget import ReviewWidget, mark_support
 from .setup import setup_notebook
 from .tour import checkpoint, format_scorecard, run_tour
 
-__all__ = ["setup_notebook", "checkpoint", "run_tour", "format_scorecard", "Playground", "ReviewWidget", "mark_support"]
+__all__ = [
+    "setup_notebook",
+    "checkpoint",
+    "run_tour",
+    "format_scorecard",
+    "Playground",
+    "ReviewWidget",
+    "mark_support",
+    "FeedbackWidget",
+]
