@@ -10,7 +10,7 @@ from toolkit.config import Settings, default_home, load_settings
 from toolkit.errors import ConfigError
 
 KNOWN = (
-    "base_url, chunk_overlap, chunk_size, chunking, context_window, embed, llm, max_file_mb, "
+    "base_url, chunk_overlap, chunk_size, chunking, completion, context_window, embed, llm, max_file_mb, "
     "max_output_tokens, prices, seed, temperature, top_k"
 )
 
@@ -28,6 +28,7 @@ def test_defaults(toolkit_home):
         "llm": "local",
         "embed": "local",
         "base_url": None,
+        "completion": False,
         "top_k": 3,
         "chunk_size": 128,
         "chunk_overlap": 16,

@@ -53,6 +53,9 @@ class Settings(BaseModel):
     )
     embed: str = Field("local", description="'local', 'local:/path/st-model', 'openai:MODEL' or 'ollama:MODEL'")
     base_url: str | None = Field(None, description="server URL for ollama and openai-like providers")
+    completion: bool = Field(
+        False, description="openai-like: a base (not instruction-tuned) model, asked through /v1/completions"
+    )
     top_k: int = Field(3, ge=1, le=100)
     chunk_size: int = Field(128, ge=32, description="chunk length in tokens")
     chunk_overlap: int = Field(16, ge=0)

@@ -18,6 +18,7 @@ from .providers import (
     make_llm,
     model_name,
 )
+from .server import free_port, gemma_gguf, serve_gguf
 from .usage import Usage, count_tokens, usage_from_response
 
 __all__ = [
@@ -38,5 +39,8 @@ __all__ = [
     "ModelClient",
     "Middleware",
     "CALL_KINDS",
+    "serve_gguf",
+    "gemma_gguf",
+    "free_port",
     "ChatMessage",
 ]

@@ -39,6 +39,8 @@ __all__ = [
     "embedded_llm_path",
     "embedded_embed_path",
     "embed_model_id",
+    "completion_prompt",
+    "COMPLETION_STOPS",
 ]
 
 LLM_PROVIDERS = ("local", "openai", "anthropic", "ollama", "openai-like", "extractive")
@@ -174,15 +176,51 @@ def make_llm(settings: Settings):
         )
     # The key has its own variable: an OpenAI key must not travel to whatever server base_url names.
     # Many self-hosted servers need no key at all; the client insists on a string.
+    # A base model has no chat template: it continues a few-shot text (`completion_prompt`),
+    # stopping where the next example would begin.
+    completion = dict(messages_to_prompt=completion_prompt, additional_kwargs={"stop": COMPLETION_STOPS})
     return module.OpenAILike(
         model=model,
         api_base=base_url,
         api_key=os.environ.get("TOOLKIT_API_KEY", "unused"),
-        is_chat_model=True,
+        is_chat_model=not settings.completion,
         context_window=settings.context_window,
         timeout=60,
+        max_retries=0,  # one retry layer, the toolkit's RetryPolicy: the client's own would hide faults from it
+        **(completion if settings.completion else {}),
         **common,
     )
+
+
+COMPLETION_STOPS = ["\n\n", "\nContext:", "\nQuestion:"]
+
+
+def completion_prompt(messages) -> str:
+    """Chat messages as one few-shot text for a base model: the instructions, then each example's
+    context and question followed by `Answer:` and its answer, then the question asked.
+
+    >>> from llama_index.core.base.llms.types import ChatMessage
+    >>> print(completion_prompt([ChatMessage(role="system", content="Be brief."),
+    ...     ChatMessage(role="user", content="Question: 2+2?"), ChatMessage(role="assistant", content="4."),
+    ...     ChatMessage(role="user", content="Question: 3+3?")]))
+    Be brief.
+    <BLANKLINE>
+    Question: 2+2?
+    Answer: 4.
+    <BLANKLINE>
+    Question: 3+3?
+    Answer:
+    """
+    parts = []
+    for message in messages:
+        role = getattr(message.role, "value", message.role)
+        if role == "system":
+            parts.append(f"{message.content}\n\n")
+        elif role == "assistant":
+            parts.append(f" {message.content}\n\n")
+        else:
+            parts.append(f"{message.content}\nAnswer:")
+    return "".join(parts)
 
 
 def _url(address: str) -> str:
