@@ -113,7 +113,10 @@ def test_ask_json(ingested, tmp_path):
         "error",
         "confidence",
         "decision",
+        "tier",
+        "tiers_tried",
     ]
+    assert answer["tier"] is None and answer["tiers_tried"] is None  # no model tiers configured
     assert "$24.99" in answer["answer"]
     assert [list(s) for s in answer["sources"]] == [["id", "score"]] * 3
     assert answer["sources"][0]["id"] == "products/plug.html"

@@ -30,6 +30,7 @@ STAGES = [
     "tracking",
     "pipeline",
     "evaluation",
+    "routing",
     "monitoring",
     "notebook",
     "__main__",

@@ -90,8 +90,10 @@ def test_ask_answers_with_cited_sources_and_a_full_record(pipeline, llm):
         "error",
         "confidence",
         "decision",
+        "tier",
+        "tiers_tried",
     ]
-    assert (d["confidence"], d["decision"]) == (None, None)  # this pipeline scores nothing
+    assert (d["confidence"], d["decision"], d["tier"], d["tiers_tried"]) == (None,) * 4  # no scores, no tiers
     assert d["sources"] == [{"id": s.id, "score": round(s.score, 4)} for s in answer.sources]
     assert (d["input_tokens"], d["output_tokens"], d["cost_usd"], d["latency_s"]) == (
         r.input_tokens,

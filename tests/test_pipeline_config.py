@@ -60,10 +60,38 @@ def test_a_file_that_is_not_a_mapping_is_refused(tmp_path):
         PipelineConfig.load(tmp_path / "missing.yaml")
 
 
-def test_a_slot_the_toolkit_cannot_build_yet_is_refused(tmp_path, embed_model):
-    config = PipelineConfig(corpus=str(write_files(tmp_path / "c", TINY_CORPUS)), tiers={"cheap": "extractive"})
-    with pytest.raises(ConfigError, match="sets 'tiers', which this version of the toolkit cannot build yet"):
+def test_a_configuration_with_tiers_is_built_by_the_cascade_not_the_pipeline(tmp_path, embed_model):
+    tiers = {"order": [{"name": "quote", "llm": "extractive"}], "review": None}
+    config = PipelineConfig(corpus=str(write_files(tmp_path / "c", TINY_CORPUS)), tiers=tiers)
+    with pytest.raises(ConfigError, match="has model tiers: build it with toolkit.routing.Cascade.from_config"):
         Pipeline.from_config(config)
+
+
+@pytest.mark.parametrize(
+    "tiers, message",
+    [
+        ({"order": []}, "tiers.order: Value error, name at least one tier, cheapest first"),
+        (
+            {
+                "order": [
+                    {"name": "a", "llm": "extractive"},
+                    {"name": "b", "llm": "local"},
+                    {"name": "a", "llm": "local"},
+                ]
+            },
+            "tiers.order: Value error, tier a comes twice: a cascade tries each tier once",
+        ),
+        ({"order": [{"name": "a", "llm": "local", "threshold": 1.5}]}, "tiers.order.0.threshold: Input should be less"),
+        (
+            {"order": [{"name": "a", "llm": "local", "threshold": -0.1}]},
+            "tiers.order.0.threshold: Input should be greater",
+        ),
+        ({"order": [{"name": "a", "llm": "local"}], "review": {"usd_per_item": -1}}, "tiers.review.usd_per_item"),
+    ],
+)
+def test_a_bad_tier_list_is_a_configuration_error_naming_the_field(tiers, message):
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.").replace("(", r"\(")):
+        PipelineConfig.parse({"tiers": tiers})
 
 
 def test_from_config_builds_the_whole_pipeline(tmp_path, embed_model):

@@ -56,7 +56,9 @@ def cmd_ask(args) -> int:
             from .errors import ConfigError
 
             raise ConfigError("give --pipeline or --index, not both: the pipeline file names its own corpus and index")
-        pipeline = Pipeline.from_config(args.pipeline, settings=settings, show_progress=not args.json)
+        from .routing import build
+
+        pipeline = build(args.pipeline, settings=settings, show_progress=not args.json)
     elif args.index:
         pipeline = Pipeline.open(args.index, settings=settings)
     else:

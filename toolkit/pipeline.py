@@ -72,6 +72,10 @@ class Answer:
             # it ("answer", "escalate": shown as awaiting review, "refuse"); None without them.
             "confidence": r.get("confidence.score"),
             "decision": r.get("decide.decision"),
+            # With model tiers (toolkit.routing): the tier whose answer is shown ("review" when a
+            # person has it) and every tier tried, in order; None without tiers.
+            "tier": r.get("cascade.tier"),
+            "tiers_tried": r.get("cascade.tiers_tried"),
         }
 
     def __str__(self) -> str:
@@ -272,12 +276,11 @@ class Pipeline:
 
 def _build(config: PipelineConfig, settings, show_progress: bool, base: Path) -> Pipeline:
     """The Pipeline `config` describes; `base` resolves a relative corpus folder."""
-    for slot in ("tiers",):
-        if getattr(config, slot) is not None:
-            raise ConfigError(
-                f"pipeline configuration {config.name!r} sets {slot!r}, which this version of the "
-                f"toolkit cannot build yet; remove it"
-            )
+    if config.tiers is not None:
+        raise ConfigError(
+            f"pipeline configuration {config.name!r} has model tiers: build it with "
+            "toolkit.routing.Cascade.from_config (python -m toolkit ask --pipeline does)"
+        )
     values = {**(settings.model_dump() if settings is not None else {}), **config.settings}
     settings = load_settings(**values)
     if config.corpus == "bundled":

@@ -34,7 +34,7 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from .errors import ConfigError
 from .files import write_atomic
@@ -127,6 +127,45 @@ class EscalationConfig(_Part):
     queue: str = Field("review/queue.sqlite", description="review queue file, relative to TOOLKIT_HOME")
 
 
+class TierConfig(_Part):
+    """One model tier of a cascade: who answers, whose answer is shown, how it is priced, and the
+    calibrated confidence its answer must reach to be kept."""
+
+    name: str = Field(min_length=1)
+    llm: str = Field(description="model spec: extractive, local, openai:MODEL, openai-like:MODEL, ollama:MODEL, ...")
+    settings: dict = Field(default_factory=dict, description="settings for this tier only, e.g. base_url, completion")
+    answer_with: Literal["model", "extractive"] = "model"
+    priced_as: str | None = Field(None, description="price a model that runs here as this hosted one (a projection)")
+    threshold: float | None = Field(None, ge=0, le=1, description="keep the answer at this confidence or above")
+    calibrator: str | None = Field(None, description="this tier's calibrator file, relative to the configuration")
+
+
+class ReviewTierConfig(_Part):
+    """The last tier: a person, priced per reviewed item (an assumption you set)."""
+
+    usd_per_item: float = Field(1.0, ge=0, description="what one reviewed answer costs")
+    accuracy: float = Field(1.0, ge=0, le=1, description="assumed share of reviewed answers that are right")
+    queue: str = Field("review/queue.sqlite", description="review queue file, relative to TOOLKIT_HOME")
+
+
+class TiersConfig(_Part):
+    """Model tiers, cheapest first, tried in order until one is confident enough; then review."""
+
+    order: list[TierConfig] = Field(description="the tiers, cheapest first")
+    review: ReviewTierConfig | None = ReviewTierConfig()
+
+    @field_validator("order")
+    @classmethod
+    def _tiers_once_each(cls, order: list[TierConfig]) -> list[TierConfig]:
+        if not order:
+            raise ValueError("name at least one tier, cheapest first")
+        names = [t.name for t in order]
+        again = sorted({n for n in names if names.count(n) > 1})
+        if again:
+            raise ValueError(f"tier {', '.join(again)} comes twice: a cascade tries each tier once")
+        return order
+
+
 class PipelineConfig(_Part):
     """The whole pipeline as data (see the module docstring)."""
 
@@ -144,9 +183,7 @@ class PipelineConfig(_Part):
     ledger: LedgerConfig | None = None
     confidence: ConfidenceConfig | None = None
     escalation: EscalationConfig | None = None
-    # Slots the later stages fill (model tiers, a shared store): a configuration that sets one is
-    # refused until the toolkit can build it.
-    tiers: dict | None = None
+    tiers: TiersConfig | None = None
     store: str | None = Field(None, description="run store file (SQLite) under TOOLKIT_HOME; every run lands there")
     slo: dict[str, float] | None = Field(
         None, description="service-level objectives, e.g. {p95_latency_s: 2, error_rate: 0.01, completion: 0.5}"

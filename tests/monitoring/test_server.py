@@ -57,9 +57,11 @@ def test_ask_returns_what_ask_json_prints_plus_the_run_id_and_the_run_is_stored(
         "error",
         "confidence",
         "decision",
+        "tier",
+        "tiers_tried",
         "run_id",
     }
-    assert body["confidence"] is None and body["decision"] is None  # this pipeline scores nothing
+    assert body["confidence"] is None and body["decision"] is None and body["tier"] is None  # no scores, no tiers
     assert body["answer"] == "You can return an item within 30 days of delivery for a full refund."
     assert body["sources"][0]["id"] == "returns.md" and body["model"] == "extractive:quote"
     runs = pipeline.store.runs()

@@ -150,7 +150,8 @@ def evaluate_answers(pipeline, questions, show_progress: bool = False):
                 # held for a person (by a check's policy or by low confidence) counts as not answered
                 "abstained": is_abstention(answer.text)
                 or action in ("refused", "escalated")
-                or r.get("decide.decision") in ("refuse", "escalate"),
+                or r.get("decide.decision") in ("refuse", "escalate")
+                or r.get("cascade.tier") == "review",
                 "action": action,
                 "original_correct": answer_correct(original, q.answer, q.aliases, q.answerable),
                 "cache_hit": r.get("cache.hit", ""),
