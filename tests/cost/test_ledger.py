@@ -39,12 +39,12 @@ def test_ledger_records_every_kind_of_call_per_query(ledger):
     assert summary.loc["cache_saved", "usd"] == 0.00021 and summary.loc["llm", "calls"] == 1
 
 
-def test_the_kinds_are_the_model_call_kinds_plus_embedding_retry_and_cache_saved(ledger):
+def test_the_kinds_are_the_model_call_kinds_plus_embedding_retry_cache_saved_and_routing(ledger):
     from toolkit.cost.ledger import LEDGER_KINDS
     from toolkit.errors import ConfigError
     from toolkit.models import CALL_KINDS
 
-    assert set(LEDGER_KINDS) == set(CALL_KINDS) | {"embedding", "retry", "cache_saved"}
+    assert set(LEDGER_KINDS) == set(CALL_KINDS) | {"embedding", "retry", "cache_saved", "route", "review"}
     with pytest.raises(ConfigError, match="unknown ledger kind 'validator'"):
         ledger.record("q1", "validator", "openai:gpt-4o-mini", Usage(1))
 

@@ -38,6 +38,7 @@ def tiered(tmp_path, thresholds, review=True):
     config = PipelineConfig(
         corpus="corpus",
         retry={"max_attempts": 1, "timeout_s": 5},
+        ledger={"path": "ledger.sqlite"},
         confidence={"answer_with": "extractive"},
         tiers={"order": order, "review": {"usd_per_item": 2.0} if review else None},
     )
@@ -63,6 +64,8 @@ def test_a_confident_tier_answers_and_says_so(tmp_path, embed_model):
     cascade = build(tiered(tmp_path, [0.0, 0.5]), settings=load_settings())
     answer = cascade.ask(RETURNS).to_dict()
     assert "30 days" in answer["answer"]
+    rows = cascade.tiers[0].pipeline.ledger.entries()
+    assert rows[rows.kind == "route"].note.tolist() == ["answered by quote; tried quote"]
     assert (answer["tier"], answer["tiers_tried"]) == ("quote", ["quote"])
 
 
@@ -78,6 +81,12 @@ def test_a_down_tier_is_skipped_and_a_person_gets_the_question(tmp_path, embed_m
     (item,) = queue.pending()
     assert (item.id, item.rule, item.validator) == (answer.record.get("cascade.ticket"), "cascade", "routing")
     assert "30 days" in item.answer
+    rows = cascade.tiers[0].pipeline.ledger.entries()
+    decided = rows[(rows.query_id == answer.record.run_id) & rows.kind.isin(["route", "review"])].sort_values("kind")
+    assert decided[["kind", "usd", "note"]].values.tolist() == [
+        ["review", 2.0, "a person's answer"],
+        ["route", 0.0, "answered by review; tried quote, down"],
+    ]
 
 
 def test_without_a_review_tier_the_last_tier_keeps_the_best_answer(tmp_path, embed_model):

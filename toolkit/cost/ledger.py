@@ -32,7 +32,8 @@ from .prices import PriceTable, Usage
 __all__ = ["CostLedger", "LEDGER_KINDS"]
 
 # llm: the answer; repair and reask: re-asks after a failed check; sql: text-to-SQL (models.calls.CALL_KINDS)
-LEDGER_KINDS = ("llm", "embedding", "retry", "repair", "reask", "judge", "sql", "cache_saved")
+# "route": a cascade's decision (no cost of its own); "review": a person's answer, at its price.
+LEDGER_KINDS = ("llm", "embedding", "retry", "repair", "reask", "judge", "sql", "cache_saved", "route", "review")
 LEDGER_FORMAT = "toolkit-cost-ledger/1"
 LEDGER_SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value TEXT NOT NULL);

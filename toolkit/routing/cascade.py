@@ -10,7 +10,8 @@ A tier that is down or times out (its run ends in an error) is skipped, its erro
 the cascade goes on. The shown answer's run record gains a `cascade` part: the tier that answered,
 every tier tried with its confidence and outcome, and the review ticket when a person has it.
 Each tier's model calls go through that tier's own chain, so its ledger (when the configuration
-names one) records them.
+names one) records them; the cascade adds a `route` row (the decision: which tier answered, which
+were tried) and, when a person answers, a `review` row at the review tier's price.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from ..config import load_settings
 from ..errors import ConfigError
+from ..models import Usage
 from ..pipeline import Answer, Pipeline
 from ..pipeline_config import PipelineConfig, TierConfig
 from ..validation import SqliteReviewQueue
@@ -131,5 +133,17 @@ class Cascade:
             )
             record.answer = f"{draft.text}\n{note}" if draft.text else note
             answer = Answer(answer.question, record.answer, answer.sources, record, answer.context)
+        self._to_ledger(record, tier, tried)
         self.records.append(record)
         return answer
+
+    def _to_ledger(self, record, tier: str, tried: list[dict]) -> None:
+        """The decision, and a person's price when review answers, beside the tiers' own calls."""
+        ledger = next((t.pipeline.ledger for t in self.tiers if t.pipeline.ledger is not None), None)
+        if ledger is None:
+            return
+        note = f"answered by {tier or 'no tier'}; tried {', '.join(t['tier'] for t in tried) or 'none'}"
+        ledger.record(record.run_id, "route", "extractive:quote", Usage(), note=note, usd=0.0)
+        if tier == REVIEW:
+            usd = self.config.tiers.review.usd_per_item
+            ledger.record(record.run_id, "review", "review:person", Usage(), note="a person's answer", usd=usd)
