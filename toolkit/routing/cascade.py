@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import load_settings
-from ..errors import ConfigError
+from ..errors import ConfigError, ToolkitError
 from ..models import Usage
 from ..pipeline import Answer, Pipeline
 from ..pipeline_config import PipelineConfig, TierConfig
@@ -105,7 +105,7 @@ class Cascade:
                 best = answer
         if best is None:  # every tier failed
             if raise_errors and self.queue is None:
-                raise ConfigError(f"every tier failed: {'; '.join(t['error'] for t in tried)}")
+                raise ToolkitError(f"every tier failed: {'; '.join(t['error'] for t in tried)}")
             return self._finish(answer, REVIEW if self.queue is not None else "", tried, draft=answer)
         return self._finish(best, REVIEW if self.queue is not None else tried[-1]["tier"], tried, draft=best)
 
