@@ -143,7 +143,7 @@ class Cascade:
         if ledger is None:
             return
         note = f"answered by {tier or 'no tier'}; tried {', '.join(t['tier'] for t in tried) or 'none'}"
-        ledger.record(record.run_id, "route", "extractive:quote", Usage(), note=note, usd=0.0)
+        ledger.record(record.run_id, "route", "routing:cascade", Usage(), note=note, usd=0.0)
         if tier == REVIEW:
             usd = self.config.tiers.review.usd_per_item
             ledger.record(record.run_id, "review", "review:person", Usage(), note="a person's answer", usd=usd)
