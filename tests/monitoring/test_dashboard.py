@@ -2,29 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 from toolkit.monitoring import write_dashboard
 from toolkit.steps import RunRecord
 from toolkit.tracking import RunStore
-
-
-def add(store, label, i, *, answer, total_s, question=None):
-    r = RunRecord(f"{label}-{i}", f"2026-12-01T10:{i:02d}:00+00:00", question or f"q{i}", answer=answer)
-    r.total_s, r.cost_usd = total_s, 0.001
-    store.record(r, version=label, label=label)
-    return r
-
-
-@pytest.fixture
-def store(tmp_path):
-    """20 questions. A answers all; A2 is A again; B (faster) abstains on questions 0-7."""
-    store = RunStore(tmp_path / "runs.sqlite")
-    for i in range(20):
-        add(store, "A", i, answer="30 days.", total_s=1.0 + i / 100)
-        add(store, "A2", i, answer="30 days.", total_s=1.0 + i / 100)
-        add(store, "B", i, answer="I don't know." if i < 8 else "30 days.", total_s=0.5 + i / 100)
-    return store
 
 
 def test_the_dashboard_is_one_self_contained_file(store, tmp_path):

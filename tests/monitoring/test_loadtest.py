@@ -3,27 +3,10 @@
 from __future__ import annotations
 
 import pandas as pd
-import pytest
 
-from toolkit import Pipeline, load_settings
-from toolkit.models.extractive import ExtractiveLLM
-from toolkit.monitoring import create_app, load_test, saturation, serve_in_thread
-from toolkit.tracking import RunStore
+from toolkit.monitoring import load_test, saturation
 
 RETURNS = "How long do I have to return an item?"
-
-
-@pytest.fixture
-def url(tiny_index, embed_model, tmp_path):
-    pipeline = Pipeline(
-        tiny_index,
-        settings=load_settings(llm="extractive"),
-        embed_model=embed_model,
-        llm=ExtractiveLLM.from_embed_model(embed_model),
-    )
-    pipeline.store = RunStore(tmp_path / "runs.sqlite")
-    with serve_in_thread(create_app(pipeline)) as url:
-        yield url
 
 
 def test_the_load_test_measures_each_level(url):

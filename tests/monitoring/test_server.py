@@ -10,31 +10,10 @@ import time
 import httpx
 import pytest
 
-from toolkit import Pipeline, load_settings
 from toolkit.errors import ConfigError
-from toolkit.models.extractive import ExtractiveLLM
 from toolkit.monitoring import create_app, is_loopback, serve_in_thread
-from toolkit.tracking import RunStore
 
 RETURNS = "How long do I have to return an item?"
-
-
-@pytest.fixture
-def pipeline(tiny_index, embed_model, tmp_path):
-    pipeline = Pipeline(
-        tiny_index,
-        settings=load_settings(llm="extractive"),
-        embed_model=embed_model,
-        llm=ExtractiveLLM.from_embed_model(embed_model),
-    )
-    pipeline.store = RunStore(tmp_path / "runs.sqlite")
-    return pipeline
-
-
-@pytest.fixture
-def url(pipeline):
-    with serve_in_thread(create_app(pipeline)) as url:
-        yield url
 
 
 def still_serving(url: str) -> None:

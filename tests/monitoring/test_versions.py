@@ -3,29 +3,8 @@ are worked out by hand."""
 
 from __future__ import annotations
 
-import pytest
-
 from toolkit.monitoring import aa_check, compare_versions
-from toolkit.steps import RunRecord
 from toolkit.tracking import RunStore
-
-
-def add(store, label, i, *, answer, total_s, question=None):
-    r = RunRecord(f"{label}-{i}", f"2026-12-01T10:{i:02d}:00+00:00", question or f"q{i}", answer=answer)
-    r.total_s, r.cost_usd = total_s, 0.001
-    store.record(r, version=label, label=label)
-    return r
-
-
-@pytest.fixture
-def store(tmp_path):
-    """20 questions. A answers all; A2 is A again; B (faster) abstains on questions 0-7."""
-    store = RunStore(tmp_path / "runs.sqlite")
-    for i in range(20):
-        add(store, "A", i, answer="30 days.", total_s=1.0 + i / 100)
-        add(store, "A2", i, answer="30 days.", total_s=1.0 + i / 100)
-        add(store, "B", i, answer="I don't know." if i < 8 else "30 days.", total_s=0.5 + i / 100)
-    return store
 
 
 def test_the_worse_version_is_flagged_with_an_interval_that_excludes_zero(store):
@@ -52,7 +31,7 @@ def test_satisfaction_pairs_only_runs_rated_in_both_versions(store):
     assert (row.questions, row["mean"], row.delta) == (10, 0.6, -0.4)
 
 
-def test_the_aa_check_counts_false_alarms_over_relabellings(tmp_path):
+def test_the_aa_check_counts_false_alarms_over_relabellings(tmp_path, add_run):
     """Latency that differs by noise only: the relabelled A/A flags it in about 5% of replicates
     or fewer, while the as-run comparison of a real shift is flagged."""
     import numpy as np
@@ -60,8 +39,8 @@ def test_the_aa_check_counts_false_alarms_over_relabellings(tmp_path):
     store = RunStore(tmp_path / "runs.sqlite")
     noise = np.random.default_rng(3).normal(0, 0.1, size=(2, 30))
     for i in range(30):
-        add(store, "A", i, answer="30 days.", total_s=1.0 + noise[0, i])
-        add(store, "A2", i, answer="30 days.", total_s=1.3 + noise[1, i])  # a real shift of 0.3 s
+        add_run(store, "A", i, answer="30 days.", total_s=1.0 + noise[0, i])
+        add_run(store, "A2", i, answer="30 days.", total_s=1.3 + noise[1, i])  # a real shift of 0.3 s
     check = aa_check(store, "A", "A2", replicates=20)
     assert check["as_run_flagged"] == ["latency_s"]
     assert check["comparisons"] == 160 and check["false_alarm_rate"] <= 0.05
