@@ -64,6 +64,22 @@ def pytest_unconfigure(config):
 
 # The tiny corpus. Every file is one short paragraph, far below the default 128-token chunk
 # size, so each file is exactly one chunk.
+# What `ask --json` prints, in order (Answer.to_dict); the server's /ask adds the run id.
+ASK_JSON_KEYS = [
+    "answer",
+    "sources",
+    "latency_s",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "model",
+    "error",
+    "confidence",
+    "decision",
+    "tier",
+    "tiers_tried",
+]
+
 TINY_CORPUS = {
     "returns.md": "# Returns\n\nYou can return an item within 30 days of delivery for a full refund.\n",
     "shipping.txt": "Standard shipping takes 3 to 5 business days. Express shipping takes 1 business day.\n",

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PROJECT, TINY_CORPUS, TOOLKIT_VARIABLES, write_files
+from conftest import ASK_JSON_KEYS, PROJECT, TINY_CORPUS, TOOLKIT_VARIABLES, write_files
 
 DOC_IDS = ["products/plug.html", "returns.md", "shipping.txt", "warranty.md"]
 
@@ -102,20 +102,7 @@ def test_ask_json(ingested, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     answer = one_json_object(result.stdout)
-    assert list(answer) == [
-        "answer",
-        "sources",
-        "latency_s",
-        "input_tokens",
-        "output_tokens",
-        "cost_usd",
-        "model",
-        "error",
-        "confidence",
-        "decision",
-        "tier",
-        "tiers_tried",
-    ]
+    assert list(answer) == ASK_JSON_KEYS
     assert answer["tier"] is None and answer["tiers_tried"] is None  # no model tiers configured
     assert "$24.99" in answer["answer"]
     assert [list(s) for s in answer["sources"]] == [["id", "score"]] * 3

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jinja2
 import pytest
 
-from conftest import TINY_CORPUS, write_files
+from conftest import ASK_JSON_KEYS, TINY_CORPUS, write_files
 from toolkit.config import load_settings
 from toolkit.errors import ConfigError, PromptTooLongError, ToolkitError
 from toolkit.evaluation.answers import answer_correct
@@ -79,20 +79,7 @@ def test_ask_answers_with_cited_sources_and_a_full_record(pipeline, llm):
     assert pipeline.records == [r]
 
     d = answer.to_dict()
-    assert list(d) == [
-        "answer",
-        "sources",
-        "latency_s",
-        "input_tokens",
-        "output_tokens",
-        "cost_usd",
-        "model",
-        "error",
-        "confidence",
-        "decision",
-        "tier",
-        "tiers_tried",
-    ]
+    assert list(d) == ASK_JSON_KEYS
     assert (d["confidence"], d["decision"], d["tier"], d["tiers_tried"]) == (None,) * 4  # no scores, no tiers
     assert d["sources"] == [{"id": s.id, "score": round(s.score, 4)} for s in answer.sources]
     assert (d["input_tokens"], d["output_tokens"], d["cost_usd"], d["latency_s"]) == (
