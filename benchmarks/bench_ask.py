@@ -14,6 +14,7 @@ import numpy as np
 from _common import median, record
 
 import toolkit
+from toolkit.demo import load_questions
 from toolkit.evaluation.answers import sample_questions
 
 
@@ -25,7 +26,7 @@ def main() -> None:
     pipeline = toolkit.Pipeline.bundled(settings=settings)
     pipeline.ask("How long do I have to return an item?")  # warm-up: loads and touches both models
     pipeline.records.clear()
-    for question in sample_questions(toolkit.load_questions(), args.questions, seed=1).question:
+    for question in sample_questions(load_questions(), args.questions, seed=1).question:
         pipeline.ask(question, raise_errors=False)
     runs = pipeline.runs()
     latency = sorted(runs.total_s)
