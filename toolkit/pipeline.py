@@ -211,9 +211,7 @@ class Pipeline:
 
         >>> pipeline = Pipeline.from_config("notebooks/pipelines/02_retrieval_layer.yaml")  # doctest: +SKIP
         """
-        if not isinstance(config, PipelineConfig):
-            base = base or Path(config).resolve().parent
-            config = PipelineConfig.load(config)
+        config = PipelineConfig.of(config)
         return _build(config, settings, show_progress, Path(base or config.folder or "."))
 
     @property

@@ -250,6 +250,15 @@ class PipelineConfig(_Part):
             ) from exc
 
     @classmethod
+    def of(cls, config: PipelineConfig | str | Path) -> PipelineConfig:
+        """`config` itself, or the configuration in the file it names (its folder kept).
+
+        >>> PipelineConfig.of(PipelineConfig(name="x")).name
+        'x'
+        """
+        return config if isinstance(config, PipelineConfig) else cls.load(config)
+
+    @classmethod
     def load(cls, path: str | Path) -> PipelineConfig:
         """Read a configuration file (YAML or JSON); a bad field is named with the file."""
         import yaml

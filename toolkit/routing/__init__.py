@@ -8,8 +8,6 @@ evaluation set are stored once (answers.py) and every policy is evaluated over t
 (policies.py). Tiers are priced from the price table and an unpriced one is refused (tiers.py).
 """
 
-from pathlib import Path
-
 from ..pipeline import Pipeline
 from ..pipeline_config import PipelineConfig
 from .answers import TierAnswers, TierAnswersError, collect
@@ -55,9 +53,7 @@ __all__ = [
 
 def build(config, *, settings=None, show_progress: bool = False, base=None):
     """A Pipeline, or a Cascade when the configuration (a PipelineConfig or a file) has tiers."""
-    if not isinstance(config, PipelineConfig):
-        base = base or Path(config).resolve().parent
-        config = PipelineConfig.load(config)
+    config = PipelineConfig.of(config)
     if config.tiers is not None:
         return Cascade.from_config(config, settings=settings, show_progress=show_progress, base=base)
     return Pipeline.from_config(config, settings=settings, show_progress=show_progress, base=base)

@@ -54,9 +54,7 @@ class Cascade:
     @classmethod
     def from_config(cls, config, *, settings=None, show_progress: bool = False, base=None) -> Cascade:
         """Build every tier's pipeline; refuse an unpriced tier, or a threshold without a calibrator."""
-        if not isinstance(config, PipelineConfig):
-            base = base or Path(config).resolve().parent
-            config = PipelineConfig.load(config)
+        config = PipelineConfig.of(config)
         if config.tiers is None:
             raise ConfigError(f"pipeline configuration {config.name!r} has no tiers; add tiers: order: [...]")
         base = Path(base or config.folder or ".")
