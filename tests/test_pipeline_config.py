@@ -6,6 +6,7 @@ from conftest import TINY_CORPUS, write_files
 from toolkit import Pipeline, PipelineConfig, load_settings
 from toolkit.confidence import Calibrator
 from toolkit.errors import ConfigError
+from toolkit.prompting import ABSTAIN
 from toolkit.validation import SqliteReviewQueue
 
 RETURNS = "How long do I have to return an item?"
@@ -147,6 +148,28 @@ def test_confidence_and_escalation_come_from_the_configuration(tmp_path, embed_m
     (item,) = queue.pending()
     assert (item.run_id, item.question, item.context[0]["source"]) == (answer.record.run_id, RETURNS, "returns.md")
     assert item.signals["confidence"] == reply["confidence"] and item.priority == round(1 - reply["confidence"], 4)
+
+
+def test_the_quote_declines_below_its_floor_from_the_configuration(tmp_path, embed_model):
+    write_files(tmp_path / "corpus", TINY_CORPUS)
+    quoting = PipelineConfig(
+        corpus=str(tmp_path / "corpus"),
+        settings={"llm": "extractive"},
+        retriever={"kind": "bm25"},
+        confidence={"answer_with": "extractive"},
+    )
+    answered = Pipeline.from_config(quoting).ask(RETURNS)
+    similarity = answered.record.get("extractive.similarity")
+    assert answered.text == "You can return an item within 30 days of delivery for a full refund."
+    # a floor just above the best sentence's score: the same question is declined, its score kept
+    floored = quoting.with_changes(confidence={"answer_with": "extractive", "min_similarity": similarity + 0.01})
+    declined = Pipeline.from_config(floored).ask(RETURNS)
+    assert declined.text == ABSTAIN and declined.record.get("extractive.similarity") == similarity
+    # the default floor stays out of the version hash (saved pipelines keep their names); another does not
+    assert quoting.with_changes(confidence={"answer_with": "extractive", "min_similarity": 0.35}).version == (
+        quoting.version
+    )
+    assert floored.version != quoting.version
 
 
 def test_a_calibrator_for_another_pipeline_or_escalation_without_one_is_refused(tmp_path, embed_model):

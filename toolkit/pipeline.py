@@ -344,7 +344,7 @@ def _confidence_steps(config: PipelineConfig, settings, base: Path) -> list:
     steps: list = []
     c, e = config.confidence, config.escalation
     if c is not None and c.extractive:
-        steps.append(Extract(type_bonus=c.type_bonus, answer=c.answer_with == "extractive"))
+        steps.append(Extract(c.type_bonus, c.min_similarity, answer=c.answer_with == "extractive"))
     elif c is not None and c.answer_with == "extractive":
         raise ConfigError("confidence: answer_with 'extractive' needs extractive: true")
     calibrator = None

@@ -44,7 +44,7 @@ __all__ = ["PipelineConfig", "DEMO"]
 DEMO = "tidewell"  # the word that names a bundled demo value
 # Fields added after configurations were saved, with their defaults: at the default they stay out
 # of the version hash, so adding a field does not rename every pipeline that never sets it.
-ADDED_LATER = {("retriever", "prefer_current"): False}
+ADDED_LATER = {("retriever", "prefer_current"): False, ("confidence", "min_similarity"): 0.35}
 
 
 class _Part(BaseModel):
@@ -115,6 +115,9 @@ class LedgerConfig(_Part):
 class ConfidenceConfig(_Part):
     extractive: bool = Field(True, description="run the extractive answerer beside the model (a signal)")
     type_bonus: float = Field(0.1, ge=0, description="extractive: bonus for a sentence with the asked-for span")
+    min_similarity: float = Field(
+        0.35, ge=0, le=2, description="extractive: the quote declines when its best sentence scores below this"
+    )
     answer_with: Literal["model", "extractive"] = Field(
         "model", description="whose answer the pipeline gives; the other one is a signal"
     )
