@@ -42,9 +42,9 @@ from .files import write_atomic
 __all__ = ["PipelineConfig", "DEMO"]
 
 DEMO = "tidewell"  # the word that names a bundled demo value
-# Fields added after configurations were saved, with their defaults: at the default they stay out
-# of the version hash, so adding a field does not rename every pipeline that never sets it.
-ADDED_LATER = {("retriever", "prefer_current"): False, ("confidence", "min_similarity"): 0.35}
+# Fields added after configurations were saved: at their default they stay out of the version
+# hash, so adding a field does not rename every pipeline that never sets it.
+ADDED_LATER = {("retriever", "prefer_current"), ("confidence", "min_similarity")}
 
 
 class _Part(BaseModel):
@@ -200,8 +200,9 @@ class PipelineConfig(_Part):
         # existing configuration keeps its version (slo came after the first notebooks).
         unset = {name for name in ("slo",) if getattr(self, name) is None}
         content = self.model_dump(mode="json", exclude={"name"} | unset, by_alias=True)
-        for (part, field), default in ADDED_LATER.items():
-            if isinstance(content.get(part), dict) and content[part].get(field) == default:
+        for part, field in ADDED_LATER:
+            value = getattr(self, part)
+            if value is not None and getattr(value, field) == type(value).model_fields[field].default:
                 del content[part][field]
         canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
