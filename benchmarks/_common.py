@@ -6,11 +6,13 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
 
 
 def timed(function, *args, **kwargs) -> tuple[float, object]:
@@ -23,19 +25,29 @@ def median(values) -> float:
     return statistics.median(values)
 
 
-def record(name: str, results: dict) -> None:
-    """Write results with the command that produced them and the machine they ran on."""
-    import subprocess
-
-    RESULTS.mkdir(exist_ok=True)
+def code_commit() -> str:
+    """The commit of the code as it is now, with "+uncommitted" when the working tree differs from it."""
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
-        commit = commit.stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        )
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True, check=True)
     except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
+        return "unknown"
+    return head.stdout.strip() + ("+uncommitted" if dirty.stdout.strip() else "")
+
+
+# Read when a benchmark starts (every script imports this module first), so that an edit made
+# while it runs cannot relabel the code it measured.
+CODE_COMMIT = code_commit()
+
+
+def record(name: str, results: dict) -> None:
+    """Write results with the commit they were measured at, the command and the machine."""
+    RESULTS.mkdir(exist_ok=True)
     payload = {
         "benchmark": name,
-        "commit": commit,
+        "commit": CODE_COMMIT,
         "command": "python " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:]),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},

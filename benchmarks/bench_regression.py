@@ -71,12 +71,6 @@ def write(folder: Path, files: dict) -> Path:
     return folder
 
 
-def commit() -> str:
-    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    return done.stdout.strip() + ("+uncommitted" if dirty else "")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=20)
@@ -85,7 +79,6 @@ def main() -> None:
     args = parser.parse_args()
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    code = commit()  # the code under test, read before it runs (an edit during the run must not relabel it)
     root = Path(tempfile.mkdtemp(prefix="bench-regression-"))
     os.environ["TOOLKIT_HOME"] = str(root / "home")
     from toolkit.__main__ import main as toolkit_main
@@ -183,7 +176,6 @@ def main() -> None:
     record(
         "regression",
         {
-            "commit": code,
             "load_average_1_5_15": [round(x, 2) for x in load],
             "contention": "shared 2-core machine: other jobs ran at the same time; see load_average",
             "questions": len(QUESTIONS),
