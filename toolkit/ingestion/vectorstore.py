@@ -58,6 +58,7 @@ __all__ = [
     "choose_kind",
     "default_nlist",
     "new_faiss_index",
+    "search_one",
 ]
 
 VECTORS_FILE = "vectors.faiss"
@@ -141,6 +142,29 @@ def configure_search(index: Any, kind: str, params: dict) -> None:
         inner.hnsw.efSearch = int(params["ef_search"])
     elif kind == "ivf":
         inner.nprobe = min(int(params["nprobe"]), inner.nlist)
+
+
+def search_one(index, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Search one query vector on one thread; FAISS's `(scores, ids)` for it, shaped (1, k).
+
+    FAISS spreads even a single query over its OpenMP threads, and starting them costs more than
+    the search (measured: 8 ms against 0.25 ms at 5,000 entries), far more when another job holds
+    the other core. The results are the same on one thread.
+
+        >>> import faiss
+        >>> index = faiss.IndexFlatIP(2)
+        >>> index.add(np.array([[1.0, 0.0], [0.0, 1.0]], dtype="float32"))
+        >>> search_one(index, np.array([0.0, 1.0], dtype="float32"), 1)[1].tolist()
+        [[1]]
+    """
+    import faiss
+
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        return index.search(np.asarray(vector, dtype="float32").reshape(1, -1), k)
+    finally:
+        faiss.omp_set_num_threads(threads)
 
 
 class FaissStore(BasePydanticVectorStore):
@@ -289,7 +313,7 @@ class FaissStore(BasePydanticVectorStore):
         k = min(query.similarity_top_k, len(self))
         if k == 0:
             return VectorStoreQueryResult(nodes=[], similarities=[], ids=[])
-        scores, ids = self._index.search(self._vectors([query.query_embedding]), k)
+        scores, ids = search_one(self._index, self._vectors([query.query_embedding])[0], k)
         hits = [(float(s), int(i)) for s, i in zip(scores[0], ids[0]) if i >= 0]
         nodes = [self._nodes[i] for _, i in hits]
         return VectorStoreQueryResult(nodes=nodes, similarities=[s for s, _ in hits], ids=[n.node_id for n in nodes])
