@@ -208,9 +208,9 @@ def score(rows: list[dict]) -> dict:
     carried = tidewell_validators(None, today=TODAY)  # what the pipeline runs: business rules, grounding, safety
     plain = default_validators()  # grounding and safety, no corpus knowledge
     groups = {
-        "bundled (106)": lambda r: r["set"] == "bundled",
-        "customer dev (120)": lambda r: r["set"] == "customer" and r["split"] == "dev",
-        "customer test (120)": lambda r: r["set"] == "customer" and r["split"] == "test",
+        "bundled": lambda r: r["set"] == "bundled",
+        "customer dev": lambda r: r["set"] == "customer" and r["split"] == "dev",
+        "customer test": lambda r: r["set"] == "customer" and r["split"] == "test",
     }
     table = {}
     for answerer in ANSWERERS:
@@ -248,12 +248,12 @@ def score(rows: list[dict]) -> dict:
 
     sweep = {}
     for t in THRESHOLDS:
-        catch, alarm = grounding_at(t, groups["customer dev (120)"])
+        catch, alarm = grounding_at(t, groups["customer dev"])
         sweep[t] = {"catch": catch, "false_alarm": alarm, "j": round(catch["rate"] - alarm["rate"], 3)}
     best = max(sweep, key=lambda t: (sweep[t]["j"], -abs(t - 0.5)))  # ties: nearest the shipped default
     chosen = {}
     for t in sorted({best, 0.5}):
-        catch, alarm = grounding_at(t, groups["customer test (120)"])
+        catch, alarm = grounding_at(t, groups["customer test"])
         chosen[str(t)] = {"catch": catch, "false_alarm": alarm}
     return {
         "per_answerer": table,
