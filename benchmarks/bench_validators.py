@@ -26,7 +26,7 @@ from toolkit.demo import validators as tidewell_validators
 from toolkit.evaluation.validators import _output, load_labeled_outputs
 from toolkit.models.providers import make_embed_model
 from toolkit.prompting.spec import CitedAnswer
-from toolkit.validation.checks import _terms, split_sentences
+from toolkit.validation.checks import content_terms, split_sentences
 
 
 def main() -> None:
@@ -43,7 +43,7 @@ def main() -> None:
     per_answer, per_validator = [], {v.name: [] for v in validators}
     for _ in range(args.rounds):
         for output, fmt in outputs:
-            _terms.cache_clear()
+            content_terms.cache_clear()
             started = time.perf_counter()
             for validator in validators:
                 if validator.name == "schema" and fmt != "json":

@@ -183,6 +183,8 @@ def test_score_validators_counts_by_hand():
 
 def test_bundled_validators_on_the_labeled_set():
     """The figures notebook 04 reports: precision and recall per validator on the labeled set."""
+    # A demonstration, not a quality estimate: these outputs were written with the rules. The
+    # validators on the pipeline's own answers are benchmarks/bench_validators_real.py's.
     _, summary = score_validators(load_labeled_outputs(), validators(CitedAnswer, TODAY))
     assert summary[["precision", "recall"]].round(3).to_dict("index") == {
         "schema": {"precision": 1.0, "recall": 1.0},
