@@ -1,14 +1,22 @@
 """Designing for failure, measured: 30% injected faults, a batch killed and resumed, 8 workers on one ledger.
 
     python benchmarks/bench_reliability.py [--queries 300] [--rate 0.3] [--kills 3] [--workers 8]
+    python benchmarks/bench_reliability.py --quick     # 40 queries, 1 kill, 2 workers: a minute; recorded apart
 
 1. Faults. `--queries` questions from the evaluation set (cycled) go through the bundled
-   pipeline with the extractive answerer, wrapped by a seeded FaultInjector (`--rate` spread over
-   timeouts, 429s, 5xx, truncated and malformed outputs) and retried by a RetryPolicy. Each
-   answered question then runs the example side effects (open a ticket, write a CRM note, send
-   a notification) through a FaultProxy in front of a loopback EffectService, with the same
-   fault rate on the wire. Every attempt goes to the side-effect ledger. Then the naive version
-   (the same retries, no idempotency key, no ledger) opens the same tickets behind the same faults.
+   pipeline with the extractive answerer, replying in the CitedAnswer JSON schema, wrapped by a
+   seeded FaultInjector (`--rate` spread evenly over every failure kind: timeouts, 429s, 5xx,
+   outputs cut with and without a finish_reason, JSON off its schema, hangs, trickles and
+   resets; none carries a marker) and retried by a RetryPolicy whose only checks are the
+   output's own: complete, whole JSON, valid against the schema, in time. Each answered
+   question then runs the example side effects (open a ticket, write a CRM note, send a
+   notification) through a FaultProxy in front of a loopback EffectService, with the same fault
+   rate on the wire (hangs and trickles are real sleeps; resets are TCP RSTs). Every attempt goes
+   to the side-effect ledger, in order, so each attempt is paired with the fault drawn for it:
+   a fault whose attempt did not fail went undetected. Each policy's deadline is its own worst
+   case (every attempt timing out, every backoff at its cap), so no deadline ends a call that
+   still has attempts to spend. Then the naive version (the same retries, no idempotency key,
+   no ledger) opens the same tickets behind the same faults.
 2. Kill and resume. A subprocess runs a batch of side effects; it is SIGKILLed `--kills` times at
    seeded moments and resumed each time, then run to the end.
 3. Concurrency. `--workers` processes each run every item of one batch over one ledger, racing.
@@ -18,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import functools
 import multiprocessing
 import os
 import random
@@ -32,49 +41,107 @@ from pathlib import Path
 from _common import median, record
 
 import toolkit
+from toolkit.demo import load_questions
+from toolkit.models import make_embed_model
 from toolkit.models.extractive import ExtractiveLLM
+from toolkit.prompting.spec import CitedAnswer
 from toolkit.reliability.effects import EffectService, SideEffectLedger, idempotency_key, post_effect, support_steps
 from toolkit.reliability.faults import FAILURES, FaultInjector, FaultProxy
 from toolkit.reliability.middleware import Retry
-from toolkit.reliability.retry import RetryPolicy
+from toolkit.reliability.retry import RetryPolicy, check_schema
 
 PROJECT = Path(__file__).resolve().parents[1]
+# Small absolute times, so a run is quick. The model's per-attempt timeout is set from the
+# answerer's own measured time (4 x its slowest clean call, at least 0.5 s), so a loaded machine
+# does not turn clean calls into timeouts; a model hang or trickle lasts twice that timeout.
+# On the wire: a whole-call deadline of 0.3 s on each side-effect POST (a loopback POST takes a
+# few ms) against hangs and trickles of 1 s.
+MIN_MODEL_TIMEOUT_S = 0.5
+WIRE_HANG_S = 1.0
+POST_DEADLINE_S = 0.3
+EFFECT_ATTEMPT_TIMEOUT_S = 2.0  # around the ledger and the POST: the POST's own deadline always fires first
 
 
-def policy(on_attempt) -> RetryPolicy:
-    return RetryPolicy(
+def policy(on_attempt, timeout_s: float) -> RetryPolicy:
+    retry = RetryPolicy(
         max_attempts=8,
         initial_backoff_s=0.01,
         max_backoff_s=0.5,
         jitter_s=0.01,
-        timeout_s=5,
-        deadline_s=30,
+        timeout_s=timeout_s,
         on_attempt=on_attempt,
     )
+    retry.deadline_s = retry.worst_case_s  # a deadline that never cuts the attempts short
+    return retry
+
+
+def paired(outcomes: list[str], log: list[str]) -> dict:
+    """Each attempt's outcome beside the fault drawn for it (both in call order): per kind, how
+    many were injected and how many of those the attempt saw fail; and clean calls that failed."""
+    if len(outcomes) != len(log):
+        raise RuntimeError(f"{len(outcomes)} attempts against {len(log)} draws: attempts and draws must pair")
+    by_kind = {}
+    for kind in FAILURES:
+        seen = [outcome for outcome, drawn in zip(outcomes, log) if drawn == kind]
+        by_kind[kind] = {"injected": len(seen), "detected": sum(o != "ok" for o in seen)}
+    return {
+        "by_kind": by_kind,
+        "injected": sum(v["injected"] for v in by_kind.values()),
+        "undetected": sum(v["injected"] - v["detected"] for v in by_kind.values()),
+        "clean_calls_failed": sum(o != "ok" for o, drawn in zip(outcomes, log) if drawn in ("ok", "latency")),
+    }
 
 
 def faults(args, work: Path) -> dict:
     settings = toolkit.setup_notebook()
-    embed = toolkit.make_embed_model(settings)
-    llm_faults = FaultInjector.transient(args.rate, seed=0, retry_after_s=0.02)
+    embed = make_embed_model(settings)
+    answerer = ExtractiveLLM.from_embed_model(embed, reply_format="json")  # CitedAnswer JSON
+    questions = list(load_questions().question)
+    requests = [{"request_id": f"q-{i:03d}", "question": questions[i % len(questions)]} for i in range(args.queries)]
+    # A fault-free run first: the answers to compare against, and how long a clean model call takes.
+    clean_times: list[float] = []
+    clean = toolkit.Pipeline.bundled(
+        settings=settings,
+        embed_model=embed,
+        model="extractive:quote",
+        llm=answerer,
+        middleware=[
+            Retry(
+                RetryPolicy(
+                    max_attempts=1,
+                    timeout_s=None,
+                    deadline_s=None,
+                    on_attempt=lambda a: clean_times.append(a.elapsed_s),
+                )
+            )
+        ],
+    )
+    expected = {q: clean.ask(q).text for q in dict.fromkeys(r["question"] for r in requests)}
+    model_timeout_s = round(max(MIN_MODEL_TIMEOUT_S, 4 * max(clean_times)), 2)
+    kwargs = {"retry_after_s": 0.02, "hang_s": 2 * model_timeout_s, "trickle_s": 2 * model_timeout_s}
+    llm_faults = FaultInjector.transient(args.rate, seed=0, **kwargs)
     ledger = SideEffectLedger(work / "ledger.db")
+    llm_retry = policy(lambda a: ledger.log_attempt(a, "llm"), model_timeout_s)
+    llm_retry.validate = check_schema(CitedAnswer)  # judged from the output alone: whole JSON, the schema's shape
     pipeline = toolkit.Pipeline.bundled(
         settings=settings,
         embed_model=embed,
         model="extractive:quote",
-        llm=llm_faults.wrap_llm(ExtractiveLLM.from_embed_model(embed)),
-        middleware=[Retry(policy(lambda a: ledger.log_attempt(a, "llm")))],
+        llm=llm_faults.wrap_llm(answerer),
+        middleware=[Retry(llm_retry)],
     )
-    questions = list(toolkit.load_questions().question)
-    requests = [{"request_id": f"q-{i:03d}", "question": questions[i % len(questions)]} for i in range(args.queries)]
-    wire_faults = FaultInjector.transient(args.rate, seed=1, retry_after_s=0.02)
-    effects_retry = policy(lambda a: ledger.log_attempt(a, "effects"))
+    kwargs = {"retry_after_s": 0.02, "hang_s": WIRE_HANG_S, "trickle_s": WIRE_HANG_S}
+    wire_faults = FaultInjector.transient(args.rate, seed=1, **kwargs)
+    effects_retry = policy(lambda a: ledger.log_attempt(a, "effects"), EFFECT_ATTEMPT_TIMEOUT_S)
+    post = functools.partial(post_effect, deadline_s=POST_DEADLINE_S)
     started = time.perf_counter()
+    answered = []
     with EffectService(work / "service.db") as service, FaultProxy(service.url, wire_faults) as proxy:
         for request in requests:
             answer = pipeline.ask(request["question"], raise_errors=False)
             if not answer.record.error:
-                support_steps(ledger, proxy.url, request, retry=effects_retry)
+                answered.append((request, answer.text))
+                support_steps(ledger, proxy.url, request, post=post, retry=effects_retry)
         seconds = time.perf_counter() - started
         by_kind = {
             kind: collections.Counter(r["request_id"] for r in service.records(kind))
@@ -84,43 +151,62 @@ def faults(args, work: Path) -> dict:
             row[0] for row in ledger.query("SELECT json_extract(payload, '$.request_id') FROM records")
         )
     runs = pipeline.runs()
-    attempts = dict(ledger.query("SELECT scope, COUNT(*) FROM attempts WHERE tier != 'write_crm_note' GROUP BY scope"))
-    failed = dict(ledger.query("SELECT scope, COUNT(*) FROM attempts WHERE outcome != 'ok' GROUP BY scope"))
-    ids = [r["request_id"] for r in requests]
 
-    # The naive version: the same retry policy and the same faults, but no key and no ledger.
-    naive_faults = FaultInjector.transient(args.rate, seed=1, retry_after_s=0.02)
-    naive_retry = policy(None)
+    def outcomes(scope: str) -> list[str]:
+        sql = "SELECT outcome FROM attempts WHERE scope = ? AND tier != 'write_crm_note' ORDER BY id"
+        return [row[0] for row in ledger.query(sql, (scope,))]
+
+    ids = [r["request_id"] for r in requests]
+    answered_ids = [r["request_id"] for r, _ in answered]
+
+    # The naive version: the same retry policy, the same faults and deadline, but no key and no ledger.
+    naive_faults = FaultInjector.transient(args.rate, seed=1, **kwargs)
+    naive_retry = policy(None, EFFECT_ATTEMPT_TIMEOUT_S)
     with EffectService(work / "naive.db") as service, FaultProxy(service.url, naive_faults) as proxy:
         for request in requests:
-            naive_retry.call(post_effect, proxy.url, "tickets", request)
+            naive_retry.call(post, proxy.url, "tickets", request)
         naive = collections.Counter(r["request_id"] for r in service.records("tickets"))
+    llm_pairs, effect_pairs = paired(outcomes("llm"), llm_faults.log), paired(outcomes("effects"), wire_faults.log)
     return {
         "queries": len(requests),
         "fault_rate": args.rate,
         "fault_kinds": list(FAILURES),
+        "times_s": {
+            "slowest_clean_query": round(max(clean_times), 3),
+            "median_clean_query": round(median(clean_times), 3),
+            "model_hang_and_trickle": llm_faults.hang_s,
+            "wire_hang_and_trickle": WIRE_HANG_S,
+            "model_attempt_timeout": model_timeout_s,
+            "model_deadline": llm_retry.deadline_s,
+            "post_deadline": POST_DEADLINE_S,
+            "effect_attempt_timeout": EFFECT_ATTEMPT_TIMEOUT_S,
+            "effect_deadline": effects_retry.deadline_s,
+        },
         "completed": int((runs.error == "").sum()),
         "errors": int((runs.error != "").sum()),
         "answers_from_fallback": int((runs.model != "extractive:quote").sum()),
+        "answers_unlike_the_fault_free_run": sum(text != expected[r["question"]] for r, text in answered),
         "llm_attempts": {
-            "ledger": attempts.get("llm", 0),
+            "ledger": len(outcomes("llm")),
             "injector_calls": llm_faults.counts["calls"],
-            "ledger_failed": failed.get("llm", 0),
+            "ledger_failed": sum(o != "ok" for o in outcomes("llm")),
             "injector_injected": llm_faults.injected,
             "max_per_query": int(runs["retry.attempts"].max()),
-            "by_kind": llm_faults.summary(),
+            "slowest_query_s": round(float(runs["latency_s"].max()), 2) if "latency_s" in runs else None,
+            **llm_pairs,
         },
         "effect_attempts": {
-            "ledger": attempts.get("effects", 0),
+            "ledger": len(outcomes("effects")),
             "injector_calls": wire_faults.counts["calls"],
-            "ledger_failed": failed.get("effects", 0),
+            "ledger_failed": sum(o != "ok" for o in outcomes("effects")),
             "injector_injected": wire_faults.injected,
-            "by_kind": wire_faults.summary(),
+            **effect_pairs,
         },
         "side_effects": {
             kind: {
-                "missing": sum(1 for i in ids if counts[i] == 0),
+                "missing_for_answered_queries": sum(1 for i in answered_ids if counts[i] == 0),
                 "duplicated": sum(1 for i in ids if counts[i] > 1),
+                "for_unanswered_queries": sum(1 for i in ids if i not in answered_ids and counts[i] > 0),
                 "total": sum(counts.values()),
             }
             for kind, counts in by_kind.items()
@@ -247,6 +333,9 @@ def concurrency(args, work: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument(
+        "--quick", action="store_true", help="40 queries, 1 kill of 100, 2 workers of 50; recorded apart"
+    )
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--rate", type=float, default=0.3)
     parser.add_argument("--kills", type=int, default=3)
@@ -254,6 +343,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--items", type=int, default=300)
     args = parser.parse_args()
+    if args.quick:
+        args.queries, args.kills, args.batch, args.workers, args.items = 40, 1, 100, 2, 50
     with tempfile.TemporaryDirectory(prefix="bench-reliability-") as folder:
         work = Path(folder)
         results = {
@@ -264,9 +355,13 @@ def main() -> None:
     f, k, c = results["faults"], results["kill_and_resume"], results["concurrency"]
     results["targets"] = {
         "all_queries_completed": f["completed"] == f["queries"],
-        "zero_duplicate_side_effects": all(
-            v["duplicated"] == 0 and v["missing"] == 0 for v in f["side_effects"].values()
+        "zero_duplicate_side_effects": all(v["duplicated"] == 0 for v in f["side_effects"].values()),
+        "zero_missing_side_effects": all(
+            v["missing_for_answered_queries"] == 0 and v["total"] == f["completed"] for v in f["side_effects"].values()
         ),
+        "zero_undetected_faults": f["llm_attempts"]["undetected"] == 0
+        and f["effect_attempts"]["undetected"] == 0
+        and f["answers_unlike_the_fault_free_run"] == 0,
         "ledger_attempts_equal_injector_calls": f["llm_attempts"]["ledger"] == f["llm_attempts"]["injector_calls"]
         and f["effect_attempts"]["ledger"] == f["effect_attempts"]["injector_calls"]
         and f["llm_attempts"]["ledger_failed"] == f["llm_attempts"]["injector_injected"]
@@ -277,7 +372,7 @@ def main() -> None:
         "workers_nothing_lost_or_duplicated": c["tickets"] == c["crm_notes"] == {"missing": 0, "duplicated": 0},
     }
     results["met"] = all(results["targets"].values())
-    record("reliability", results)
+    record("reliability_quick" if args.quick else "reliability", results)
 
 
 if __name__ == "__main__":

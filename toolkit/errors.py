@@ -7,7 +7,7 @@ ToolkitError
 ├── IndexCorruptError      a persisted index is damaged or partly written
 ├── PromptTooLongError     a question does not fit the model's context
 ├── RetryExhaustedError    every attempt and fallback tier failed within the retry budget
-├── MalformedOutputError   a model returned truncated or garbled output (transient: retried)
+├── MalformedOutputError   an output cut short, not parseable, or off its schema (transient: retried)
 ├── CallTimeoutError       one call ran past its per-call timeout (transient: retried)
 ├── EffectInProgressError  another worker still holds a side effect's claim (transient)
 ├── LedgerCorruptError     a side-effect ledger file is damaged; it is refused, never trusted

@@ -101,7 +101,7 @@ def test_retries_recover_from_faults_on_the_wire(server):
     )
     direct = [ask(client(server), q, policy).value.message.content for q in QUESTIONS]
     injector = FaultInjector(
-        {"rate_limit": 0.2, "server_error": 0.2, "truncated": 0.1, "malformed": 0.1}, seed=6, retry_after_s=0.05
+        {"rate_limit": 0.2, "server_error": 0.2, "truncated": 0.1, "cut_short": 0.1}, seed=6, retry_after_s=0.05
     )
     with FaultProxy(server, injector) as proxy:
         results = [ask(client(proxy.url), q, policy) for q in QUESTIONS]
@@ -116,13 +116,14 @@ def test_retries_recover_from_faults_on_the_wire(server):
         "server_error",
         "server_error",
         "ok",
-        "malformed",
+        "cut_short",
         "rate_limit",
         "ok",
     ]
     assert len(attempts) == injector.counts["calls"] == 10
     assert sum(a.outcome == "transient" for a in attempts) == injector.injected == 7
-    # A body cut short surfaces as a dropped connection; a body that is not JSON as a decode error.
+    # A body cut under its full length surfaces as a dropped connection; one cut under its own length
+    # arrives whole and fails to parse.
     assert [a.error.split(":")[0] for a in attempts if a.outcome != "ok"] == [
         "APIConnectionError",
         "RateLimitError",

@@ -185,7 +185,11 @@ def test_support_steps_under_faults_leave_one_of_each(service, ledger):
         "rate_limit": 9,
         "server_error": 8,
         "truncated": 0,
-        "malformed": 0,
+        "cut_short": 0,
+        "bad_schema": 0,
+        "hang": 0,
+        "trickle": 0,
+        "reset": 0,
     }
     # Every HTTP call started one run of a step's action; the 20 CRM notes are local writes.
     assert ledger.stats() == {

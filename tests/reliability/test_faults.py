@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import math
 import urllib.error
 import urllib.request
 
@@ -14,7 +13,7 @@ from llama_index.core.base.llms.types import ChatMessage, ChatResponse
 
 from toolkit.errors import ConfigError, MalformedOutputError
 from toolkit.reliability.effects import EffectService, post_effect
-from toolkit.reliability.faults import FaultInjector, FaultProxy
+from toolkit.reliability.faults import FAILURES, FaultInjector, FaultProxy
 from toolkit.reliability.retry import RetryPolicy, check_complete, is_transient, retry_after
 
 
@@ -30,12 +29,11 @@ class Counter:
 def test_seeded_draws_repeat_and_are_counted():
     first, second = FaultInjector.transient(0.3, seed=1), FaultInjector.transient(0.3, seed=1)
     assert [first.draw()[0] for _ in range(200)] == [second.draw()[0] for _ in range(200)]
-    assert first.log[:10] == ["server_error", "ok", "ok", "ok", "rate_limit", "ok", "ok", "ok", "truncated", "ok"]
+    assert first.log[:10] == ["cut_short", "ok", "ok", "ok", "server_error", "ok", "ok", "ok", "hang", "ok"]
     summary = first.summary()
     assert summary["calls"] == 200 and summary["passed"] + summary["injected"] == 200
-    assert summary["injected"] == sum(
-        summary[k] for k in ("timeout", "rate_limit", "server_error", "truncated", "malformed")
-    )
+    assert summary["passed"] == 136
+    assert summary["injected"] == sum(summary[k] for k in FAILURES)
     assert summary["passed"] == first.log.count("ok")
     with pytest.raises(ConfigError, match="has none of the methods"):
         first.wrap_llm(object())
@@ -76,27 +74,26 @@ def chat(text: str) -> ChatResponse:
     return ChatResponse(message=ChatMessage(role="assistant", content=text), raw={"usage": {"prompt_tokens": 9}})
 
 
-def test_truncated_and_malformed_outputs_are_caught_by_check_complete():
+def test_a_truncated_output_is_reported_by_its_finish_reason():
     truncated = FaultInjector({"truncated": 1.0}, seed=0).wrap(lambda: chat("Returns are accepted within 30 days."))()
-    text = truncated.message.content
-    assert "Returns are accepted within 30 days.".startswith(text) and 10 <= len(text) <= 29
+    assert truncated.message.content == "Returns are accepted wit"  # seed 0 keeps 0.679: int(36 * 0.679) = 24
     assert truncated.raw == {"usage": {"prompt_tokens": 9}, "choices": [{"finish_reason": "length"}]}
     with pytest.raises(MalformedOutputError, match="cut off"):
         check_complete(truncated)
-    malformed = FaultInjector({"malformed": 1.0}, seed=0).wrap(lambda: chat("Returns are accepted."))()
-    assert malformed.message.content.endswith('\ufffd\x00{"answ')
-    with pytest.raises(MalformedOutputError, match="garbled"):
-        check_complete(malformed)
 
 
-def test_embeddings_and_bytes_are_corrupted_too():
+def test_embeddings_and_bytes_are_cut_too():
     vector = [0.5, 0.5, 0.5, 0.5]
-    assert len(FaultInjector({"truncated": 1.0}).wrap(lambda: vector)()) in (1, 2, 3)
-    assert all(math.isnan(x) for x in FaultInjector({"malformed": 1.0}).wrap(lambda: vector)())
-    assert len(FaultInjector({"truncated": 1.0}).wrap(lambda: [vector, vector])()) == 1
-    assert FaultInjector({"malformed": 1.0}).wrap(lambda: b'{"a": 1}')().endswith(b'\xff\x00{"answ')
+    assert FaultInjector({"truncated": 1.0}, seed=0).wrap(lambda: vector)() == [0.5, 0.5]  # int(4 * 0.679)
+    assert FaultInjector({"cut_short": 1.0}).wrap(lambda: [vector, vector])() == [vector]
+    assert (
+        FaultInjector({"cut_short": 1.0}, seed=0).wrap(lambda: b'{"answer": "yes"}')() == b'{"answer": '
+    )  # int(17 * 0.679) = 11 bytes
+    assert FaultInjector({"bad_schema": 1.0}, seed=0).wrap(lambda: b'{"answer": "yes"}')() == b'{"answer": 3}'
     with pytest.raises(ConfigError, match="cannot inject a truncated output into a dict"):
         FaultInjector({"truncated": 1.0}).wrap(lambda: {"a": 1})()
+    with pytest.raises(ConfigError, match="cannot inject a bad_schema output into a list"):
+        FaultInjector({"bad_schema": 1.0}).wrap(lambda: vector)()
 
 
 def test_wrap_llm_keeps_everything_else():
@@ -134,24 +131,38 @@ def get(url: str, timeout: float = 5):
 
 def test_the_proxy_injects_each_fault_on_the_wire(service):
     post_effect(service.url, "tickets", {"request_id": "r-0"})
-    direct = get(service.url)
     expected = {
         "rate_limit": urllib.error.HTTPError,
         "server_error": urllib.error.HTTPError,
         "truncated": http.client.IncompleteRead,
-        "malformed": json.JSONDecodeError,
+        "cut_short": MalformedOutputError,  # post_effect checks the receipt: json.loads alone would raise too
+        "bad_schema": MalformedOutputError,
         "timeout": http.client.RemoteDisconnected,
+        "hang": http.client.RemoteDisconnected,  # with no deadline: after hang_s, the proxy hangs up
+        "reset": ConnectionResetError,
     }
     for kind, error in expected.items():
-        with FaultProxy(service.url, FaultInjector({kind: 1.0}, status_codes=(503,), retry_after_s=2)) as proxy:
+        injector = FaultInjector({kind: 1.0}, status_codes=(503,), retry_after_s=2, hang_s=0.05)
+        with FaultProxy(service.url, injector) as proxy:
             with pytest.raises(error) as info:
-                get(proxy.url)
+                post_effect(proxy.url, "tickets", {"request_id": kind}, key=kind)
             assert is_transient(info.value), kind
             assert proxy.injector.summary()[kind] == 1
     with FaultProxy(service.url, FaultInjector({"rate_limit": 1.0}, retry_after_s=2)) as proxy:
         with pytest.raises(urllib.error.HTTPError) as info:
             get(proxy.url)
         assert (info.value.code, retry_after(info.value)) == (429, 2.0)
+    # Only the 429 and the 5xx were refused before the service acted; every other fault came after it.
+    direct = get(service.url)
+    assert [t["request_id"] for t in direct] == [
+        "r-0",
+        "truncated",
+        "cut_short",
+        "bad_schema",
+        "timeout",
+        "hang",
+        "reset",
+    ]
     with FaultProxy(service.url, FaultInjector({"latency": 1.0}, latency_s=0.01)) as proxy:
         assert get(proxy.url) == direct
 

@@ -11,14 +11,18 @@ a floor that any generative model should beat before it earns its cost.
     >>> llm.chat(rag_messages("How long?", [("r.md", "Hi. Returns take 30 days.")])).message.content  # doctest: +SKIP
     'Returns take 30 days.'
 
+With `reply_format="json"` it answers as a JSON-mode provider would, in the CitedAnswer schema:
+`{"answer": "Returns take 30 days.", "sources": [1]}` (the context block it quoted).
+
 Not here: reasoning across sentences, dates or conflicting versions; it quotes, it does not think.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from llama_index.core.base.llms.types import (
@@ -65,6 +69,7 @@ class ExtractiveLLM(CustomLLM):
 
     min_similarity: float = 0.35
     type_bonus: float = 0.0
+    reply_format: Literal["text", "json"] = "text"
     _embed: Any = PrivateAttr()
 
     @classmethod
@@ -104,6 +109,9 @@ class ExtractiveLLM(CustomLLM):
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
         context, question = parse_rag_message(messages[-1].content or "")
         text, score = self.answer(question, [text for _, text in context])
+        if self.reply_format == "json":
+            sources = [i + 1 for i, (_, block) in enumerate(context) if text in block][:1]
+            text = json.dumps({"answer": text, "sources": sources})
         raw = {"usage": {"prompt_tokens": 0, "completion_tokens": 0}, "similarity": score}
         return ChatResponse(message=ChatMessage(role="assistant", content=text), raw=raw)
 

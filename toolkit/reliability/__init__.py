@@ -9,7 +9,7 @@ Not here: what a retry costs (toolkit.cost.ledger records it).
 from .effects import EffectService, SideEffectLedger, idempotency_key, post_effect, support_steps
 from .faults import FaultInjector, FaultProxy
 from .middleware import Faults, Retry
-from .retry import Attempt, CallResult, RetryPolicy, check_complete, is_transient
+from .retry import Attempt, CallResult, RetryPolicy, check_complete, check_schema, is_transient
 
 __all__ = [
     "RetryPolicy",
@@ -19,6 +19,7 @@ __all__ = [
     "CallResult",
     "is_transient",
     "check_complete",
+    "check_schema",
     "FaultInjector",
     "FaultProxy",
     "SideEffectLedger",

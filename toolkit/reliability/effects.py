@@ -43,9 +43,12 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, EffectInProgressError, LedgerCorruptError
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from ..errors import ConfigError, EffectInProgressError, LedgerCorruptError, MalformedOutputError
 from ..files import write_transaction
 from .loopback import QuietHandler
+from .retry import call_with_timeout
 
 __all__ = ["idempotency_key", "SideEffectLedger", "EffectService", "post_effect", "support_steps", "EFFECT_KINDS"]
 
@@ -326,11 +329,33 @@ def _service_handler(service: EffectService) -> type:
     return Handler
 
 
+class Receipt(BaseModel):
+    """What an EffectService answers for a POST; a reply of any other shape is not trusted."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    id: int
+    kind: str
+    replayed: bool
+
+
 def post_effect(
-    url: str, kind: str, payload: Mapping[str, Any], key: str | None = None, timeout_s: float = 10.0
+    url: str,
+    kind: str,
+    payload: Mapping[str, Any],
+    key: str | None = None,
+    timeout_s: float = 10.0,
+    deadline_s: float | None = None,
 ) -> dict:
     """POST one side effect to an EffectService (urllib: no client library needed); the key, if
-    given, travels as the `Idempotency-Key` header. HTTP errors raise urllib.error.HTTPError."""
+    given, travels as the `Idempotency-Key` header. HTTP errors raise urllib.error.HTTPError; a
+    reply that is not a whole receipt (`{"id", "kind", "replayed"}`) raises MalformedOutputError.
+
+    `timeout_s` bounds each socket read, as every HTTP client's timeout does, so a reply that
+    trickles in a byte at a time never trips it; `deadline_s` bounds the whole call
+    (CallTimeoutError; the request may still land, which is why the key matters).
+    """
+    if deadline_s is not None:
+        return call_with_timeout(post_effect, deadline_s, url, kind, payload, key, timeout_s)
     headers = {"Content-Type": "application/json"}
     if key is not None:
         headers["Idempotency-Key"] = key
@@ -338,7 +363,15 @@ def post_effect(
         f"{url.rstrip('/')}/{kind}", data=json.dumps(payload).encode(), headers=headers, method="POST"
     )
     with urllib.request.urlopen(request, timeout=timeout_s) as response:
-        return json.loads(response.read())
+        body = response.read()
+    try:
+        return Receipt.model_validate_json(body).model_dump()
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        raise MalformedOutputError(
+            f"the {kind} service's reply is not a receipt ({'.'.join(map(str, problem['loc'])) or 'body'}: "
+            f"{problem['msg']}); retrying with the same key is safe"
+        ) from None
 
 
 def support_steps(

@@ -49,6 +49,7 @@ __all__ = [
     "retry_after",
     "call_with_timeout",
     "check_complete",
+    "check_schema",
     "describe",
 ]
 
@@ -57,7 +58,6 @@ _PERMANENT_5XX = frozenset({501, 505})
 _TRANSIENT_4XX = frozenset({408, 425, 429})  # request timeout, too early, too many requests
 # A key-like token in an error message (providers echo part of a bad key back): never logged.
 _SECRET = re.compile(r"\b(?:sk|pk|rk|key|token)[-_][A-Za-z0-9_\-*]{6,}|\bBearer\s+[A-Za-z0-9._\-*]{8,}", re.IGNORECASE)
-_GARBLED = re.compile(r"[\ufffd\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 def status_code(exc: BaseException) -> int | None:
@@ -219,30 +219,76 @@ def _finish_reason(raw: Any) -> str | None:
     return get(raw, "stop_reason")  # Anthropic
 
 
+def _text(output: Any) -> Any:
+    message = getattr(output, "message", None)
+    return getattr(message, "content", None) if message is not None else getattr(output, "text", output)
+
+
 def check_complete(output: Any) -> None:
-    """Raise MalformedOutputError when a model's output was cut short or is garbled.
+    """Raise MalformedOutputError when the provider says a model's output was cut short, or it is empty.
 
     >>> check_complete("Returns are accepted within 30 days.")
-    >>> check_complete("Returns are acc\\ufffd")
+    >>> check_complete("   ")
     Traceback (most recent call last):
     ...
-    toolkit.errors.MalformedOutputError: the model's output is garbled (control or replacement characters); retrying
+    toolkit.errors.MalformedOutputError: the model returned no text; retrying
 
-    Cut short means the provider said so (`finish_reason` "length", Anthropic's "max_tokens"):
-    a cut it does not report cannot be seen here; content validators catch those. A
-    deterministic model that always runs out of tokens will fail every retry and fall back.
+    Cut short means the provider said so (`finish_reason` "length", Anthropic's "max_tokens").
+    A cut it does not report cannot be seen in plain text: "Returns are accepted within 30"
+    reads as a (wrong) answer. Ask for structured output and check it with `check_schema`, or
+    let content validators judge the answer. A deterministic model that always runs out of
+    tokens will fail every retry and fall back.
     """
-    message = getattr(output, "message", None)
-    text = getattr(message, "content", None) if message is not None else getattr(output, "text", output)
     if _finish_reason(getattr(output, "raw", None)) in ("length", "max_tokens"):
         raise MalformedOutputError(
             "the model's output was cut off at its token limit (finish_reason=length); "
             "retrying; raise max_output_tokens if it happens every time"
         )
+    text = _text(output)
     if not isinstance(text, str) or not text.strip():
         raise MalformedOutputError("the model returned no text; retrying")
-    if _GARBLED.search(text):
-        raise MalformedOutputError("the model's output is garbled (control or replacement characters); retrying")
+
+
+def check_schema(model) -> Callable[[Any], None]:
+    """A `validate` for RetryPolicy: the output must be complete (check_complete) and be exactly
+    one JSON object that validates against the pydantic `model`. Judged from the output alone.
+
+    >>> from pydantic import BaseModel
+    >>> class Answer(BaseModel):
+    ...     answer: str
+    >>> check = check_schema(Answer)
+    >>> check('{"answer": "30 days"}')
+    >>> check('{"answer": "30 da')
+    Traceback (most recent call last):
+    ...
+    toolkit.errors.MalformedOutputError: the model's output is not whole JSON (cut short or malformed: Invalid JSON: EOF while parsing a string at line 1 column 17); retrying
+    >>> check('{"answer": 7}')
+    Traceback (most recent call last):
+    ...
+    toolkit.errors.MalformedOutputError: the model's output breaks the Answer schema (answer: Input should be a valid string); retrying
+
+    A prefix of a JSON object never parses, so any cut of such a reply is seen here, reported
+    or not. What passes is JSON of the right shape; whether its content is right is for the
+    content validators.
+    """
+    from pydantic import ValidationError
+
+    def check(output: Any) -> None:
+        check_complete(output)
+        try:
+            model.model_validate_json(_text(output).strip())
+        except ValidationError as exc:
+            problem = exc.errors()[0]
+            if problem["type"] == "json_invalid":
+                raise MalformedOutputError(
+                    f"the model's output is not whole JSON (cut short or malformed: {problem['msg']}); retrying"
+                ) from None
+            where = ".".join(str(p) for p in problem["loc"]) or "reply"
+            raise MalformedOutputError(
+                f"the model's output breaks the {model.__name__} schema ({where}: {problem['msg']}); retrying"
+            ) from None
+
+    return check
 
 
 @dataclass
@@ -289,6 +335,10 @@ class RetryPolicy:
     A timed-out attempt is abandoned, not stopped (see call_with_timeout), so its retry may run
     beside it: give an in-process model that is not thread-safe (llama.cpp) a timeout it never
     reaches, or `timeout_s=None`.
+
+    The deadline and the attempts should agree: a deadline shorter than `worst_case_s` (every
+    attempt timing out, every backoff at its longest) ends a call while it still has attempts
+    to spend, and whatever was to follow the call (its side effects) never happens.
     """
 
     max_attempts: int = 4  # per tier
@@ -314,6 +364,20 @@ class RetryPolicy:
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ConfigError(f"{name} must be positive (or None for no limit), not {value}")
+
+    @property
+    def worst_case_s(self) -> float | None:
+        """The longest one tier can take by its own settings: every attempt runs to `timeout_s`
+        and every backoff to its cap plus full jitter. None without a per-attempt timeout.
+        (A Retry-After longer than the backoff cap can still exceed it, up to `max_retry_after_s`.)
+
+        >>> RetryPolicy(max_attempts=3, timeout_s=0.2, initial_backoff_s=0.01, max_backoff_s=0.5, jitter_s=0.01).worst_case_s
+        0.65
+        """
+        if self.timeout_s is None:
+            return None
+        waits = [min(self.initial_backoff_s * 2 ** (n - 1), self.max_backoff_s) for n in range(1, self.max_attempts)]
+        return round(self.max_attempts * self.timeout_s + sum(waits) + (self.max_attempts - 1) * self.jitter_s, 6)
 
     def call(self, fn: Callable, *args, **kwargs):
         """`fn(*args, **kwargs)` under this policy, on one tier; returns its value.
