@@ -66,7 +66,10 @@ def test_a_database_store_is_checked_before_any_work(tmp_path, postgres_url):
     with pytest.raises(StoreError, match="cannot reach the store"):
         Pipeline.from_config(missing)
     reachable = missing.with_changes(store=postgres_url)
-    with pytest.raises(ConfigError, match="is reachable and has pgvector, but the run store.*not on PostgreSQL yet"):
+    with pytest.raises(
+        ConfigError,
+        match="is reachable and has pgvector, but the run store, response cache and review queue are not on",
+    ):
         Pipeline.from_config(reachable)
 
 

@@ -344,14 +344,15 @@ def _build(config: PipelineConfig, settings, show_progress: bool, base: Path) ->
 
 def _check_database(url: str) -> None:
     """A PostgreSQL store is checked before any work (reachable, pgvector, no newer schema)."""
-    from .reliability.effects_postgres import SCHEMA_VERSION
+    from .cost.ledger_postgres import SCHEMA_VERSION as LEDGER
+    from .reliability.effects_postgres import SCHEMA_VERSION as EFFECTS
 
-    check_store(url, known={"side-effect ledger": SCHEMA_VERSION})
-    # The side-effect ledger is the first store on PostgreSQL; the rest follow (issue 14).
+    check_store(url, known={"side-effect ledger": EFFECTS, "cost ledger": LEDGER})
+    # The ledgers are the first stores on PostgreSQL; the run store, cache and review queue follow (issue 14).
     raise ConfigError(
-        f"store: {url} is reachable and has pgvector, but the run store, response cache, cost ledger and "
-        f"review queue are not on PostgreSQL yet (only the side-effect ledger is: "
-        f"toolkit.reliability.side_effect_ledger(url)); set store to a SQLite file such as runs.sqlite for now"
+        f"store: {url} is reachable and has pgvector, but the run store, response cache and review queue "
+        f"are not on PostgreSQL yet (the side-effect and cost ledgers are: toolkit.reliability.side_effect_ledger(url), "
+        f"toolkit.cost.cost_ledger(url)); set store to a SQLite file such as runs.sqlite for now"
     )
 
 

@@ -3,7 +3,8 @@
     >>> is_database_url("postgresql://localhost/toolkit")
     True
 
-Not here: each store's own tables, which live beside its SQLite twin (reliability.effects_postgres).
+Not here: each store's own tables, which live beside its SQLite twin (reliability.effects_postgres,
+cost.ledger_postgres).
 """
 
 from .postgres import check_store, connect, ensure_schema, is_database_url
