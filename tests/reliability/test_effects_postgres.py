@@ -90,18 +90,28 @@ def _send(db, key: str, request_id: str, step: str) -> dict:
     return {"id": row[0], "replayed": False}
 
 
+def _order(number: int) -> list[int]:
+    """The requests worker `number` handles, in its order: a quarter of them, shuffled."""
+    import random
+
+    mine = [i for i in range(REQUESTS) if i % (WORKERS // 2) == number % (WORKERS // 2)]
+    random.Random(number).shuffle(mine)
+    return mine
+
+
 def _shared_worker(where: str, number: int, marker: str) -> None:
     """One of 8 workers; each request goes to two of them (as a redelivery would). The first to send
     DOOMED's ticket hangs right after the outside system took it: the parent kills it there."""
     import os
-    import random
     import time
 
+    from toolkit.cost.ledger_postgres import cost_ledger
+    from toolkit.models.usage import Usage
     from toolkit.reliability.effects import idempotency_key
     from toolkit.reliability.effects_postgres import side_effect_ledger
     from toolkit.storage.postgres import connect
 
-    ledger, outside = side_effect_ledger(where), connect(where)
+    ledger, outside, costs = side_effect_ledger(where), connect(where), cost_ledger(where)
 
     def ticket(key, request_id):
         result = _send(outside, key, request_id, "open_ticket")
@@ -113,23 +123,26 @@ def _shared_worker(where: str, number: int, marker: str) -> None:
                 pass
         return result
 
-    mine = [i for i in range(REQUESTS) if i % (WORKERS // 2) == number % (WORKERS // 2)]
-    random.Random(number).shuffle(mine)
-    for i in mine:
+    for i in _order(number):
         request = {"request_id": f"r-{i}"}
         ledger.once(idempotency_key(request, "open_ticket"), lambda k, r=request: ticket(k, r["request_id"]))
         ledger.record(idempotency_key(request, "write_crm_note"), "crm_notes", request)
         key = idempotency_key(request, "send_notification")
         ledger.once(key, lambda k, r=request: _send(outside, k, r["request_id"], "send_notification"))
+        # Two cost rows: the worker's own (two per request, none may be lost), and the request's
+        # answer under one entry id (both workers write it: one row).
+        costs.record(f"r-{i}", "llm", "openai:gpt-4o-mini", Usage(10, 1), entry_id=f"r-{i}:w{number}")
+        costs.record(f"r-{i}", "route", "openai:gpt-4o-mini", Usage(), entry_id=f"r-{i}:answer")
 
 
 def test_eight_workers_1000_requests_nothing_twice_nothing_lost_a_killed_claim_taken_over(postgres_url, tmp_path):
     import json
     import multiprocessing
 
+    from toolkit.cost.ledger_postgres import cost_ledger
     from toolkit.reliability.effects import idempotency_key
 
-    ledger = PostgresSideEffectLedger(postgres_url)
+    ledger, costs = PostgresSideEffectLedger(postgres_url), cost_ledger(postgres_url)
     with connect(postgres_url) as db:
         db.execute(OUTBOX)
         context = multiprocessing.get_context("spawn")
@@ -164,3 +177,12 @@ def test_eight_workers_1000_requests_nothing_twice_nothing_lost_a_killed_claim_t
     replayed = [k for k, r in ledger.query("SELECT key, result FROM effects") if json.loads(r).get("replayed")]
     assert replayed == [doomed]
     assert ledger.query("SELECT runs FROM effects WHERE key = ?", (doomed,)) == [(2,)]
+    # Cost rows, none lost: one answer row per request (both its workers wrote that id), and a row
+    # per request from each worker that finished it: 7 x 250, and the killed one's before DOOMED.
+    rows = costs.entries()
+    answers, calls = rows[rows["kind"] == "route"], rows[rows["kind"] == "llm"]
+    assert sorted(answers["query_id"]) == sorted(f"r-{i}" for i in range(REQUESTS))
+    killed = _order(workers.index(victim))
+    finished = killed[: killed.index(int(DOOMED[2:]))]
+    assert len(calls) == 7 * (REQUESTS // 4) + len(finished) and calls["id"].is_unique
+    assert sorted(calls[calls["pid"] == victim.pid]["query_id"]) == sorted(f"r-{i}" for i in finished)
