@@ -318,3 +318,59 @@ def rules():
     from toolkit.demo import business_rules
 
     return business_rules(TODAY)
+
+
+# -- a real PostgreSQL with pgvector, started once per session ------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A throwaway PostgreSQL 16 with pgvector (the `pgserver` package ships both), on a Unix socket
+    in a temporary folder, stopped and deleted at the end of the session; its URL.
+
+    Missing, the tests that need it skip on a developer's machine and fail under CI (`CI` set)."""
+    import uuid
+    import warnings
+
+    try:
+        with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, root)
+            warnings.simplefilter("ignore")
+            import pgserver
+        import psycopg
+    except ImportError as exc:
+        message = f"the PostgreSQL tests need {exc.name}: pip install -e '.[test]' (it brings pgserver and psycopg)"
+        if os.environ.get("CI"):
+            pytest.fail(message + " (CI is set, so this is a failure, not a skip)")
+        pytest.skip(message)
+    folder = Path(tempfile.mkdtemp(prefix="toolkit-pg-")) / uuid.uuid4().hex[:8]
+    # As root, pgserver runs the server as a system user of its own and opens the folder to it.
+    server = pgserver.get_server(folder, cleanup_mode="delete")
+    url = server.get_uri()
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        # A throwaway server: commits need not wait for the disk (a killed client loses nothing
+        # committed either way; only a crash of the machine would).
+        db.execute("ALTER SYSTEM SET synchronous_commit = off")
+        db.execute("ALTER SYSTEM SET fsync = off")
+        db.execute("SELECT pg_reload_conf()")
+    yield url
+    server.cleanup()
+    shutil.rmtree(folder.parent, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """The session's server, with a fresh schema of this test's own first on the search path (a new
+    database per test would cost more): what a store sees as an empty database."""
+    import uuid
+    from urllib.parse import quote
+
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server, autocommit=True) as db:
+        db.execute(f"CREATE SCHEMA {schema}")
+    yield f"{postgres_server}&options={quote(f'-c search_path={schema},public')}"
+    with psycopg.connect(postgres_server, autocommit=True) as db:
+        db.execute("SET lock_timeout = '5s'")
+        db.execute(f"DROP SCHEMA {schema} CASCADE")

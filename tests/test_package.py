@@ -16,6 +16,7 @@ STAGES = [
     "config",
     "text",
     "files",
+    "storage",
     "prompting",
     "models",
     "reliability",

@@ -46,11 +46,31 @@ def test_save_writes_only_what_differs_from_the_defaults_and_loads_back(tmp_path
         ({"retry": {"max_attempts": 0}}, r"retry\.max_attempts: Input should be greater than or equal to 1"),
         ({"cahce": {}}, r"cahce: Extra inputs are not permitted"),
         ({"validation": {"checks": [{"check": "tone"}]}}, r"validation\.checks\.0\.check: Input should be"),
+        (
+            {"store": "postgresql://u:hunter2@db/toolkit"},
+            r"store: Value error, the store URL holds a password.*PGPASSWORD",
+        ),
     ],
 )
 def test_a_bad_field_is_named(data, message):
     with pytest.raises(ConfigError, match=message):
         PipelineConfig.parse(data)
+
+
+def test_a_database_store_is_checked_before_any_work(tmp_path, postgres_url):
+    """The corpus folder does not exist: had ingestion started, it would fail on that first."""
+    from toolkit.errors import StoreError
+
+    missing = PipelineConfig(corpus=str(tmp_path / "no-corpus"), store=f"postgresql://postgres@/x?host={tmp_path}")
+    assert missing.version != missing.with_changes(store="runs.sqlite").version  # where runs land is content
+    with pytest.raises(StoreError, match="cannot reach the store"):
+        Pipeline.from_config(missing)
+    reachable = missing.with_changes(store=postgres_url)
+    with pytest.raises(
+        ConfigError,
+        match="is reachable and has pgvector, but the run store, response cache and review queue are not on",
+    ):
+        Pipeline.from_config(reachable)
 
 
 def test_a_file_that_is_not_a_mapping_is_refused(tmp_path):

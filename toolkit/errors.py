@@ -19,6 +19,7 @@ ToolkitError
 ├── ReviewQueueError       the review queue file is damaged, an item id is unknown, or a decision is refused
 ├── DatasetFormatError     a data set file (BEIR corpus, queries, qrels) is missing or malformed
 ├── CacheCorruptError      a response cache file cannot be trusted and rebuilding was not allowed
+├── StoreError             a shared database store is unreachable, lacks pgvector, or has a newer schema
 ├── ReplayError            a replay recording is missing or corrupt, or a request is not in it
 ├── BaselineError          a regression baseline is unreadable, or from another question set or schema
 └── BudgetExceededError    a paid call would pass the cost budget; it was not made
@@ -44,6 +45,7 @@ __all__ = [
     "ReviewQueueError",
     "DatasetFormatError",
     "CacheCorruptError",
+    "StoreError",
     "ReplayError",
     "BaselineError",
     "BudgetExceededError",
@@ -103,6 +105,10 @@ class ExperimentError(ToolkitError):
 
 
 class CacheCorruptError(ToolkitError):
+    pass
+
+
+class StoreError(ToolkitError):
     pass
 
 

@@ -43,6 +43,7 @@ from .reliability.middleware import Faults, Retry
 from .retrieval import Source, SourceRouter, make_retriever
 from .retrieval.freshness import PreferCurrent
 from .steps import Decide, Extract, FitContext, Generate, Prompt, Retrieve, Run, RunRecord, Score, as_step
+from .storage import check_store, is_database_url
 from .tracking import RunStore
 from .validation import BusinessRules, Grounding, Guard, Safety, Schema, SqliteReviewQueue
 
@@ -281,6 +282,8 @@ def _build(config: PipelineConfig, settings, show_progress: bool, base: Path) ->
         )
     values = {**(settings.model_dump() if settings is not None else {}), **config.settings}
     settings = load_settings(**values)
+    if is_database_url(config.store):
+        _check_database(config.store)
     if config.corpus == "bundled":
         from .demo import tidewell_corpus
 
@@ -337,6 +340,20 @@ def _build(config: PipelineConfig, settings, show_progress: bool, base: Path) ->
     if config.store is not None:
         pipeline.store = RunStore(settings.home / config.store)
     return pipeline
+
+
+def _check_database(url: str) -> None:
+    """A PostgreSQL store is checked before any work (reachable, pgvector, no newer schema)."""
+    from .cost.ledger_postgres import SCHEMA_VERSION as LEDGER
+    from .reliability.effects_postgres import SCHEMA_VERSION as EFFECTS
+
+    check_store(url, known={"side-effect ledger": EFFECTS, "cost ledger": LEDGER})
+    # The ledgers are the first stores on PostgreSQL; the run store, cache and review queue follow (issue 14).
+    raise ConfigError(
+        f"store: {url} is reachable and has pgvector, but the run store, response cache and review queue "
+        f"are not on PostgreSQL yet (the side-effect and cost ledgers are: toolkit.reliability.side_effect_ledger(url), "
+        f"toolkit.cost.cost_ledger(url)); set store to a SQLite file such as runs.sqlite for now"
+    )
 
 
 def _confidence_steps(config: PipelineConfig, settings, base: Path) -> list:

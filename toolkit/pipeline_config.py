@@ -10,7 +10,8 @@
     retry: {max_attempts: 3, fallbacks: [extractive]}
     cache: {path: cache.sqlite, threshold: 0.9}
     ledger: {path: ledger.sqlite, priced_as: openai:gpt-4o-mini}
-    store: runs.sqlite              # the run store every run lands in (toolkit.tracking)
+    store: runs.sqlite              # the run store every run lands in (toolkit.tracking), or a
+                                    # postgresql:// URL: the state several workers share, in one database
     slo: {p95_latency_s: 2.0, error_rate: 0.01}   # objectives the metrics raise alerts on
 
     >>> config = PipelineConfig(name="demo", retriever={"kind": "bm25"})
@@ -187,11 +188,27 @@ class PipelineConfig(_Part):
     confidence: ConfidenceConfig | None = None
     escalation: EscalationConfig | None = None
     tiers: TiersConfig | None = None
-    store: str | None = Field(None, description="run store file (SQLite) under TOOLKIT_HOME; every run lands there")
+    store: str | None = Field(
+        None,
+        description="run store file (SQLite) under TOOLKIT_HOME, where every run lands; or a postgresql:// URL "
+        "(no password: libpq reads PGPASSWORD or ~/.pgpass), checked before any work",
+    )
     slo: dict[str, float] | None = Field(
         None, description="service-level objectives, e.g. {p95_latency_s: 2, error_rate: 0.01, completion: 0.5}"
     )
     _folder: Path | None = PrivateAttr(None)
+
+    @field_validator("store")
+    @classmethod
+    def _no_password_in_the_file(cls, store: str | None) -> str | None:
+        from urllib.parse import urlsplit
+
+        if store is not None and store.startswith(("postgresql://", "postgres://")) and urlsplit(store).password:
+            raise ValueError(
+                "the store URL holds a password, which would be saved and committed with the configuration; "
+                "remove it from the URL and set PGPASSWORD (or a ~/.pgpass line) instead"
+            )
+        return store
 
     @property
     def version(self) -> str:

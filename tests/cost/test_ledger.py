@@ -1,5 +1,6 @@
 """The cost ledger: every call recorded and priced per query, projections of free runs, the budget
-as a hard stop across processes, and damaged ledgers refused. Prices are the bundled table's."""
+as a hard stop across processes, and damaged ledgers refused. Prices are the bundled table's.
+The ledger tests run twice: over the SQLite file and over PostgreSQL (a real server, tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,17 @@ from toolkit.models.usage import Usage
 RETURNS = "How long do I have to return an item?"
 
 
-@pytest.fixture
-def ledger(tmp_path):
-    from toolkit.cost.ledger import CostLedger
+@pytest.fixture(params=["sqlite", "postgres"])
+def where(request, tmp_path) -> str:
+    """Where a ledger lives: a SQLite file, or a fresh schema on the test PostgreSQL server."""
+    return str(tmp_path / "ledger.sqlite") if request.param == "sqlite" else request.getfixturevalue("postgres_url")
 
-    return CostLedger(
-        tmp_path / "ledger.sqlite", priced_as="openai:gpt-4o-mini", embed_priced_as="openai:text-embedding-3-small"
-    )
+
+@pytest.fixture
+def ledger(where):
+    from toolkit.cost.ledger_postgres import cost_ledger
+
+    return cost_ledger(where, priced_as="openai:gpt-4o-mini", embed_priced_as="openai:text-embedding-3-small")
 
 
 def test_ledger_records_every_kind_of_call_per_query(ledger):
@@ -64,11 +69,11 @@ def test_unknown_kind_and_unpriced_projection_are_refused(ledger, tmp_path):
         CostLedger(tmp_path / "other.sqlite", priced_as="openai:gpt-5-turbo")
 
 
-def test_zero_budget_blocks_every_paid_call_and_no_free_one(tmp_path):
-    from toolkit.cost.ledger import CostLedger
+def test_zero_budget_blocks_every_paid_call_and_no_free_one(where):
+    from toolkit.cost.ledger_postgres import cost_ledger
     from toolkit.errors import BudgetExceededError
 
-    ledger = CostLedger(tmp_path / "ledger.sqlite", budget_usd=0)
+    ledger = cost_ledger(where, budget_usd=0)
     for model, estimate in [
         ("openai:gpt-4o-mini", 0.0),
         ("openai:gpt-4o-mini", 1e-9),
@@ -80,11 +85,11 @@ def test_zero_budget_blocks_every_paid_call_and_no_free_one(tmp_path):
     assert ledger.reserve("extractive:quote", 0.0) is None
 
 
-def test_budget_is_a_hard_stop(tmp_path):
-    from toolkit.cost.ledger import CostLedger
+def test_budget_is_a_hard_stop(where):
+    from toolkit.cost.ledger_postgres import cost_ledger
     from toolkit.errors import BudgetExceededError
 
-    ledger = CostLedger(tmp_path / "ledger.sqlite", budget_usd=0.001)
+    ledger = cost_ledger(where, budget_usd=0.001)
     ledger.record("q1", "llm", "openai:gpt-4o-mini", Usage(4000, 500))  # 600 + 300 = $0.0009
     with pytest.raises(BudgetExceededError) as info:
         ledger.reserve("openai:gpt-4o-mini", 0.0002)
@@ -101,11 +106,11 @@ def test_budget_is_a_hard_stop(tmp_path):
     assert ledger.spent() == 0.0009
 
 
-def test_negative_budget_is_a_config_error(tmp_path):
-    from toolkit.cost.ledger import CostLedger
+def test_negative_budget_is_a_config_error(where):
+    from toolkit.cost.ledger_postgres import cost_ledger
 
     with pytest.raises(ConfigError, match="budget_usd must be 0 or more"):
-        CostLedger(tmp_path / "ledger.sqlite", budget_usd=-1)
+        cost_ledger(where, budget_usd=-1)
 
 
 def test_corrupt_ledger_is_refused_and_left_alone(tmp_path):
@@ -132,14 +137,14 @@ def test_altered_ledger_row_is_detected(ledger):
         ledger.entries()
 
 
-def _ledger_worker(path, worker, start_at, barrier):
+def _ledger_worker(where, folder, worker, start_at, barrier):
     import time as _time
 
-    from toolkit.cost.ledger import CostLedger
+    from toolkit.cost.ledger_postgres import cost_ledger
     from toolkit.cost.prices import Usage
     from toolkit.errors import BudgetExceededError
 
-    ledger = CostLedger(path, budget_usd=0.01)
+    ledger = cost_ledger(where, budget_usd=0.01)
     _time.sleep(max(0.0, start_at - _time.time()))
     for i in range(100):
         ledger.record(f"w{worker}-q{i}", "llm", "openai:gpt-4o-mini", Usage(10, 1))
@@ -151,35 +156,34 @@ def _ledger_worker(path, worker, start_at, barrier):
             granted += 1
         except BudgetExceededError:
             pass
-    with open(f"{path}.granted.{worker}", "w") as f:
+    with open(f"{folder}/granted.{worker}", "w") as f:
         f.write(str(granted))
 
 
-def test_eight_processes_share_the_ledger_and_the_budget(tmp_path):
+def test_eight_processes_share_the_ledger_and_the_budget(where, tmp_path):
     import multiprocessing
     import time
 
-    from toolkit.cost.ledger import CostLedger
+    from toolkit.cost.ledger_postgres import cost_ledger
 
-    path = tmp_path / "ledger.sqlite"
-    CostLedger(path)
+    cost_ledger(where)
     spawn = multiprocessing.get_context("spawn")
     start_at = time.time() + 5
     barrier = spawn.Barrier(8)
-    workers = [spawn.Process(target=_ledger_worker, args=(path, w, start_at, barrier)) for w in range(8)]
+    workers = [spawn.Process(target=_ledger_worker, args=(where, tmp_path, w, start_at, barrier)) for w in range(8)]
     for w in workers:
         w.start()
     for w in workers:
         w.join(120)
     assert [w.exitcode for w in workers] == [0] * 8
-    rows = CostLedger(path).entries()
+    rows = cost_ledger(where).entries()
     assert len(rows) == 800 and rows["id"].nunique() == 800 and rows["query_id"].nunique() == 800
     assert sorted(rows.groupby("pid").size()) == [100] * 8
     # 800 calls x (10 x 0.15 + 1 x 0.60) = $0.00168 spent; $0.01 leaves room for exactly
     # 2 reservations of $0.003 plus part of a third: never more, whoever asks first
-    granted = sum(int((tmp_path / f"ledger.sqlite.granted.{w}").read_text()) for w in range(8))
+    granted = sum(int((tmp_path / f"granted.{w}").read_text()) for w in range(8))
     assert granted == 2
-    assert CostLedger(path).spent() == round(0.00168 + 2 * 0.003, 10)
+    assert cost_ledger(where).spent() == round(0.00168 + 2 * 0.003, 10)
 
 
 # --- in the pipeline -------------------------------------------------------------------------

@@ -1,4 +1,6 @@
-"""Idempotency keys and the side-effect ledger: once across retries, threads, processes and a kill."""
+"""Idempotency keys and the side-effect ledger: once across retries, threads, processes and a kill.
+
+Every ledger test runs twice: over the SQLite file and over PostgreSQL (a real server, tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +20,14 @@ from pathlib import Path
 import pytest
 
 from toolkit.errors import ConfigError, EffectInProgressError, LedgerCorruptError
-from toolkit.reliability.effects import EffectService, SideEffectLedger, idempotency_key, post_effect, support_steps
+from toolkit.reliability.effects import (
+    EffectService,
+    SideEffectLedger,
+    idempotency_key,
+    post_effect,
+    support_steps,
+)
+from toolkit.reliability.effects_postgres import side_effect_ledger
 from toolkit.reliability.faults import FaultInjector
 from toolkit.reliability.retry import RetryPolicy, is_transient
 
@@ -31,9 +40,15 @@ def service(tmp_path):
         yield service
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def where(request, tmp_path) -> str:
+    """Where a ledger lives: a SQLite file, or a fresh schema on the test PostgreSQL server."""
+    return str(tmp_path / "ledger.db") if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+
+
 @pytest.fixture
-def ledger(tmp_path):
-    return SideEffectLedger(tmp_path / "ledger.db")
+def ledger(where):
+    return side_effect_ledger(where)
 
 
 def fast_retry(**kwargs) -> RetryPolicy:
@@ -138,8 +153,8 @@ def test_a_live_holder_is_waited_for_then_reported(ledger):
     assert ledger.once("open_ticket:slow", lambda k: pytest.fail("ran twice")) == {"ok": 1}
 
 
-def test_an_expired_lease_is_taken_over(tmp_path):
-    ledger = SideEffectLedger(tmp_path / "ledger.db", lease_s=0.05)
+def test_an_expired_lease_is_taken_over(where):
+    ledger = side_effect_ledger(where, lease_s=0.05)
     stuck = threading.Event()
     threading.Thread(
         target=lambda: ledger.once("open_ticket:stuck", lambda k: stuck.wait(10) and {}), daemon=True
@@ -202,10 +217,10 @@ def test_support_steps_under_faults_leave_one_of_each(service, ledger):
     }
 
 
-def _worker(path: str, url: str, items: int, seed: int) -> None:
+def _worker(where: str, url: str, items: int, seed: int) -> None:
     import random
 
-    ledger = SideEffectLedger(path)
+    ledger = side_effect_ledger(where)
     order = list(range(items))
     random.Random(seed).shuffle(order)
     for i in order:  # every worker tries every item: all 8 race for each key
@@ -219,7 +234,7 @@ def _worker(path: str, url: str, items: int, seed: int) -> None:
 
 def test_eight_processes_share_one_ledger_without_loss_or_duplicates(service, ledger):
     context = multiprocessing.get_context("spawn")  # fork would copy a threaded parent mid-lock
-    workers = [context.Process(target=_worker, args=(str(ledger.path), service.url, 40, seed)) for seed in range(8)]
+    workers = [context.Process(target=_worker, args=(ledger.where, service.url, 40, seed)) for seed in range(8)]
     for w in workers:
         w.start()
     for w in workers:
@@ -232,7 +247,8 @@ def test_eight_processes_share_one_ledger_without_loss_or_duplicates(service, le
 
 BATCH = textwrap.dedent("""
     import sys, time
-    from toolkit.reliability.effects import SideEffectLedger, post_effect, support_steps
+    from toolkit.reliability.effects import post_effect, support_steps
+    from toolkit.reliability.effects_postgres import side_effect_ledger
 
     ledger_path, url, items, hang_at = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 
@@ -242,7 +258,7 @@ BATCH = textwrap.dedent("""
             time.sleep(600)   # the ticket exists, the ledger has not heard: the worst moment to die
         return result
 
-    ledger = SideEffectLedger(ledger_path)
+    ledger = side_effect_ledger(ledger_path)
     for i in range(items):
         support_steps(ledger, url, {"request_id": f"r-{i}"}, post=post)
 """)
@@ -251,7 +267,7 @@ BATCH = textwrap.dedent("""
 def test_killed_mid_batch_then_resumed_loses_and_repeats_nothing(service, ledger, tmp_path):
     script = tmp_path / "batch.py"
     script.write_text(BATCH)
-    command = [sys.executable, str(script), str(ledger.path), service.url, "12"]
+    command = [sys.executable, str(script), ledger.where, service.url, "12"]
     env = {**os.environ, "PYTHONPATH": str(PROJECT)}
     child = subprocess.Popen(command + ["r-7"], env=env)
     try:

@@ -11,6 +11,7 @@ from ..models.usage import Usage
 from .cache import ResponseCache
 from .cache_keys import CachedAnswer, CacheRequest, guard_terms, normalize
 from .ledger import LEDGER_KINDS, CostLedger
+from .ledger_postgres import PostgresCostLedger, cost_ledger
 from .middleware import Budget, Cache
 from .pipeline_cache import NormalizedRetriever, memo_embedding
 from .prices import (
@@ -28,6 +29,8 @@ from .prices import (
 from .replay import Recording, Replay, replay_into
 
 __all__ = [
+    "PostgresCostLedger",
+    "cost_ledger",
     "Recording",
     "Replay",
     "replay_into",

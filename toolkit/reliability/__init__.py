@@ -7,6 +7,7 @@ Not here: what a retry costs (toolkit.cost.ledger records it).
 """
 
 from .effects import EffectService, SideEffectLedger, idempotency_key, post_effect, support_steps
+from .effects_postgres import PostgresSideEffectLedger, side_effect_ledger
 from .faults import FaultInjector, FaultProxy
 from .middleware import Faults, Retry
 from .retry import Attempt, CallResult, RetryPolicy, check_complete, check_schema, is_transient
@@ -23,6 +24,8 @@ __all__ = [
     "FaultInjector",
     "FaultProxy",
     "SideEffectLedger",
+    "side_effect_ledger",
+    "PostgresSideEffectLedger",
     "EffectService",
     "idempotency_key",
     "post_effect",

@@ -5,7 +5,8 @@ notification) gets an idempotency key derived from the request and the step. The
 records each key's step and result, so the step runs at most once across retries, across
 concurrent duplicates (threads and processes) and across a process killed mid-pipeline and
 resumed: a key already done returns its stored result; a key another live worker holds is
-waited for; a key whose holder died (or whose lease ran out) is taken over.
+waited for; a key whose holder died (or whose lease ran out) is taken over. Workers on several
+machines share one PostgreSQL ledger instead (effects_postgres.side_effect_ledger picks by location).
 
     >>> ledger = SideEffectLedger(tmp_path / "effects.db")
     >>> key = idempotency_key({"request_id": "r-1", "question": "Where is order 1042?"}, "open_ticket")
@@ -124,6 +125,11 @@ class SideEffectLedger:
             raise LedgerCorruptError(
                 f"{self.path} is not a side-effect ledger (schema {schema!r}, expected {SCHEMA!r}); give a new path"
             )
+
+    @property
+    def where(self) -> str:
+        """What another worker opens to share this ledger (the file's path)."""
+        return str(self.path)
 
     def _connect(self) -> sqlite3.Connection:
         # One connection per operation: safe across threads, and nothing stays open after a fork.
