@@ -84,8 +84,8 @@ class BudgetedWorker:
         conn = self._ready()
         try:
             conn.send((function, args))
-        except (BrokenPipeError, EOFError, OSError):
-            raise OverBudget("crash", self._stop()) from None
+        except OSError:  # the worker left while taking the request: a request too large for its memory?
+            raise OverBudget("memory" if self._said_memory() else "crash", self._stop()) from None
         if not conn.poll(self.timeout_s):
             self._stop()
             raise OverBudget("time")
@@ -99,6 +99,12 @@ class BudgetedWorker:
         if kind == "raised":
             raise value
         return value
+
+    def _said_memory(self) -> bool:
+        try:
+            return self._conn.poll(1) and self._conn.recv() == ("memory", None)
+        except (EOFError, OSError):
+            return False
 
     def close(self) -> None:
         """Stop the worker (a closed worker starts again on the next call)."""
@@ -201,6 +207,9 @@ def _serve(read_fd: int, write_fd: int) -> None:
         try:
             request = conn.recv()
         except EOFError:
+            return
+        except MemoryError:  # the request alone (a file's bytes) is over the budget
+            conn.send(("memory", None))
             return
         if request is None:
             return
