@@ -20,6 +20,7 @@ from pathlib import Path
 from _common import median, record, timed
 
 import toolkit
+from toolkit.demo import tidewell_corpus
 from toolkit.ingestion.loaders import load_folder
 from toolkit.models.providers import make_embed_model
 
@@ -34,7 +35,7 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     settings = toolkit.setup_notebook(home=home)
     embed_model = make_embed_model(settings)
-    corpus = toolkit.tidewell_corpus()
+    corpus = tidewell_corpus()
 
     documents, _ = load_folder(corpus)
     splitter = SentenceSplitter(chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap)

@@ -209,7 +209,6 @@ BAD_FILES = {
     "data.csv": "unsupported file type '.csv' (supported: .htm, .html, .markdown, .md, .pdf, .txt)",
     "empty.txt": "empty file",
     "huge.txt": "50.0 MB is over the 10 MB limit; raise max_file_mb to index it",
-    "latin1.txt": "not UTF-8 (invalid byte at offset 3); convert it, for example: iconv -f latin1 -t utf-8",
     "loop.md": "symlink loop",
     "pipe.txt": "not a regular file",
     "README": "unsupported file type '(none)' (supported: .htm, .html, .markdown, .md, .pdf, .txt)",
@@ -222,7 +221,8 @@ PERMISSION_FILES = {
     "locked": "cannot list folder: Permission denied",
     "secret.txt": "no read permission; run chmod +r on it, or ingest as its owner",
 }
-GOOD_FILES = ["good.md", "notes.txt", "page.html", "sub/deep.txt"]
+# latin1.txt is read too: its text is not UTF-8, and is decoded as cp1252 (loaders.decode_text).
+GOOD_FILES = ["good.md", "latin1.txt", "notes.txt", "page.html", "sub/deep.txt"]
 
 
 def make_bad_folder(root: Path) -> Path:

@@ -51,7 +51,8 @@ def test_ingest_json(ingested):
     result, corpus, index, home = ingested
     assert result.returncode == 0, result.stderr
     report = one_json_object(result.stdout)
-    assert set(report) == {"indexed", "skipped", "chunks", "embedded", "seconds", "source", "index", "notes"}
+    assert set(report) == {"indexed", "skipped", "decoded", "chunks", "embedded", "seconds", "source", "index", "notes"}
+    assert report["decoded"] == {}
     assert report["indexed"] == DOC_IDS
     assert report["skipped"] == [
         {"path": "empty.md", "reason": "empty file"},

@@ -10,8 +10,8 @@ from toolkit.config import Settings, default_home, load_settings
 from toolkit.errors import ConfigError
 
 KNOWN = (
-    "base_url, chunk_overlap, chunk_size, chunking, completion, context_window, embed, llm, max_file_mb, "
-    "max_output_tokens, prices, seed, temperature, top_k"
+    "base_url, chunk_overlap, chunk_size, chunking, completion, context_window, embed, ingest_file_memory_mib, "
+    "ingest_file_timeout_s, llm, max_file_mb, max_output_tokens, prices, seed, temperature, top_k"
 )
 
 
@@ -39,6 +39,8 @@ def test_defaults(toolkit_home):
         "temperature": 0.0,
         "seed": 0,
         "max_file_mb": 10.0,
+        "ingest_file_timeout_s": 30.0,
+        "ingest_file_memory_mib": 1024,
     }
     assert s.index_root == toolkit_home / "indexes"
 
@@ -136,6 +138,11 @@ def test_invalid_toml_names_the_file(toolkit_home):
         ),
         ({"chunk_size": 8}, "setting 'chunk_size': Input should be greater than or equal to 32 (got 8)"),
         ({"max_file_mb": 0}, "setting 'max_file_mb': Input should be greater than 0 (got 0)"),
+        ({"ingest_file_timeout_s": 0}, "setting 'ingest_file_timeout_s': Input should be greater than 0 (got 0)"),
+        (
+            {"ingest_file_memory_mib": 8},
+            "setting 'ingest_file_memory_mib': Input should be greater than or equal to 16 (got 8)",
+        ),
         ({"colour": "red"}, "setting 'colour': Extra inputs are not permitted (got 'red')"),
     ],
 )

@@ -67,6 +67,15 @@ class Settings(BaseModel):
     temperature: float = Field(0.0, ge=0.0)
     seed: int = 0
     max_file_mb: float = Field(10.0, gt=0, description="larger files are skipped at ingestion")
+    ingest_file_timeout_s: float = Field(
+        30.0, gt=0, description="seconds the parser may spend on one file at ingestion; a slower file is skipped"
+    )
+    ingest_file_memory_mib: int = Field(
+        1024,
+        ge=16,
+        description="MiB the parser may take for one file at ingestion (address space, enforced on Linux); "
+        "a file that needs more is skipped",
+    )
     prices: Path | None = Field(
         None,
         description="a price table CSV whose rows add to or override the "

@@ -277,7 +277,7 @@ def test_an_empty_folder_raises_and_writes_nothing(tmp_path, counting):
 
 def test_the_folder_of_bad_inputs_ingests_its_good_files(bad_folder, tmp_path, counting):
     index, report = run(bad_folder, tmp_path / "index", counting)
-    good = ["good.md", "notes.txt", "page.html", "sub/deep.txt"]
+    good = ["good.md", "latin1.txt", "notes.txt", "page.html", "sub/deep.txt"]
     if IS_ROOT:
         assert report.indexed == sorted(good + ["locked/inside.txt", "secret.txt"])
         assert {s.path: s.reason for s in report.skipped} == BAD_FILES
@@ -285,12 +285,16 @@ def test_the_folder_of_bad_inputs_ingests_its_good_files(bad_folder, tmp_path, c
         assert report.indexed == good
         assert {s.path: s.reason for s in report.skipped} == BAD_FILES | PERMISSION_FILES
     assert [s.path for s in report.skipped] == sorted(s.path for s in report.skipped)
+    assert report.decoded == {"latin1.txt": "cp1252"}
     assert report.chunks == report.embedded == len(report.indexed)  # every good file is one short chunk
     assert index.store.documents() == report.indexed
     frame = report.frame()
     assert list(frame.columns) == ["path", "status", "reason"]
     assert len(frame) == len(report.indexed) + len(report.skipped)
     assert frame.loc[frame.path == "huge.txt", "reason"].item() == BAD_FILES["huge.txt"]
+    assert frame.loc[frame.path == "latin1.txt", ["status", "reason"]].values.tolist() == [
+        ["indexed", "decoded as cp1252 (not UTF-8)"]
+    ]
 
 
 def _short_hash(path) -> str:
@@ -321,6 +325,7 @@ def test_report_text_and_json(corpus, tmp_path, counting):
     assert report.to_dict() == {
         "indexed": DOC_IDS,
         "skipped": [],
+        "decoded": {},
         "chunks": 7,
         "embedded": 7,
         "seconds": 1.25,

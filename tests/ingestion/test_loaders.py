@@ -216,6 +216,7 @@ def test_bad_inputs_are_reported_and_the_good_files_load(bad_folder):
         assert reasons == BAD_FILES
         assert [d.doc_id for d in docs] == [
             "good.md",
+            "latin1.txt",
             "locked/inside.txt",
             "notes.txt",
             "page.html",
@@ -231,6 +232,9 @@ def test_bad_inputs_are_reported_and_the_good_files_load(bad_folder):
     assert texts["notes.txt"] == "Plain notes about shipping."
     assert texts["page.html"] == "Hub costs $99."
     assert texts["sub/deep.txt"] == "A file one folder down."
+    # Latin-1 bytes, read as Windows-1252 (a superset for text), and the document says so
+    assert texts["latin1.txt"] == "caf\u00e9 cr\u00e8me br\u00fbl\u00e9e"
+    assert {d.doc_id: d.metadata.get("encoding") for d in docs if "encoding" in d.metadata} == {"latin1.txt": "cp1252"}
 
 
 def test_scan_folder_lists_candidates_and_passes_over_hidden_and_symlinked_folders(bad_folder):
@@ -271,17 +275,20 @@ NOBODY = 65534
 
 # Here the venv's interpreter is a symlink into /root/.pyenv, and /root is mode 0700, so `nobody`
 # cannot exec it (a preexec_fn that drops privileges fails with EACCES). Instead the
-# subprocess starts as root, imports everything it needs, then drops to nobody for good
-# before it touches the folder.
+# subprocess starts as root, imports everything it needs and starts the parser's worker (which
+# only ever sees bytes the caller read), then drops to nobody for good before it touches the folder.
 AS_NOBODY = textwrap.dedent("""
     import json, os, sys
     import encodings.utf_8_sig, bs4, pypdf  # imported lazily by the loaders; import while still root
-    from toolkit.ingestion.loaders import load_folder
+    from llama_index.core.schema import Document
+    from toolkit.ingestion.loaders import load_folder, parser_worker
+    worker = parser_worker(30, 1024)
+    worker.call(len, b"started as root")
     os.setgroups([])
     os.setgid({uid})
     os.setuid({uid})
     assert os.geteuid() == {uid} and os.getegid() == {uid}
-    docs, skipped = load_folder(sys.argv[1])
+    docs, skipped = load_folder(sys.argv[1], worker=worker)
     print(json.dumps({{"docs": [d.doc_id for d in docs], "skipped": {{s.path: s.reason for s in skipped}}}}))
 """).format(uid=NOBODY)
 

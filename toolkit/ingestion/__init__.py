@@ -1,32 +1,50 @@
-"""Ingestion: a folder to Documents with a per-file report, chunking, incremental and batched
-embedding, and the index on disk (atomic, checksummed, FAISS with delete by document).
+"""Ingestion: a folder to Documents with a per-file report, each file parsed under a time and a
+memory budget, chunking, incremental and batched embedding, and the index on disk (atomic,
+checksummed, FAISS with delete by document).
 
+    >>> from toolkit.ingestion import CHUNKING_STRATEGIES
     >>> sorted(CHUNKING_STRATEGIES)
     ['markdown', 'sentence', 'token']
+
+The names load lazily, as the toolkit's own do: the parser's worker process imports
+`toolkit.ingestion.loaders` without LlamaIndex, FAISS or the models (a fresh interpreter that
+imported them all would take seconds to start).
 
 Not here: querying the index (toolkit.retrieval).
 """
 
-from .chunking import CHUNKING_STRATEGIES, chunk_documents, make_chunker
-from .incremental import IngestReport, default_index_dir, ingest
-from .index import Index
-from .loaders import FORMATS, load_folder
-from .persist import VersionedFolder, sha256_file
-from .vectorstore import INDEX_KINDS, FaissStore, choose_kind
+from __future__ import annotations
 
-__all__ = [
-    "ingest",
-    "IngestReport",
-    "Index",
-    "load_folder",
-    "chunk_documents",
-    "make_chunker",
-    "CHUNKING_STRATEGIES",
-    "FORMATS",
-    "default_index_dir",
-    "FaissStore",
-    "INDEX_KINDS",
-    "choose_kind",
-    "VersionedFolder",
-    "sha256_file",
-]
+import importlib
+
+# public name -> module that defines it
+_EXPORTS = {
+    "ingest": "incremental",
+    "IngestReport": "incremental",
+    "Index": "index",
+    "load_folder": "loaders",
+    "chunk_documents": "chunking",
+    "make_chunker": "chunking",
+    "CHUNKING_STRATEGIES": "chunking",
+    "FORMATS": "loaders",
+    "default_index_dir": "incremental",
+    "FaissStore": "vectorstore",
+    "INDEX_KINDS": "vectorstore",
+    "choose_kind": "vectorstore",
+    "VersionedFolder": "persist",
+    "sha256_file": "persist",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'toolkit.ingestion' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

@@ -7,6 +7,11 @@ embeds nothing; a changed file re-embeds only its own chunks; a removed file's c
 index. (IngestionPipeline's transformation cache is off: it is keyed on a whole batch of nodes,
 so it never hit on a changed corpus, while it held three quarters of the index's bytes.)
 
+Each new or changed file is parsed in a worker process under the `ingest_file_timeout_s` and
+`ingest_file_memory_mib` budgets (loaders.parse_in): a file over one is skipped, named in the
+report with the budget and the setting that raises it, and not recorded as done, so the next run
+tries it again. The index is written once, after every file was read, or not at all.
+
 Chunks are embedded and stored a batch at a time (EMBED_BATCHES of the model's own batches), and
 each batch's embeddings are dropped once the store holds them: peak memory grows with the
 corpus's text, not with its embeddings (benchmarks/bench_ingest_memory.py measures it).
@@ -31,7 +36,7 @@ from ..errors import IndexCorruptError, IngestError
 from ..models.providers import embed_model_id, make_embed_model
 from .chunking import make_chunker
 from .index import Index
-from .loaders import PARSER_VERSION, SkipFile, Skipped, parse_file, read_file, scan_folder
+from .loaders import PARSER_VERSION, SkipFile, Skipped, parse_in, parser_worker, read_file, scan_folder
 from .persist import VersionedFolder
 
 __all__ = ["IngestReport", "ingest", "default_index_dir"]
@@ -51,6 +56,9 @@ class IngestReport:
     index: str = ""
     indexed: list[str] = field(default_factory=list)  # doc ids (relative paths) now in the index
     skipped: list[Skipped] = field(default_factory=list)
+    decoded: dict[str, str] = field(
+        default_factory=dict
+    )  # doc id -> encoding, for text read this run that was not UTF-8
     chunks: int = 0  # chunks in the index after the run
     embedded: int = 0  # chunks of new or changed files this run (0 when nothing changed)
     seconds: float = 0.0
@@ -60,6 +68,7 @@ class IngestReport:
         return {
             "indexed": self.indexed,
             "skipped": [asdict(s) for s in self.skipped],
+            "decoded": self.decoded,
             "chunks": self.chunks,
             "embedded": self.embedded,
             "seconds": self.seconds,
@@ -72,10 +81,11 @@ class IngestReport:
         return json.dumps(self.to_dict(), indent=2)
 
     def frame(self):
-        """One row per file: path, status (indexed or skipped) and reason."""
+        """One row per file: path, status (indexed or skipped) and reason (for an indexed file,
+        the encoding it was decoded from when that was not UTF-8)."""
         import pandas as pd
 
-        rows = [{"path": p, "status": "indexed", "reason": ""} for p in self.indexed]
+        rows = [{"path": p, "status": "indexed", "reason": _decoded_as(self.decoded.get(p))} for p in self.indexed]
         rows += [{"path": s.path, "status": "skipped", "reason": s.reason} for s in self.skipped]
         return pd.DataFrame(rows, columns=["path", "status", "reason"]).sort_values("path", ignore_index=True)
 
@@ -85,9 +95,14 @@ class IngestReport:
             f"indexed {len(self.indexed)} {files} into {self.chunks} chunks "
             f"({self.embedded} embedded this run) in {self.seconds:.1f} s"
         ]
+        lines += [f"  read {path}: {_decoded_as(encoding)}" for path, encoding in sorted(self.decoded.items())]
         lines += [f"  skipped {s.path}: {s.reason}" for s in self.skipped]
         lines += [f"  note: {note}" for note in self.notes]
         return "\n".join(lines)
+
+
+def _decoded_as(encoding: str | None) -> str:
+    return f"decoded as {encoding} (not UTF-8)" if encoding else ""
 
 
 def default_index_dir(settings: Settings, source: str | Path) -> Path:
@@ -170,15 +185,21 @@ def _ingest_locked(
     fingerprints: dict[str, str] = {}  # doc id -> SHA-256 of the file's bytes
     changed = []  # Documents of new or changed files
     max_bytes = int(settings.max_file_mb * 1_000_000)
-    for path, doc_id in tqdm(candidates, desc="Reading files", unit="file", disable=not show_progress):
-        try:
-            data = read_file(path, max_bytes)
-            digest = hashlib.sha256(data).hexdigest()
-            if known.get(doc_id) != digest or doc_id not in stored:
-                changed.append(parse_file(data, path.suffix, doc_id))
-            fingerprints[doc_id] = digest
-        except SkipFile as skip:
-            report.skipped.append(Skipped(doc_id, str(skip)))
+    # The worker starts on the first file that needs parsing: an unchanged folder starts none.
+    with parser_worker(settings.ingest_file_timeout_s, settings.ingest_file_memory_mib) as worker:
+        for path, doc_id in tqdm(candidates, desc="Reading files", unit="file", disable=not show_progress):
+            try:
+                data = read_file(path, max_bytes)
+                digest = hashlib.sha256(data).hexdigest()
+                if known.get(doc_id) != digest or doc_id not in stored:
+                    document = parse_in(worker, data, path.suffix, doc_id)
+                    changed.append(document)
+                    if "encoding" in document.metadata:
+                        report.decoded[doc_id] = document.metadata["encoding"]
+                # Recorded only once read: a skipped file is not done, and the next run tries it.
+                fingerprints[doc_id] = digest
+            except SkipFile as skip:
+                report.skipped.append(Skipped(doc_id, str(skip)))
     report.skipped.sort(key=lambda s: s.path)
     report.indexed = sorted(fingerprints)
 

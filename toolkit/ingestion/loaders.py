@@ -8,13 +8,19 @@ A document's id is its path relative to the folder, with forward slashes, so ans
     >>> docs[0].doc_id, len(docs), skipped
     ('company/about.md', 54, [])
 
-Nothing here raises on a bad file: an empty, binary, non-UTF-8, oversized, corrupt, unreadable
-or looping file becomes a `Skipped(path, reason)` and the rest of the folder still loads.
+Nothing here raises on a bad file: an empty, binary, oversized, corrupt, unreadable or looping
+file becomes a `Skipped(path, reason)` and the rest of the folder still loads. Each file is
+parsed in a worker process under a time and a memory budget (budget.py): a file that would keep
+the parser busy for minutes, or need gigabytes, is skipped with the budget it exceeded and the
+setting that raises it. Text that is not UTF-8 is decoded in the encoding charset-normalizer
+detects, and the document says so (`metadata["encoding"]`, kept out of the embedded and the
+prompted text).
 Not here: chunking and embedding (incremental.py).
 """
 
 from __future__ import annotations
 
+import codecs
 import errno
 import io
 import logging
@@ -25,8 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from llama_index.core.schema import Document
-
+from .budget import BudgetedWorker, OverBudget
 from .dates import effective_date
 
 __all__ = [
@@ -37,6 +42,11 @@ __all__ = [
     "scan_folder",
     "read_file",
     "parse_file",
+    "parse_fields",
+    "to_document",
+    "parse_in",
+    "parser_worker",
+    "decode_text",
     "load_folder",
     "clean_text",
     "html_to_text",
@@ -58,6 +68,16 @@ class Skipped:
 
 class SkipFile(Exception):
     """A file cannot be indexed; the message is the reason shown in the report."""
+
+
+@dataclass(frozen=True)
+class ParsedFile:
+    """What parsing a file yields, before it becomes a LlamaIndex Document (plain, so that it
+    crosses from the parser process cheaply)."""
+
+    doc_id: str
+    text: str
+    metadata: dict
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -141,22 +161,54 @@ def _pdf_text(data: bytes) -> tuple[str, str]:
             raise SkipFile("encrypted PDF; decrypt it first (for example: qpdf --decrypt in.pdf out.pdf)")
         pages = [page.extract_text() or "" for page in reader.pages]
         title = (reader.metadata.title if reader.metadata else None) or ""
-    except SkipFile:
+    except (SkipFile, MemoryError):  # a MemoryError is the memory budget's, not a corrupt file
         raise
     except Exception as exc:  # pypdf raises many types on damaged input; each is a skip, not a crash
         raise SkipFile(f"corrupt PDF ({type(exc).__name__}: {exc}); re-export or repair it") from exc
     return "\n\n".join(pages), str(title)
 
 
-def _decode(data: bytes) -> str:
+def decode_text(data: bytes) -> tuple[str, str | None]:
+    """The text in a file's bytes, and the encoding it was decoded from when that is not UTF-8
+    (detected by charset-normalizer); raises SkipFile for binary content or undetectable bytes.
+
+    >>> decode_text("café".encode("utf-8")), decode_text("Grüße aus Köln".encode("cp1252"))
+    (('café', None), ('Grüße aus Köln', 'cp1252'))
+    """
+    if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return _detected(data)  # UTF-16 and UTF-32 hold NUL bytes by design
     if b"\x00" in data[:8192]:
         raise SkipFile("binary content (NUL bytes) in a text file")
     try:
-        return data.decode("utf-8-sig")
+        return data.decode("utf-8-sig"), None
     except UnicodeDecodeError as exc:
+        return _detected(data, exc)
+
+
+def _detected(data: bytes, error: UnicodeDecodeError | None = None) -> tuple[str, str]:
+    from charset_normalizer import from_bytes
+
+    matches = from_bytes(data)
+    best = matches.best()
+    if best is None:
+        where = f" (invalid byte at offset {error.start})" if error else ""
         raise SkipFile(
-            f"not UTF-8 (invalid byte at offset {exc.start}); convert it, for example: iconv -f latin1 -t utf-8"
-        ) from exc
+            f"not UTF-8{where} and no other encoding fits; convert it, for example: iconv -f latin1 -t utf-8"
+        )
+    # On a short text several readings score the same, and charset-normalizer lists them in its
+    # own order (cp1250 before cp1252: "crème" read as "crčme"). Among equals, prefer
+    # Windows-1252, the legacy encoding most Western text is in (WHATWG reads Latin-1 as it too).
+    for match in matches:
+        if (match.chaos, match.coherence) == (best.chaos, best.coherence) and "cp1252" in match.could_be_from_charset:
+            return str(match), "cp1252"
+    return str(best), best.encoding
+
+
+def _decode(data: bytes, metadata: dict) -> str:
+    text, encoding = decode_text(data)
+    if encoding:
+        metadata["encoding"] = encoding
+    return text
 
 
 def _first_heading(text: str) -> str:
@@ -193,16 +245,17 @@ def read_file(path: Path, max_bytes: int) -> bytes:
         raise SkipFile(f"cannot read: {exc.strerror}") from exc
 
 
-def parse_file(data: bytes, suffix: str, doc_id: str) -> Document:
-    """A Document with id `doc_id` from a file's bytes; raises SkipFile when no text comes out."""
+def parse_fields(data: bytes, suffix: str, doc_id: str) -> ParsedFile:
+    """The text and metadata of a file's bytes; raises SkipFile when no text comes out."""
     fmt = FORMATS[suffix.lower()]
     title = ""
+    decoded: dict = {}  # {"encoding": name} for text that is not UTF-8
     if fmt == "pdf":
         text, title = _pdf_text(data)
     elif fmt == "html":
-        text, title = html_to_text(_decode(data))
+        text, title = html_to_text(_decode(data, decoded))
     else:
-        text = _decode(data)
+        text = _decode(data, decoded)
         title = _first_heading(text) if fmt == "markdown" else ""
     text = clean_text(text)
     if not text:
@@ -211,14 +264,60 @@ def parse_file(data: bytes, suffix: str, doc_id: str) -> Document:
     metadata = {"source": doc_id, "title": title or Path(doc_id).stem.replace("_", " "), "format": fmt}
     if date := effective_date(text):
         metadata["effective_date"] = date
+    metadata.update(decoded)
+    return ParsedFile(doc_id, text, metadata)
+
+
+def to_document(parsed: ParsedFile):
+    """The LlamaIndex Document of a parsed file: its id is the file's relative path."""
+    from llama_index.core.schema import Document
+
+    # The title helps retrieval; the format, the date and the encoding are bookkeeping for
+    # neither the embedder nor the LLM (the date is in the text already, where the document
+    # says it). "encoding" is listed only when present, so UTF-8 documents are as they were.
+    hidden = ["format", "effective_date"] + (["encoding"] if "encoding" in parsed.metadata else [])
     return Document(
-        id_=doc_id,
-        text=text,
-        metadata=metadata,
-        # The title helps retrieval; the format and the date are bookkeeping for neither the
-        # embedder nor the LLM (the date is in the text already, where the document says it).
-        excluded_embed_metadata_keys=["format", "effective_date"],
-        excluded_llm_metadata_keys=["format", "title", "effective_date"],
+        id_=parsed.doc_id,
+        text=parsed.text,
+        metadata=parsed.metadata,
+        excluded_embed_metadata_keys=hidden,
+        excluded_llm_metadata_keys=["format", "title", "effective_date"] + hidden[2:],
+    )
+
+
+def parse_file(data: bytes, suffix: str, doc_id: str):
+    """A Document with id `doc_id` from a file's bytes, parsed in this process (no budget);
+    raises SkipFile when no text comes out."""
+    return to_document(parse_fields(data, suffix, doc_id))
+
+
+def parser_worker(timeout_s: float, memory_mib: int) -> BudgetedWorker:
+    """A worker process that parses files under a time and a memory budget (use it in `with`)."""
+    return BudgetedWorker(timeout_s, memory_mib, preload=[__name__, "bs4", "pypdf", "charset_normalizer"])
+
+
+def parse_in(worker: BudgetedWorker, data: bytes, suffix: str, doc_id: str):
+    """`parse_file`, run in `worker` under its budget: the same Document, or SkipFile with the
+    budget the file exceeded and the setting that raises it."""
+    try:
+        return to_document(worker.call(parse_fields, data, suffix, doc_id))
+    except OverBudget as over:
+        raise SkipFile(_over_budget_reason(over, worker)) from None
+
+
+def _over_budget_reason(over: OverBudget, worker: BudgetedWorker) -> str:
+    if over.kind == "time":
+        return (
+            f"parsing took longer than the {worker.timeout_s:g} s time budget; raise ingest_file_timeout_s to index it"
+        )
+    if over.kind == "memory":
+        return (
+            f"parsing needed more than the {worker.memory_mib:g} MiB memory budget; "
+            "raise ingest_file_memory_mib to index it"
+        )
+    return (
+        f"the parser process died on it ({over.detail}); the file may be damaged: re-export it, "
+        "or raise ingest_file_memory_mib if it is very large"
     )
 
 
@@ -264,15 +363,33 @@ def scan_folder(folder: str | Path, exclude: Sequence[str | Path] = ()) -> tuple
     return candidates, skipped
 
 
-def load_folder(folder: str | Path, max_file_mb: float = 10.0) -> tuple[list[Document], list[Skipped]]:
-    """Every supported file under `folder` as a Document, and every other file with its reason."""
+def load_folder(
+    folder: str | Path,
+    max_file_mb: float = 10.0,
+    *,
+    ingest_file_timeout_s: float = 30.0,
+    ingest_file_memory_mib: int = 1024,
+    worker: BudgetedWorker | None = None,
+) -> tuple[list, list[Skipped]]:
+    """Every supported file under `folder` as a Document, and every other file with its reason.
+
+    Each file is parsed under the time and memory budgets (the defaults are Settings'); a file
+    over one is skipped, and the rest still load. Pass a started `parser_worker` as `worker` to
+    reuse it (its own budgets then apply); it is left running.
+    """
     candidates, skipped = scan_folder(folder)
     documents = []
-    for path, doc_id in candidates:
-        try:
-            documents.append(parse_file(read_file(path, int(max_file_mb * 1_000_000)), path.suffix, doc_id))
-        except SkipFile as skip:
-            skipped.append(Skipped(doc_id, str(skip)))
+    own = worker is None
+    worker = worker or parser_worker(ingest_file_timeout_s, ingest_file_memory_mib)
+    try:
+        for path, doc_id in candidates:
+            try:
+                documents.append(parse_in(worker, read_file(path, int(max_file_mb * 1_000_000)), path.suffix, doc_id))
+            except SkipFile as skip:
+                skipped.append(Skipped(doc_id, str(skip)))
+    finally:
+        if own:
+            worker.close()
     skipped.sort(key=lambda s: s.path)
     return documents, skipped
 
