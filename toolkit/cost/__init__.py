@@ -9,7 +9,7 @@ Not here: counting tokens of a reply (toolkit.models.usage).
 
 from ..models.usage import Usage
 from .cache import ResponseCache
-from .cache_keys import CachedAnswer, CacheRequest, guard_terms, normalize
+from .cache_keys import CachedAnswer, CacheRequest, guard_terms, normalize, wording_conflict
 from .ledger import LEDGER_KINDS, CostLedger
 from .ledger_postgres import PostgresCostLedger, cost_ledger
 from .middleware import Budget, Cache
@@ -53,6 +53,7 @@ __all__ = [
     "CacheRequest",
     "CachedAnswer",
     "guard_terms",
+    "wording_conflict",
     "normalize",
     "memo_embedding",
     "NormalizedRetriever",

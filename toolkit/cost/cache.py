@@ -6,10 +6,13 @@ question over changed context is a different key, so a stale answer is never ser
 
 Semantic: the nearest past question by embedding (FAISS inner product over unit vectors), among
 entries with the same prompt version, model, parameters and corpus fingerprint, is a hit when
-its cosine is at least `threshold` AND both questions carry the same guard terms: numbers and
-ids, negations, comparison words, and named entities you pass in. Embeddings alone call
-"free over $50" and "free under $50" the same question (cosine 0.95 here); the guard is what
-keeps those apart (see the probe set in datasets/tidewell/eval/cache_probes.jsonl).
+its cosine is at least `threshold` AND `cache_keys.wording_conflict` finds nothing against it:
+the same guard terms (numbers and ids, negations, comparison words, named entities you pass
+in), no content word replaced by another, and the shared words in the same order. Embeddings
+alone call "free over $50" and "free under $50" the same question (cosine 0.95 here), and serve
+one sentence's answer for its word-swapped look-alike on 87% of PAWS-Wiki's label-0 pairs at
+0.9; with the wording check, 0.5% on the tuning half (benchmarks/RESULTS.md has the held-out
+figure). The stored `guard` column is kept for reading; the check reads the stored question.
 
     >>> cache = ResponseCache(home / "cache" / "responses.sqlite", embed_model=embed)  # doctest: +SKIP
     >>> answer, kind = cache.get_or_compute(request, lambda: CachedAnswer("30 days"))    # doctest: +SKIP
@@ -43,7 +46,7 @@ import numpy as np
 from ..errors import CacheCorruptError, ConfigError
 from ..files import transaction
 from ..ingestion.vectorstore import search_one
-from .cache_keys import CachedAnswer, CacheRequest, guard_terms
+from .cache_keys import CachedAnswer, CacheRequest, guard_terms, wording_conflict
 
 __all__ = ["ResponseCache"]
 
@@ -260,7 +263,8 @@ class ResponseCache:
         return index
 
     def candidates(self, request: CacheRequest, vector: np.ndarray | None = None, k: int = 4):
-        """The nearest eligible past questions, best first: [(answer, cosine, guard terms agree)]."""
+        """The nearest eligible past questions, best first: [(answer, cosine, wording agrees)],
+        where the wording agrees when `wording_conflict` finds nothing against the match."""
         if self.embed_model is None:
             return []
         vector = self.embed(request.question) if vector is None else vector
@@ -269,7 +273,6 @@ class ResponseCache:
             if index.ntotal == 0:
                 return []
             scores, ids = search_one(index, vector, min(k, index.ntotal))
-        guard = sorted(guard_terms(request.question, self.entities))
         found = []
         for score, entry_id in zip(scores[0], ids[0]):
             row = self.db.execute(
@@ -283,7 +286,9 @@ class ResponseCache:
                 continue
             answer = self._row_answer(row[:4], float(score))
             if answer is not None:
-                found.append((answer, float(score), json.loads(row[4]) == guard))
+                # the wording check reads both questions: an order check needs the stored words
+                agrees = not wording_conflict(answer.question, request.question, self.entities)
+                found.append((answer, float(score), agrees))
         return found
 
     def _find(self, request: CacheRequest, vector: np.ndarray | None) -> tuple[CachedAnswer | None, str]:

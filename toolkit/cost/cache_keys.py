@@ -1,9 +1,10 @@
 """What makes two questions the same question to the response cache: its keys.
 
-`normalize` folds case, width, quotes and spacing; `guard_terms` names the words two questions
-must share before a semantic match may count (numbers and ids, negations, comparison words and
-given entity names: embeddings alone call "free over $50" and "free under $50" the same
-question). The fingerprints name what decides an answer: the prompt version, the model and its
+`normalize` folds case, width, quotes and spacing; `wording_conflict` says why two questions
+whose embeddings are close must still not share an answer: their guard terms differ (numbers and
+ids, negations, comparison words, given entity names: embeddings alone call "free over $50" and
+"free under $50" the same question), a content word was replaced by another, or the words they
+share come in another order (swapped roles). The fingerprints name what decides an answer: the prompt version, the model and its
 parameters, the retrieved context and the corpus. A `CacheRequest` bundles them into an exact
 key; a `CachedAnswer` is what the cache stores.
 
@@ -15,10 +16,13 @@ Not here: storing or finding answers (cache.py) and calling the model (pipeline_
 
 from __future__ import annotations
 
+import difflib
+import functools
 import hashlib
 import json
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -27,6 +31,8 @@ __all__ = [
     "CachedAnswer",
     "normalize",
     "guard_terms",
+    "content_words",
+    "wording_conflict",
     "digest",
     "prompt_version",
     "model_params",
@@ -34,79 +40,37 @@ __all__ = [
     "corpus_fingerprint",
 ]
 
-# Words that flip or shift a question's meaning while barely moving its embedding.
-NEGATIONS = {"not", "no", "never", "without", "unopened", "exclude", "excludes", "cannot", "nothing", "none"}
-CONTRASTS = {
+# The guard: general-English words whose presence flips or shifts a question's meaning while
+# barely moving its embedding. Two questions must carry the same set of them. Each class is a
+# closed class of English function words, not words of one corpus:
+# - negations (and "n't"): "does the plug work" / "does the plug not work";
+NEGATIONS = {"not", "no", "never", "without", "cannot", "nothing", "none", "nobody", "nowhere", "neither", "nor"}
+# - comparison words: the comparatives and superlatives of quantity, and the prepositions that set
+#   a bound on a number or a date ("free over $50" / "free under $50", "before" / "after July").
+COMPARISONS = {
+    "more",
+    "less",
+    "fewer",
+    "most",
+    "least",
     "over",
     "under",
     "above",
     "below",
-    "more",
-    "less",
     "before",
     "after",
     "within",
-    "min",
-    "max",
-    "minimum",
-    "maximum",
-    "lowest",
-    "highest",
-    "longer",
-    "shorter",
-    "least",
-    "most",
-    "first",
-    "last",
-    "monthly",
-    "yearly",
-    "annual",
-    "standard",
-    "express",
-    "heating",
-    "cooling",
-    "on",
-    "off",
-    "add",
-    "remove",
-    "pair",
-    "unpair",
-    "cancel",
-    "subscribe",
-    "return",
-    "exchange",
-    "refund",
-    "monday",
-    "tuesday",
-    "wednesday",
-    "thursday",
-    "friday",
-    "saturday",
-    "saturdays",
-    "sunday",
-    "sundays",
-    "january",
-    "february",
-    "march",
-    "april",
-    "may",
-    "june",
-    "july",
-    "august",
-    "september",
-    "october",
-    "november",
-    "december",
-    "ceo",
-    "cto",
-    "cfo",
-    "color",
-    "white",
-    "launch",
 }
+# - numbers: any token with a digit (prices, ids, versions, dates), and number words as digits.
 NUMBER_WORDS = {
     w: str(i) for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())
 }
+# Particles that complete a verb ("turn on" / "turn off", "sign in" / "sign out") count as content
+# words below, although stop-word lists drop them.
+PARTICLES = {"on", "off", "in", "out", "up", "down"}
+# Chat noise that a stop-word list does not know; it never changes what is asked.
+GREETINGS = {"hi", "hey", "hello", "thanks", "thank", "please"}
+_CONTRACTED = {"ca": "can", "wo": "will", "sha": "shall"}  # can't, won't, shan't without their "n't"
 _WORD = re.compile(r"[a-z0-9$][a-z0-9$.,'/-]*[a-z0-9]|[a-z0-9$]")
 
 
@@ -120,20 +84,103 @@ def normalize(question: str) -> str:
     return re.sub(r"\s+", " ", text).strip(" ?!.")
 
 
+def _words(question: str) -> list[str]:
+    return [NUMBER_WORDS.get(w, w).rstrip(".,") for w in _WORD.findall(normalize(question))]
+
+
 def guard_terms(question: str, entities: Iterable[str] = ()) -> frozenset[str]:
     """The terms two questions must share to be the same question: tokens with digits (prices,
-    ids, versions), negations ("n't" counts), contrast words, and the given entity names.
+    ids, versions), negations ("n't" counts), comparison words, and the given entity names.
 
     >>> sorted(guard_terms("Is shipping free over $50?"))
     ['$50', 'over']
     """
     text = normalize(question)
-    words = [NUMBER_WORDS.get(w, w) for w in _WORD.findall(text)]
-    terms = {w.rstrip(".,") for w in words if any(c.isdigit() for c in w)}
-    terms |= {w for w in words if w in NEGATIONS or w in CONTRASTS}
+    words = _words(question)
+    terms = {w for w in words if any(c.isdigit() for c in w)}
+    terms |= {w for w in words if w in NEGATIONS or w in COMPARISONS}
     terms |= {"not" for w in words if w.endswith("n't")}
     terms |= {e.casefold() for e in entities if re.search(rf"\b{re.escape(e.casefold())}\b", text)}
     return frozenset(terms)
+
+
+@functools.cache
+def _stop_words() -> frozenset[str]:
+    """NLTK's English stop words (LlamaIndex ships them), less the particles, plus greetings."""
+    from llama_index.core.utils import globals_helper
+
+    return frozenset(globals_helper.stopwords) - PARTICLES | GREETINGS
+
+
+@functools.cache
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def content_words(question: str) -> list[str]:
+    """The question's content words in order, stemmed: stop words, guard words and greetings
+    dropped, possessives folded ("hub's" is "hub"), numbers kept.
+
+    >>> content_words("Hi, how do I turn off the hub's LEDs?")
+    ['turn', 'off', 'hub', 'led']
+    """
+    stop = _stop_words() | NEGATIONS | COMPARISONS
+    words = []
+    for w in _words(question):
+        w = w.removesuffix("'s").removesuffix("n't")
+        w = _CONTRACTED.get(w, w)
+        if w and w not in stop:
+            words.append(w if any(c.isdigit() for c in w) else _stemmer().stemWord(w))
+    return words
+
+
+def wording_conflict(stored: str, asked: str, entities: Iterable[str] = ()) -> str:
+    """Why `asked` must not be served `stored`'s answer although their embeddings are close, or ""
+    when nothing in the wording forbids it. Three checks, each blind spot of an embedding:
+
+    1. the guard terms differ (a number, a negation, a comparison word, a given entity name);
+    2. a content word was replaced by another ("heating" / "cooling", "pair" / "unpair"); words
+       only added or only dropped on one side are left to the embedding ("hi, ...", "... thanks");
+    3. the content words both share come in another order: swapped roles ("flights from Oslo to
+       Rome" / "from Rome to Oslo") are the same words in a different order.
+
+    >>> wording_conflict("Is shipping free over $50?", "Is shipping free under $50?")
+    "guard terms differ: 'over' / 'under'"
+    >>> wording_conflict("How do I turn on Vacation Mode?", "How do I turn off Vacation Mode?")
+    "words replaced: 'on' / 'off'"
+    >>> wording_conflict("Who did Ana hire after Ben?", "Who did Ben hire after Ana?")
+    "same words in another order: 'ana hire ben' / 'ben hire ana'"
+    >>> wording_conflict("How long do I have to return an item?", "hi, how long do I have to return an item?")
+    ''
+    """
+    ours, theirs = guard_terms(stored, entities), guard_terms(asked, entities)
+    if ours != theirs:
+        return f"guard terms differ: {_show(ours - theirs)} / {_show(theirs - ours)}"
+    a, b = content_words(stored), content_words(asked)
+    only_a, only_b = Counter(a) - Counter(b), Counter(b) - Counter(a)
+    if only_a and only_b:
+        return f"words replaced: {_show(only_a)} / {_show(only_b)}"
+    shared_a, shared_b = _keep(a, Counter(a) - only_a), _keep(b, Counter(b) - only_b)
+    if difflib.SequenceMatcher(None, shared_a, shared_b, autojunk=False).ratio() < 1.0:
+        return f"same words in another order: {_show(shared_a)} / {_show(shared_b)}"
+    return ""
+
+
+def _keep(words: list[str], counts: Counter) -> list[str]:
+    """`words` in order, keeping at most counts[w] of each."""
+    counts, kept = Counter(counts), []
+    for w in words:
+        if counts[w] > 0:
+            kept.append(w)
+            counts[w] -= 1
+    return kept
+
+
+def _show(words) -> str:
+    words = sorted(words.elements() if isinstance(words, Counter) else words) if not isinstance(words, list) else words
+    return "'" + " ".join(words) + "'" if words else "-"
 
 
 def digest(*parts) -> str:

@@ -19,6 +19,7 @@ from .answers import (
     token_f1,
 )
 from .beir import evaluate_beir, load_beir, write_beir
+from .cache_pairs import half_of, hit_rates, load_pairs
 from .experiments import compare, grid, plot_comparison, run_experiment, summarize_cells
 from .irmetrics import evaluate_run, summarize_metrics
 from .judge import Judge, judge_agreement, load_judge_labels
@@ -28,6 +29,9 @@ from .suite import check_suite, init_suite
 from .validators import injected_pipeline, injection_probe, load_labeled_outputs, load_probes, score_validators
 
 __all__ = [
+    "load_pairs",
+    "half_of",
+    "hit_rates",
     "answer_correct",
     "exact_match",
     "token_f1",
