@@ -48,7 +48,7 @@ def record(name: str, results: dict) -> None:
     payload = {
         "benchmark": name,
         "commit": CODE_COMMIT,
-        "command": "python " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:]),
+        "command": "python " + " ".join([os.path.relpath(os.path.abspath(sys.argv[0]), ROOT)] + sys.argv[1:]),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "results": results,
