@@ -196,11 +196,15 @@ class CostLedger:
             note,
             os.getpid(),
         ]
+        self._write_entry(values, reservation)
+        return dict(zip(_FIELDS, values))
+
+    def _write_entry(self, values: list, reservation: str | None) -> None:
+        """Insert one row (an id already there is left as it is) and drop its reservation, atomically."""
         with transaction(self.db) as db:
             db.execute(f"INSERT OR IGNORE INTO entries VALUES ({', '.join('?' * 17)})", values + [_row_digest(values)])
             if reservation:
                 db.execute("DELETE FROM reservations WHERE id = ?", (reservation,))
-        return dict(zip(_FIELDS, values))
 
     def record_embedding(self, query_id: str, model: str, text: str) -> dict:
         """One embedding of `text` (a question at retrieval), projected on `embed_priced_as` if set."""

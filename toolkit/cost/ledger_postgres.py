@@ -13,15 +13,13 @@ Every row still carries its digest. Not here: prices (prices.py) and the middlew
 
 from __future__ import annotations
 
-import os
-import threading
 import time
 import uuid
 
 from ..errors import BudgetExceededError, ConfigError, LedgerCorruptError
-from ..storage.postgres import connect, ensure_schema, is_database_url
-from .ledger import _FIELDS, LEDGER_KINDS, CostLedger, _row_digest
-from .prices import PriceTable, Usage
+from ..storage.postgres import ThreadConnection, ensure_schema, is_database_url
+from .ledger import _FIELDS, CostLedger, _row_digest
+from .prices import PriceTable
 
 __all__ = ["PostgresCostLedger", "cost_ledger", "SCHEMA_VERSION"]
 
@@ -67,7 +65,7 @@ class PostgresCostLedger(CostLedger):
         self.budget_usd, self.priced_as, self.embed_priced_as = budget_usd, priced_as, embed_priced_as
         for model in filter(None, (priced_as, embed_priced_as)):
             self.prices.price(model)  # an unpriced projection target fails now
-        self._local = threading.local()
+        self._connection = ThreadConnection(url)
         ensure_schema(self.db, url, "cost ledger", SCHEMA_VERSION, _TABLES)
 
     @property
@@ -77,10 +75,7 @@ class PostgresCostLedger(CostLedger):
     @property
     def db(self):
         """One autocommit connection per thread and process."""
-        local = self._local
-        if getattr(local, "db", None) is None or local.pid != os.getpid() or local.db.closed:
-            local.db, local.pid = connect(self.url), os.getpid()
-        return local.db
+        return self._connection.get()
 
     def spent(self) -> float:
         """Dollars recorded as spent (what the cache saved is not spending) plus open reservations."""
@@ -112,44 +107,8 @@ class PostgresCostLedger(CostLedger):
         if reservation:
             self.db.execute("DELETE FROM reservations WHERE id = %s", (reservation,))
 
-    def record(
-        self,
-        query_id: str,
-        kind: str,
-        model: str,
-        usage: Usage,
-        *,
-        attempt: int = 1,
-        note: str = "",
-        projected_usage: Usage | None = None,
-        reservation: str | None = None,
-        entry_id: str | None = None,
-        usd: float | None = None,
-    ) -> dict:
-        """As CostLedger.record: an `entry_id` recorded twice is one row."""
-        if kind not in LEDGER_KINDS:
-            raise ConfigError(f"unknown ledger kind {kind!r}; use one of: {', '.join(LEDGER_KINDS)}")
-        target = self.embed_priced_as if kind == "embedding" else self.priced_as
-        projected_usage = (projected_usage or usage) if target else Usage()
-        projected = self.prices.cost(target, projected_usage) if target else 0.0
-        values = [
-            entry_id or uuid.uuid4().hex,
-            time.time(),
-            query_id,
-            kind,
-            model,
-            attempt,
-            usage.input_tokens,
-            usage.output_tokens,
-            usage.cached_input_tokens,
-            self.prices.cost(model, usage) if usd is None else usd,
-            target or "",
-            projected_usage.input_tokens,
-            projected_usage.output_tokens,
-            projected,
-            note,
-            os.getpid(),
-        ]
+    def _write_entry(self, values: list, reservation: str | None) -> None:
+        """As CostLedger's: an `entry_id` recorded twice is one row (ON CONFLICT)."""
         with self.db.transaction():
             self.db.execute(
                 f"INSERT INTO entries VALUES ({', '.join(['%s'] * 17)}) ON CONFLICT (id) DO NOTHING",
@@ -157,7 +116,6 @@ class PostgresCostLedger(CostLedger):
             )
             if reservation:
                 self.db.execute("DELETE FROM reservations WHERE id = %s", (reservation,))
-        return dict(zip(_FIELDS, values))
 
     def entries(self, query_id: str | None = None):
         """The rows (all, or one query's) as a DataFrame; every row's digest is checked."""

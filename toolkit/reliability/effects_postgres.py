@@ -25,14 +25,13 @@ from __future__ import annotations
 import json
 import os
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import ConfigError, EffectInProgressError
-from ..storage.postgres import connect, ensure_schema, is_database_url
+from ..storage.postgres import ThreadConnection, ensure_schema, is_database_url
 from .effects import EFFECT_KINDS, SideEffectLedger
 
 __all__ = ["PostgresSideEffectLedger", "side_effect_ledger", "SCHEMA_VERSION"]
@@ -69,7 +68,7 @@ class PostgresSideEffectLedger:
 
     def __init__(self, url: str, *, lease_s: float = 60.0, poll_s: float = 0.01):
         self.url, self.lease_s, self.poll_s = url, lease_s, poll_s
-        self._local = threading.local()
+        self._connection = ThreadConnection(url)
         ensure_schema(self.db, url, "side-effect ledger", SCHEMA_VERSION, _TABLES)
 
     @property
@@ -80,10 +79,7 @@ class PostgresSideEffectLedger:
     @property
     def db(self):
         """One autocommit connection per thread and process: an advisory lock belongs to a session."""
-        local = self._local
-        if getattr(local, "db", None) is None or local.pid != os.getpid() or local.db.closed:
-            local.db, local.pid = connect(self.url), os.getpid()
-        return local.db
+        return self._connection.get()
 
     def record(self, key: str, kind: str, payload: Mapping[str, Any]) -> dict:
         """Write one side effect (a row of `kind`) exactly once, atomically with its ledger entry;
@@ -218,6 +214,4 @@ class PostgresSideEffectLedger:
         }
 
     def close(self) -> None:
-        if getattr(self._local, "db", None) is not None:
-            self._local.db.close()
-            self._local.db = None
+        self._connection.close()

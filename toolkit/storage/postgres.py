@@ -17,11 +17,13 @@ starting a server (the tests' fixture starts one with the `pgserver` package).
 
 from __future__ import annotations
 
+import os
+import threading
 from urllib.parse import urlsplit
 
 from ..errors import StoreError, require
 
-__all__ = ["is_database_url", "connect", "check_store", "ensure_schema", "SCHEMA_TABLE"]
+__all__ = ["is_database_url", "connect", "ThreadConnection", "check_store", "ensure_schema", "SCHEMA_TABLE"]
 
 SCHEMA_TABLE = "toolkit_schema"
 
@@ -54,6 +56,30 @@ def connect(url: str, *, autocommit: bool = True, timeout_s: float = 10.0):
             f"cannot reach the store {_shown(url)} ({_first_line(exc)}); start the server, or fix the host, port, "
             f"database and user in the URL (a password goes in PGPASSWORD or ~/.pgpass, not the URL)"
         ) from exc
+
+
+class ThreadConnection:
+    """One autocommit connection to `url` per thread and per process, opened on first use: a
+    psycopg connection must not cross threads or a fork, and an advisory lock belongs to its session.
+
+        >>> ThreadConnection("postgresql:///toolkit").url
+        'postgresql:///toolkit'
+    """
+
+    def __init__(self, url: str):
+        self.url, self._local = url, threading.local()
+
+    def get(self):
+        local = self._local
+        if getattr(local, "db", None) is None or local.pid != os.getpid() or local.db.closed:
+            local.db, local.pid = connect(self.url), os.getpid()
+        return local.db
+
+    def close(self) -> None:
+        """Close this thread's connection, if it has one."""
+        if getattr(self._local, "db", None) is not None:
+            self._local.db.close()
+            self._local.db = None
 
 
 def check_store(url: str, known: dict[str, int] | None = None) -> None:
