@@ -166,19 +166,13 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
 # -- scoring -----------------------------------------------------------------------------------
 
 
-def wilson(k: int, n: int) -> list[float] | None:
-    """The Wilson 95% interval of k successes in n (scipy's), None for n = 0."""
-    from scipy.stats import binomtest
-
-    if n == 0:
-        return None
-    ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
-    return [round(float(ci.low), 3), round(float(ci.high), 3)]
-
-
 def rate(flags) -> dict:
+    """How many of `flags` are set, as a rate with its Wilson 95% interval (None for no rows)."""
+    from toolkit.evaluation import wilson
+
     k, n = int(sum(flags)), len(flags)
-    return {"flagged": k, "of": n, "rate": round(k / n, 3) if n else None, "ci95": wilson(k, n)}
+    ci95 = [round(x, 3) for x in wilson(k, n)] if n else None
+    return {"flagged": k, "of": n, "rate": round(k / n, 3) if n else None, "ci95": ci95}
 
 
 def flags_of(rows: list[dict], validators) -> tuple[dict[str, list[bool]], list[str]]:

@@ -21,6 +21,7 @@ from .answers import (
 from .beir import evaluate_beir, load_beir, write_beir
 from .cache_pairs import half_of, hit_rates, load_pairs
 from .experiments import compare, grid, plot_comparison, run_experiment, summarize_cells
+from .intervals import wilson
 from .irmetrics import evaluate_run, summarize_metrics
 from .judge import Judge, judge_agreement, load_judge_labels
 from .regression import Baseline, Report, check, load_question_file, make_baseline, suite_pipeline
@@ -32,6 +33,7 @@ __all__ = [
     "load_pairs",
     "half_of",
     "hit_rates",
+    "wilson",
     "answer_correct",
     "exact_match",
     "token_f1",

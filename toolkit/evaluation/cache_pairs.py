@@ -20,8 +20,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import ConfigError
+from .intervals import wilson
 
-__all__ = ["load_pairs", "half_of", "hit_rates", "wilson"]
+__all__ = ["load_pairs", "half_of", "hit_rates"]
 
 
 def load_pairs(path: str | Path):
@@ -53,20 +54,6 @@ def load_pairs(path: str | Path):
 def half_of(pair_id: str) -> str:
     """'tune' or 'held-out', by the parity of the SHA-256 of the id: fixed, and about half each."""
     return "tune" if hashlib.sha256(str(pair_id).encode("utf-8")).digest()[-1] % 2 == 0 else "held-out"
-
-
-def wilson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """The Wilson score interval of k successes in n trials (scipy's binomtest).
-
-    >>> [round(x, 4) for x in wilson(0, 100)]
-    [0.0, 0.037]
-    """
-    from scipy.stats import binomtest
-
-    if n == 0:
-        return (0.0, 1.0)
-    ci = binomtest(k, n).proportion_ci(confidence_level=confidence, method="wilson")
-    return (float(ci.low), float(ci.high))
 
 
 def hit_rates(hits: Sequence[bool], same: Sequence[bool]) -> dict:
