@@ -26,12 +26,22 @@ def median(values) -> float:
 
 
 def code_commit() -> str:
-    """The commit of the code as it is now, with "+uncommitted" when the working tree differs from it."""
+    """The commit of the code as it is now, with "+uncommitted" when the working tree differs from it.
+
+    Changed result files do not count: they are outputs, and benchmarks run one after another
+    each leave one behind.
+    """
     try:
         head = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
         )
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", ".", ":(exclude)benchmarks/results"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head.stdout.strip() + ("+uncommitted" if dirty.stdout.strip() else "")
