@@ -78,6 +78,9 @@ def main() -> None:
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
+        if os.environ.get("BASELINE_TOOLKIT"):
+            # The editable install's finder would import the working tree's toolkit ahead of PYTHONPATH.
+            sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in getattr(f, "__module__", "")]
         print(json.dumps(measure(args.child)))
         return
     results = {"embedding_list_kb": round(LIST_BYTES / 1e3, 2), "copies": [1, args.copies]}
@@ -101,7 +104,7 @@ def growth(copies: int, pythonpath: str | None) -> dict:
     """Measure 1 and `copies` copies, each in a fresh process; the growth per extra chunk."""
     env = os.environ | {"TOKENIZERS_PARALLELISM": "false"}
     if pythonpath:  # an archived toolkit finds the bundled data through TOOLKIT_DATASETS
-        env |= {"PYTHONPATH": pythonpath, "TOOLKIT_DATASETS": str(Path(__file__).resolve().parents[1] / "datasets")}
+        env |= {"PYTHONPATH": pythonpath, "BASELINE_TOOLKIT": "1", "TOOLKIT_DATASETS": str(Path(__file__).resolve().parents[1] / "datasets")}
     runs = []
     for n in (1, copies):
         out = subprocess.run([sys.executable, __file__, "--child", str(n)], capture_output=True, text=True, env=env)
