@@ -21,7 +21,7 @@ SCALES = (1, 100, 1000, 0.001)  # as is, fraction as %, s as ms, ms as s
 # Results recorded before files named their commit, or quoted from a run the file no longer holds:
 # each must be re-run at a commit (its command is in the file), then struck from this list. The
 # tests on them are strict xfails, so a re-run that fixes one fails until it is struck.
-STALE = {"ingest_memory"}
+STALE: set[str] = set()
 
 
 def stale(name: str):
