@@ -104,7 +104,11 @@ def growth(copies: int, pythonpath: str | None) -> dict:
     """Measure 1 and `copies` copies, each in a fresh process; the growth per extra chunk."""
     env = os.environ | {"TOKENIZERS_PARALLELISM": "false"}
     if pythonpath:  # an archived toolkit finds the bundled data through TOOLKIT_DATASETS
-        env |= {"PYTHONPATH": pythonpath, "BASELINE_TOOLKIT": "1", "TOOLKIT_DATASETS": str(Path(__file__).resolve().parents[1] / "datasets")}
+        env |= {
+            "PYTHONPATH": pythonpath,
+            "BASELINE_TOOLKIT": "1",
+            "TOOLKIT_DATASETS": str(Path(__file__).resolve().parents[1] / "datasets"),
+        }
     runs = []
     for n in (1, copies):
         out = subprocess.run([sys.executable, __file__, "--child", str(n)], capture_output=True, text=True, env=env)

@@ -68,7 +68,7 @@ def test_a_database_store_is_checked_before_any_work(tmp_path, postgres_url):
     reachable = missing.with_changes(store=postgres_url)
     with pytest.raises(
         ConfigError,
-        match="is reachable and has pgvector, but the run store, response cache and review queue are not on",
+        match="is reachable and has pgvector, but the run store and review queue are not on PostgreSQL yet",
     ):
         Pipeline.from_config(reachable)
 

@@ -344,15 +344,17 @@ def _build(config: PipelineConfig, settings, show_progress: bool, base: Path) ->
 
 def _check_database(url: str) -> None:
     """A PostgreSQL store is checked before any work (reachable, pgvector, no newer schema)."""
+    from .cost.cache_postgres import SCHEMA_VERSION as CACHE
     from .cost.ledger_postgres import SCHEMA_VERSION as LEDGER
     from .reliability.effects_postgres import SCHEMA_VERSION as EFFECTS
 
-    check_store(url, known={"side-effect ledger": EFFECTS, "cost ledger": LEDGER})
-    # The ledgers are the first stores on PostgreSQL; the run store, cache and review queue follow (issue 14).
+    check_store(url, known={"side-effect ledger": EFFECTS, "cost ledger": LEDGER, "response cache": CACHE})
+    # The ledgers and the cache are on PostgreSQL; the run store and review queue follow (issue 14).
     raise ConfigError(
-        f"store: {url} is reachable and has pgvector, but the run store, response cache and review queue "
-        f"are not on PostgreSQL yet (the side-effect and cost ledgers are: toolkit.reliability.side_effect_ledger(url), "
-        f"toolkit.cost.cost_ledger(url)); set store to a SQLite file such as runs.sqlite for now"
+        f"store: {url} is reachable and has pgvector, but the run store and review queue are not on PostgreSQL "
+        f"yet (the side-effect and cost ledgers and the response cache are: toolkit.reliability.side_effect_ledger(url), "
+        f"toolkit.cost.cost_ledger(url), toolkit.cost.response_cache(url)); set store to a SQLite file such as "
+        f"runs.sqlite for now"
     )
 
 

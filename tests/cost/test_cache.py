@@ -1,6 +1,7 @@
 """The response cache: exact keys, semantic matching with its guard, TTL, corpus changes, single flight
-across threads and processes, shared statistics, and corrupt files. Real SQLite, real FAISS, real
-all-MiniLM-L6-v2 where the test is about meaning."""
+across threads and processes, shared statistics, and corrupt files. Every test of the interface
+runs over both engines: a SQLite file with FAISS, and a real PostgreSQL with pgvector (the
+`postgres_url` fixture); real all-MiniLM-L6-v2 where the test is about meaning."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 
 from toolkit.cost.cache import ResponseCache
 from toolkit.cost.cache_keys import CachedAnswer, CacheRequest
+from toolkit.cost.cache_postgres import response_cache
 from toolkit.errors import CacheCorruptError
 
 FILES = {"policies/returns.md": "a" * 64, "policies/shipping.md": "b" * 64}
@@ -44,27 +46,39 @@ def answer(text="30 days.", tokens=(100, 20), cost=0.0001) -> CachedAnswer:
     return CachedAnswer(text, tokens[0], tokens[1], cost)
 
 
-@pytest.fixture
-def exact(tmp_path) -> ResponseCache:
-    return ResponseCache(tmp_path / "cache.sqlite")
+@pytest.fixture(params=["sqlite", "postgres"])
+def where(request, tmp_path) -> str:
+    """Where a cache lives: a SQLite file, or a PostgreSQL database (an empty schema of its own)."""
+    return str(tmp_path / "cache.sqlite") if request.param == "sqlite" else request.getfixturevalue("postgres_url")
 
 
 @pytest.fixture
-def semantic(tmp_path, embed_model) -> ResponseCache:
-    return ResponseCache(tmp_path / "cache.sqlite", embed_model=embed_model, threshold=0.9)
+def exact(where) -> ResponseCache:
+    return response_cache(where)
+
+
+@pytest.fixture
+def semantic(where, embed_model) -> ResponseCache:
+    return response_cache(where, embed_model=embed_model, threshold=0.9)
+
+
+def texts(cache) -> set[str]:
+    """Every stored answer's text, read with each engine's JSON function."""
+    json_text = "payload::json->>'text'" if cache.path is None else "json_extract(payload, '$.text')"
+    return {row[0] for row in cache.db.execute(f"SELECT {json_text} FROM entries").fetchall()}
 
 
 # --- exact cache ---------------------------------------------------------------------------------
 
 
-def test_exact_hit_after_store_and_across_reopen(tmp_path):
-    cache = ResponseCache(tmp_path / "cache.sqlite")
+def test_exact_hit_after_store_and_across_reopen(where):
+    cache = response_cache(where)
     assert cache.lookup(request()) == (None, "")
     cache.store(request(), answer())
     found, kind = cache.lookup(request("how long do I have to  return an item"))  # normalised equal
     assert kind == "exact" and found.text == "30 days." and found.question == RETURNS
     cache.close()
-    again = ResponseCache(tmp_path / "cache.sqlite")
+    again = response_cache(where)
     assert again.lookup(request())[1] == "exact"
     assert again.stats() == {
         "hits_exact": 2,
@@ -107,8 +121,8 @@ def test_ttl_expires_entries(exact, monkeypatch):
     assert exact.stats()["expired"] == 1 and len(exact) == 1
 
 
-def test_default_ttl_and_purge(tmp_path, monkeypatch):
-    cache = ResponseCache(tmp_path / "cache.sqlite", ttl_s=10)
+def test_default_ttl_and_purge(where, monkeypatch):
+    cache = response_cache(where, ttl_s=10)
     cache.store(request(), answer())
     cache.store(request(context="b"), answer())
     now = time.time()
@@ -142,8 +156,8 @@ def test_semantic_hit_needs_same_prompt_model_and_corpus(semantic, changed):
     assert semantic.lookup(request("hi, how long do I have to return an item?", **changed)) == (None, "")
 
 
-def test_threshold_is_respected(tmp_path, embed_model):
-    strict = ResponseCache(tmp_path / "cache.sqlite", embed_model=embed_model, threshold=0.999)
+def test_threshold_is_respected(where, embed_model):
+    strict = response_cache(where, embed_model=embed_model, threshold=0.999)
     strict.store(request(), answer())
     assert strict.lookup(request("hi, how long do I have to return an item?", context="x")) == (None, "")
 
@@ -200,11 +214,11 @@ def test_concurrent_identical_misses_compute_once_in_threads(exact):
     assert (stats["misses"], stats["hits_exact"], stats["coalesced"]) == (1, 7, 7)
 
 
-def _process_worker(path, calls_file, start_at, worker):
-    from toolkit.cost.cache import ResponseCache
+def _process_worker(where, calls_file, start_at, worker):
     from toolkit.cost.cache_keys import CachedAnswer
+    from toolkit.cost.cache_postgres import response_cache
 
-    cache = ResponseCache(path)
+    cache = response_cache(where)
     time.sleep(max(0.0, start_at - time.time()))
 
     def compute():
@@ -218,24 +232,23 @@ def _process_worker(path, calls_file, start_at, worker):
         cache.get_or_compute(request(context=f"w{worker}-{i}"), lambda i=i: CachedAnswer(f"{worker}-{i}"))
 
 
-def test_eight_processes_share_the_cache_without_loss_or_duplicate_calls(tmp_path):
-    path, calls_file = tmp_path / "cache.sqlite", tmp_path / "calls.txt"
-    ResponseCache(path)  # created once, so the workers race on entries, not on the schema
+def test_eight_processes_share_the_cache_without_loss_or_duplicate_calls(where, tmp_path):
+    calls_file = tmp_path / "calls.txt"
+    response_cache(where)  # created once, so the workers race on entries, not on the schema
     spawn = multiprocessing.get_context("spawn")
     start_at = time.time() + 6  # every worker has imported and opened the cache by then
-    workers = [spawn.Process(target=_process_worker, args=(path, calls_file, start_at, w)) for w in range(8)]
+    workers = [spawn.Process(target=_process_worker, args=(where, calls_file, start_at, w)) for w in range(8)]
     for w in workers:
         w.start()
     for w in workers:
         w.join(120)
     assert [w.exitcode for w in workers] == [0] * 8
     assert len(calls_file.read_text().splitlines()) == 1  # the shared question was computed once
-    cache = ResponseCache(path)
+    cache = response_cache(where)
     assert len(cache) == 1 + 8 * 50
     stats = cache.stats()
     assert (stats["misses"], stats["hits_exact"]) == (1 + 400, 7)
-    texts = {r[0] for r in cache.db.execute("SELECT json_extract(payload, '$.text') FROM entries")}
-    assert texts == {"30 days."} | {f"{w}-{i}" for w in range(8) for i in range(50)}
+    assert texts(cache) == {"30 days."} | {f"{w}-{i}" for w in range(8) for i in range(50)}
 
 
 # --- corrupt files -------------------------------------------------------------------------------
@@ -335,7 +348,7 @@ def test_bad_settings_are_config_errors(tmp_path, kwargs, message):
 # --- PAWS-Wiki: false hits on data not written with the code --------------------------------------
 
 
-def test_false_hits_on_the_held_out_paws_sample_are_at_most_one_percent(tmp_path, embed_model):
+def test_false_hits_on_the_held_out_paws_sample_are_at_most_one_percent(where, embed_model):
     """The shipped default (threshold 0.9 and the wording check, chosen on PAWS dev's tune half)
     on the vendored held-out sample: 173 look-alike pairs, each stored and looked up in its own
     scope. Measured: 0 false hits, 18 of 127 paraphrases hit."""
@@ -348,7 +361,7 @@ def test_false_hits_on_the_held_out_paws_sample_are_at_most_one_percent(tmp_path
     assert (len(pairs), int((~pairs.same).sum())) == (300, 173)
     memo = memo_embedding(embed_model)
     memo.prefill(list(pairs.a) + list(pairs.b))
-    cache = ResponseCache(tmp_path / "cache.sqlite", embed_model=memo)
+    cache = response_cache(where, embed_model=memo)
     hits = []
     for pair in pairs.itertuples():
         cache.store(request(pair.a, version=pair.id, context=pair.a), answer(pair.a))

@@ -10,6 +10,7 @@ Not here: counting tokens of a reply (toolkit.models.usage).
 from ..models.usage import Usage
 from .cache import ResponseCache
 from .cache_keys import CachedAnswer, CacheRequest, guard_terms, normalize, wording_conflict
+from .cache_postgres import PostgresResponseCache, response_cache
 from .ledger import LEDGER_KINDS, CostLedger
 from .ledger_postgres import PostgresCostLedger, cost_ledger
 from .middleware import Budget, Cache
@@ -48,6 +49,8 @@ __all__ = [
     "CostLedger",
     "LEDGER_KINDS",
     "ResponseCache",
+    "PostgresResponseCache",
+    "response_cache",
     "Budget",
     "Cache",
     "CacheRequest",

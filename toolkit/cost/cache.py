@@ -89,23 +89,32 @@ class ResponseCache:
     ):
         if on_corrupt not in ("rebuild", "refuse"):
             raise ConfigError(f"on_corrupt must be 'rebuild' or 'refuse', not {on_corrupt!r}")
-        if not 0 < threshold <= 1:
-            raise ConfigError(f"threshold is a cosine similarity: give a value in (0, 1], not {threshold}")
+        self._configure(embed_model, threshold, ttl_s, entities)
         self.path = Path(path).expanduser()
-        self.embed_model, self.threshold, self.ttl_s = embed_model, threshold, ttl_s
-        self.entities = tuple(entities)
         self.on_corrupt = on_corrupt
-        self.notes: list[str] = []
         self._local = threading.local()
-        self._lock = threading.Lock()
         self._faiss: dict[tuple[str, str], tuple[object, int]] = {}  # scope -> (index, last id loaded)
-        self._known_corpora: set[str] = set()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         (self.path.parent / "locks").mkdir(exist_ok=True)
         from filelock import FileLock
 
         with FileLock(str(self.path) + ".open.lock"):  # one process checks or rebuilds at a time
             self._open_checked()
+
+    def _configure(self, embed_model, threshold: float, ttl_s: float | None, entities: Iterable[str]) -> None:
+        """The settings every engine shares, checked."""
+        if not 0 < threshold <= 1:
+            raise ConfigError(f"threshold is a cosine similarity: give a value in (0, 1], not {threshold}")
+        self.embed_model, self.threshold, self.ttl_s = embed_model, threshold, ttl_s
+        self.entities = tuple(entities)
+        self.notes: list[str] = []
+        self._lock = threading.Lock()
+        self._known_corpora: set[str] = set()
+
+    @property
+    def where(self) -> str:
+        """What another process opens to share this cache."""
+        return str(self.path)
 
     # --- storage -----------------------------------------------------------------------------
 
@@ -160,12 +169,23 @@ class ResponseCache:
         if (again := self._problem()) is not None:
             raise CacheCorruptError(f"cache file {self.path} cannot be created ({again}); check the folder")
 
+    def _transaction(self):
+        """One write transaction, serialised with other writers."""
+        return transaction(self.db)
+
+    def _single_flight(self, key: str):
+        """A lock that identical misses, in any thread or process, take one at a time."""
+        from filelock import FileLock
+
+        # 4,096 lock files, one per key stripe: a lock file per key would pile up forever.
+        return FileLock(str(self.path.parent / "locks" / f"{key[:3]}.lock"))
+
     def _bump(self, **amounts: float) -> None:
         pairs = [(name, amount) for name, amount in amounts.items() if amount]
         if pairs:  # one statement: one transaction, however many counters move
             self.db.execute(
                 f"INSERT INTO stats VALUES {', '.join(['(?, ?)'] * len(pairs))} "
-                f"ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+                f"ON CONFLICT(name) DO UPDATE SET value = stats.value + excluded.value",
                 [v for pair in pairs for v in pair],
             )
 
@@ -188,7 +208,7 @@ class ResponseCache:
         corpus = request.corpus
         if corpus in self._known_corpora:
             return
-        with transaction(self.db):
+        with self._transaction():
             known = dict(self.db.execute("SELECT fp, files FROM corpora").fetchall())
             if corpus not in known:
                 self._invalidate(request.files, corpus, {fp: json.loads(f) for fp, f in known.items()})
@@ -211,7 +231,7 @@ class ResponseCache:
                     self.db.execute("DELETE FROM entries WHERE id = ?", (entry_id,))
                     dropped += 1
             self.db.execute(
-                "UPDATE entries SET corpus = ?, semantic = semantic AND ? WHERE corpus = ?",
+                "UPDATE entries SET corpus = ?, semantic = semantic * ? WHERE corpus = ?",
                 (corpus, int(not added), fp),
             )
         if dropped:
@@ -226,7 +246,7 @@ class ResponseCache:
         if hashlib.sha256(payload.encode("utf-8")).hexdigest() != row_digest:
             self.db.execute("DELETE FROM entries WHERE id = ?", (entry_id,))
             self._bump(corrupt_rows=1)
-            warnings.warn(f"cache file {self.path}: entry {entry_id} failed its digest check; dropped", stacklevel=4)
+            warnings.warn(f"cache {self.where}: entry {entry_id} failed its digest check; dropped", stacklevel=4)
             return None
         if expires is not None and expires < time.time():
             self.db.execute("DELETE FROM entries WHERE id = ?", (entry_id,))
@@ -268,6 +288,17 @@ class ResponseCache:
         if self.embed_model is None:
             return []
         vector = self.embed(request.question) if vector is None else vector
+        found = []
+        for row, score in self._nearest(request, vector, k):
+            answer = self._row_answer(row, score)
+            if answer is not None:
+                # the wording check reads both questions: an order check needs the stored words
+                agrees = not wording_conflict(answer.question, request.question, self.entities)
+                found.append((answer, float(score), agrees))
+        return found
+
+    def _nearest(self, request: CacheRequest, vector: np.ndarray, k: int) -> list[tuple[tuple, float]]:
+        """The `k` nearest semantic entries of the request's scope: [((id, payload, digest, expires), cosine)]."""
         with self._lock:
             index = self._index(request.prefix, request.corpus, len(vector))
             if index.ntotal == 0:
@@ -276,7 +307,7 @@ class ResponseCache:
         found = []
         for score, entry_id in zip(scores[0], ids[0]):
             row = self.db.execute(
-                "SELECT id, payload, digest, expires, guard FROM entries WHERE id = ? "
+                "SELECT id, payload, digest, expires FROM entries WHERE id = ? "
                 "AND prefix = ? AND corpus = ? AND semantic = 1",
                 (int(entry_id), request.prefix, request.corpus),
             ).fetchone()
@@ -284,11 +315,7 @@ class ResponseCache:
                 with self._lock:
                     index.remove_ids(np.asarray([entry_id], dtype="int64"))
                 continue
-            answer = self._row_answer(row[:4], float(score))
-            if answer is not None:
-                # the wording check reads both questions: an order check needs the stored words
-                agrees = not wording_conflict(answer.question, request.question, self.entities)
-                found.append((answer, float(score), agrees))
+            found.append((row, float(score)))
         return found
 
     def _find(self, request: CacheRequest, vector: np.ndarray | None) -> tuple[CachedAnswer | None, str]:
@@ -355,28 +382,31 @@ class ResponseCache:
                     now,
                     now + ttl if ttl is not None else None,
                     int(vector is not None),
-                    np.asarray(vector, dtype="float32").tobytes() if vector is not None else None,
+                    None if vector is None else self._vector_value(np.asarray(vector, dtype="float32")),
                 )
             )
-        with transaction(self.db):
-            self.db.executemany(
-                "INSERT OR REPLACE INTO entries (key, prefix, corpus, question, guard, payload, digest, sources, "
-                "created, expires, semantic, embedding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
+        with self._transaction():
+            self._write_entries(rows)
+
+    def _vector_value(self, vector: np.ndarray):
+        return vector.tobytes()
+
+    def _write_entries(self, rows: list[tuple]) -> None:
+        self.db.executemany(
+            "INSERT OR REPLACE INTO entries (key, prefix, corpus, question, guard, payload, digest, sources, "
+            "created, expires, semantic, embedding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
 
     def get_or_compute(self, request: CacheRequest, compute: Callable[[], CachedAnswer]) -> tuple[CachedAnswer, str]:
         """The cached answer, or `compute()`'s, stored. Identical concurrent misses (threads or
         processes) compute once: the others wait on the key's lock, then find the answer."""
-        from filelock import FileLock
-
         vector = self.embed(request.question) if self.embed_model is not None else None
         answer, kind = self._find(request, vector)
         if answer is not None:
             self._count(answer, kind)
             return answer, kind
-        # 4,096 lock files, one per key stripe: a lock file per key would pile up forever.
-        with FileLock(str(self.path.parent / "locks" / f"{request.key[:3]}.lock")):
+        with self._single_flight(request.key):
             answer, kind = self._find(request, vector)
             if answer is not None:
                 self._count(answer, kind, coalesced=True)

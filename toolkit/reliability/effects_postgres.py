@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import ConfigError, EffectInProgressError
-from ..storage.postgres import ThreadConnection, ensure_schema, is_database_url
+from ..storage.postgres import SQLiteDialect, ThreadConnection, ensure_schema, is_database_url
 from .effects import EFFECT_KINDS, SideEffectLedger
 
 __all__ = ["PostgresSideEffectLedger", "side_effect_ledger", "SCHEMA_VERSION"]
@@ -194,7 +194,7 @@ class PostgresSideEffectLedger:
         """Read-only SQL over the ledger's tables (effects, attempts, records), `?` placeholders."""
         with self.db.transaction():
             self.db.execute("SET TRANSACTION READ ONLY")
-            return self.db.execute(sql.replace("?", "%s"), params).fetchall()
+            return SQLiteDialect(self.db).execute(sql, params).fetchall()
 
     def stats(self) -> dict[str, int]:
         """Counts: effects done and pending, actions run, attempts made and failed, records written."""

@@ -1,7 +1,7 @@
 """PostgreSQL as the shared store: recognising its URL, connecting, and checking it before any work.
 
 Several workers (processes, machines) share one truth by sharing one database. Each durable store
-(the side-effect ledger first) keeps its tables there and registers its schema version in
+(the ledgers, the response cache) keeps its tables there and registers its schema version in
 `toolkit_schema`, so a database written by a newer toolkit is refused instead of misread.
 
     >>> is_database_url("postgresql:///toolkit?host=/run/postgresql"), is_database_url("runs.sqlite")
@@ -18,12 +18,21 @@ starting a server (the tests' fixture starts one with the `pgserver` package).
 from __future__ import annotations
 
 import os
+import re
 import threading
 from urllib.parse import urlsplit
 
 from ..errors import StoreError, require
 
-__all__ = ["is_database_url", "connect", "ThreadConnection", "check_store", "ensure_schema", "SCHEMA_TABLE"]
+__all__ = [
+    "is_database_url",
+    "connect",
+    "ThreadConnection",
+    "SQLiteDialect",
+    "check_store",
+    "ensure_schema",
+    "SCHEMA_TABLE",
+]
 
 SCHEMA_TABLE = "toolkit_schema"
 
@@ -80,6 +89,35 @@ class ThreadConnection:
         if getattr(self._local, "db", None) is not None:
             self._local.db.close()
             self._local.db = None
+
+
+class SQLiteDialect:
+    """A psycopg connection that runs SQL written for a store's SQLite twin: `?` placeholders
+    become `%s`, and each of that store's table names takes its PostgreSQL name (one database
+    holds every store, so two stores' `entries` tables must differ). One SQL text then serves both
+    engines, and only what differs (upserts, vectors, locks) is written twice.
+
+        >>> SQLiteDialect(None, {"entries": "cache_entries"}).sql("SELECT id FROM entries WHERE key = ?")
+        'SELECT id FROM cache_entries WHERE key = %s'
+    """
+
+    def __init__(self, db, tables: dict[str, str] | None = None):
+        self.db, self.tables = db, dict(tables or {})
+        self._names = re.compile(r"\b(" + "|".join(map(re.escape, self.tables)) + r")\b") if self.tables else None
+
+    def sql(self, text: str) -> str:
+        text = text.replace("?", "%s")  # the stores' SQL holds no literal question marks
+        return self._names.sub(lambda m: self.tables[m.group(1)], text) if self._names else text
+
+    def execute(self, text: str, args=()):
+        return self.db.execute(self.sql(text), args)
+
+    def executemany(self, text: str, rows) -> None:
+        with self.db.cursor() as cursor:
+            cursor.executemany(self.sql(text), rows)
+
+    def transaction(self):
+        return self.db.transaction()
 
 
 def check_store(url: str, known: dict[str, int] | None = None) -> None:
