@@ -358,6 +358,13 @@ def postgres_server():
     shutil.rmtree(folder.parent, ignore_errors=True)
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def where(request, tmp_path) -> str:
+    """Where a store lives, once per engine: a SQLite file, or a fresh schema on the test server.
+    A test of a store's interface takes this, and runs over both of its implementations."""
+    return str(tmp_path / "store.sqlite") if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+
+
 @pytest.fixture
 def postgres_url(postgres_server):
     """The session's server, with a fresh schema of this test's own first on the search path (a new

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from .confidence import Calibrator
 from .config import Settings, load_settings
-from .cost import CostLedger, PriceTable, ResponseCache
+from .cost import PriceTable, cost_ledger, response_cache
 from .cost.middleware import Budget, Cache
 from .cost.pipeline_cache import NormalizedRetriever
 from .errors import ConfigError, ToolkitError
@@ -44,7 +44,7 @@ from .retrieval import Source, SourceRouter, make_retriever
 from .retrieval.freshness import PreferCurrent
 from .steps import Decide, Extract, FitContext, Generate, Prompt, Retrieve, Run, RunRecord, Score, as_step
 from .storage import check_store, is_database_url
-from .tracking import RunStore
+from .tracking import RunStore, run_store
 from .validation import BusinessRules, Grounding, Guard, Safety, Schema, SqliteReviewQueue
 
 __all__ = ["Pipeline", "Answer", "RunRecord"]
@@ -282,8 +282,9 @@ def _build(config: PipelineConfig, settings, show_progress: bool, base: Path) ->
         )
     values = {**(settings.model_dump() if settings is not None else {}), **config.settings}
     settings = load_settings(**values)
-    if is_database_url(config.store):
-        _check_database(config.store)
+    database = config.store if is_database_url(config.store) else None
+    if database:
+        _check_database(config)
     if config.corpus == "bundled":
         from .demo import tidewell_corpus
 
@@ -301,8 +302,8 @@ def _build(config: PipelineConfig, settings, show_progress: bool, base: Path) ->
     if config.ledger is not None:
         middleware.append(
             Budget(
-                CostLedger(
-                    settings.home / config.ledger.path,
+                cost_ledger(
+                    database or settings.home / config.ledger.path,
                     prices=prices,
                     budget_usd=config.ledger.budget_usd,
                     priced_as=config.ledger.priced_as,
@@ -311,8 +312,8 @@ def _build(config: PipelineConfig, settings, show_progress: bool, base: Path) ->
             )
         )
     if config.cache is not None:
-        cache = ResponseCache(
-            settings.home / config.cache.path,
+        cache = response_cache(
+            database or settings.home / config.cache.path,
             threshold=config.cache.threshold,
             embed_model=embed_model if config.cache.semantic else None,
         )
@@ -338,24 +339,29 @@ def _build(config: PipelineConfig, settings, show_progress: bool, base: Path) ->
     pipeline.steps += _confidence_steps(config, settings, base)
     pipeline.config = config
     if config.store is not None:
-        pipeline.store = RunStore(settings.home / config.store)
+        pipeline.store = run_store(database or settings.home / config.store)
     return pipeline
 
 
-def _check_database(url: str) -> None:
-    """A PostgreSQL store is checked before any work (reachable, pgvector, no newer schema)."""
+def _check_database(config: PipelineConfig) -> None:
+    """A PostgreSQL store is checked before any work: reachable, pgvector, no newer schema, and
+    nothing configured that cannot live there yet."""
     from .cost.cache_postgres import SCHEMA_VERSION as CACHE
     from .cost.ledger_postgres import SCHEMA_VERSION as LEDGER
     from .reliability.effects_postgres import SCHEMA_VERSION as EFFECTS
+    from .tracking.run_store import SCHEMA_VERSION as RUNS
 
-    check_store(url, known={"side-effect ledger": EFFECTS, "cost ledger": LEDGER, "response cache": CACHE})
-    # The ledgers and the cache are on PostgreSQL; the run store and review queue follow (issue 14).
-    raise ConfigError(
-        f"store: {url} is reachable and has pgvector, but the run store and review queue are not on PostgreSQL "
-        f"yet (the side-effect and cost ledgers and the response cache are: toolkit.reliability.side_effect_ledger(url), "
-        f"toolkit.cost.cost_ledger(url), toolkit.cost.response_cache(url)); set store to a SQLite file such as "
-        f"runs.sqlite for now"
-    )
+    url = config.store
+    known = {"side-effect ledger": EFFECTS, "cost ledger": LEDGER, "response cache": CACHE, "run store": RUNS}
+    check_store(url, known=known)
+    parts = {"escalation": config.escalation, "validation": config.validation}
+    queues = [f"{name}.queue" for name, part in parts.items() if part is not None and part.queue]
+    if queues:  # the review queue is the one store still to move (issue 14)
+        raise ConfigError(
+            f"store: {url} holds the ledgers, the response cache and the run store, but the review queue is not on "
+            f"PostgreSQL yet, and this configuration sets {' and '.join(queues)}; leave them out, or set store to a "
+            f"SQLite file such as runs.sqlite for now"
+        )
 
 
 def _confidence_steps(config: PipelineConfig, settings, base: Path) -> list:

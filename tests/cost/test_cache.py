@@ -46,12 +46,6 @@ def answer(text="30 days.", tokens=(100, 20), cost=0.0001) -> CachedAnswer:
     return CachedAnswer(text, tokens[0], tokens[1], cost)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def where(request, tmp_path) -> str:
-    """Where a cache lives: a SQLite file, or a PostgreSQL database (an empty schema of its own)."""
-    return str(tmp_path / "cache.sqlite") if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-
-
 @pytest.fixture
 def exact(where) -> ResponseCache:
     return response_cache(where)

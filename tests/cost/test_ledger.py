@@ -12,12 +12,6 @@ from toolkit.models.usage import Usage
 RETURNS = "How long do I have to return an item?"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def where(request, tmp_path) -> str:
-    """Where a ledger lives: a SQLite file, or a fresh schema on the test PostgreSQL server."""
-    return str(tmp_path / "ledger.sqlite") if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-
-
 @pytest.fixture
 def ledger(where):
     from toolkit.cost.ledger_postgres import cost_ledger

@@ -40,12 +40,6 @@ def service(tmp_path):
         yield service
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def where(request, tmp_path) -> str:
-    """Where a ledger lives: a SQLite file, or a fresh schema on the test PostgreSQL server."""
-    return str(tmp_path / "ledger.db") if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-
-
 @pytest.fixture
 def ledger(where):
     return side_effect_ledger(where)

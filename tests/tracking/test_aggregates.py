@@ -20,6 +20,7 @@ from toolkit.tracking import (
     satisfaction_by_version,
 )
 from toolkit.tracking.run_store import _SCHEMA_V1
+from toolkit.tracking.run_store_postgres import run_store
 
 
 def add(store, run_id, version, total_s, *, day="01", answer="30 days.", error="", cost=0.01):
@@ -29,8 +30,9 @@ def add(store, run_id, version, total_s, *, day="01", answer="30 days.", error="
 
 
 @pytest.fixture
-def store(tmp_path):
-    store = RunStore(tmp_path / "runs.sqlite")
+def store(where):
+    """One store per engine: the aggregates' SQL runs on SQLite and on PostgreSQL."""
+    store = run_store(where)
     for i in range(1, 11):
         add(store, f"a{i}", "A", float(i), day="01" if i <= 5 else "02", cost=0.001 * i)
     add(store, "b1", "B", 0.5, error="RuntimeError: down", answer="")

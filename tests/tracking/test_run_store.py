@@ -1,5 +1,6 @@
 """The run store: what a run leaves behind, outcomes joined by run id, the schema's versions,
-unreadable rows, and eight processes writing at once."""
+unreadable rows, and eight processes writing at once. The tests of the interface run over both
+engines (the `where` fixture: a SQLite file, then a real PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from toolkit.steps import RunRecord
 from toolkit.tracking import SCHEMA_VERSION, RunStore, RunStoreError, status_of
 from toolkit.tracking.run_store import _SCHEMA_V1
+from toolkit.tracking.run_store_postgres import run_store
 
 
 def record(run_id: str = "r1", **changes) -> RunRecord:
@@ -25,8 +27,17 @@ def record(run_id: str = "r1", **changes) -> RunRecord:
     return r
 
 
-def test_a_run_lands_whole_and_any_step_part_lands_without_code_changes(tmp_path):
-    store = RunStore(tmp_path / "runs.sqlite")
+def write(store, sql: str) -> None:
+    """Change the store's rows behind its back, as another program could."""
+    if store.path is None:
+        store._connect().execute(sql)
+    else:
+        with sqlite3.connect(store.path) as db:
+            db.execute(sql)
+
+
+def test_a_run_lands_whole_and_any_step_part_lands_without_code_changes(where):
+    store = run_store(where)
     r = record()
     r.part("confidence")["score"] = 0.83  # a step this store has never heard of
     r.part("decide")["decision"] = "answer"
@@ -58,8 +69,8 @@ def test_the_status_says_what_became_of_the_run():
     assert status_of(decided) == "escalated"
 
 
-def test_outcomes_join_by_run_id_and_an_unknown_run_is_refused(tmp_path):
-    store = RunStore(tmp_path / "runs.sqlite")
+def test_outcomes_join_by_run_id_and_an_unknown_run_is_refused(where):
+    store = run_store(where)
     store.record(record())
     assert store.add_feedback("r1", up=True, comment="thanks") == 1
     store.add_review("r1", approved=False)
@@ -116,43 +127,44 @@ def test_an_sqlite_file_of_something_else_is_refused(tmp_path):
         RunStore(path)
 
 
-def test_unreadable_rows_are_skipped_and_counted(tmp_path):
-    store = RunStore(tmp_path / "runs.sqlite")
+def test_unreadable_rows_are_skipped_and_counted(where):
+    store = run_store(where)
     for run_id in ("good", "bad-number", "bad-json"):
         store.record(record(run_id))
-    with sqlite3.connect(tmp_path / "runs.sqlite") as db:
-        db.execute("UPDATE runs SET total_s='fast' WHERE run_id='bad-number'")
-        db.execute("UPDATE fields SET value='{not json' WHERE run_id='bad-json'")
+    if store.path is not None:  # PostgreSQL's typed columns refuse a word in a number column
+        write(store, "UPDATE runs SET total_s='fast' WHERE run_id='bad-number'")
+    else:
+        write(store, "UPDATE runs SET total_s='NaN' WHERE run_id='bad-number'")
+    write(store, "UPDATE fields SET value='{not json' WHERE run_id='bad-json'")
     runs = store.runs()
     assert runs.run_id.tolist() == ["good"]
     assert store.skipped == 2 and runs.attrs["skipped"] == 2
 
 
-def _write_runs(path: str, worker: int, count: int) -> None:
-    store = RunStore(path)
+def _write_runs(where: str, worker: int, count: int) -> None:
+    store = run_store(where)
     for i in range(count):
         store.record(record(f"w{worker}-{i}"), version="v", origin=f"worker {worker}")
         store.add_feedback(f"w{worker}-{i}", up=i % 2 == 0)
 
 
-def test_eight_processes_writing_at_once_lose_nothing(tmp_path):
-    path = str(tmp_path / "runs.sqlite")
-    RunStore(path)
+def test_eight_processes_writing_at_once_lose_nothing(where):
+    run_store(where)
     context = multiprocessing.get_context("fork")
-    workers = [context.Process(target=_write_runs, args=(path, w, 25)) for w in range(8)]
+    workers = [context.Process(target=_write_runs, args=(where, w, 25)) for w in range(8)]
     for w in workers:
         w.start()
     for w in workers:
         w.join(120)
     assert [w.exitcode for w in workers] == [0] * 8
-    store = RunStore(path)
+    store = run_store(where)
     assert store.count() == 200
     assert len(store.outcomes()) == 200
     assert sorted(store.runs().run_id) == sorted(f"w{w}-{i}" for w in range(8) for i in range(25))
     assert len(store.calls()) == 200
 
 
-def test_a_pipeline_with_a_store_records_every_run_errors_included(tiny_index, embed_model, tmp_path):
+def test_a_pipeline_with_a_store_records_every_run_errors_included(tiny_index, embed_model, where):
     from toolkit import Pipeline, load_settings
     from toolkit.models.extractive import ExtractiveLLM
 
@@ -162,7 +174,7 @@ def test_a_pipeline_with_a_store_records_every_run_errors_included(tiny_index, e
         embed_model=embed_model,
         llm=ExtractiveLLM.from_embed_model(embed_model),
     )
-    pipeline.store, pipeline.label = RunStore(tmp_path / "runs.sqlite"), "A"
+    pipeline.store, pipeline.label = run_store(where), "A"
     answer = pipeline.ask("How long do I have to return an item?")
     pipeline.ask("   ", raise_errors=False)
     runs = pipeline.store.runs()

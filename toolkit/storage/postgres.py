@@ -167,6 +167,10 @@ def ensure_schema(db, url: str, store: str, version: int, ddl: str) -> None:
         row = db.execute(f"SELECT version FROM {SCHEMA_TABLE} WHERE store = %s", (store,)).fetchone()
         if row is not None and row[0] > version:
             raise StoreError(_newer(url, store, row[0], version))
+        if row is not None and row[0] == version:
+            # Already there: no DDL, whose table locks (CREATE INDEX takes a SHARE lock even when
+            # the index exists) would deadlock against workers already writing.
+            return
         db.execute(ddl)
         db.execute(
             f"INSERT INTO {SCHEMA_TABLE} VALUES (%s, %s) ON CONFLICT (store) DO UPDATE SET version = excluded.version",

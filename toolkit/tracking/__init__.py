@@ -23,9 +23,12 @@ from .metrics import (
     revenue_impact,
 )
 from .run_store import SCHEMA_VERSION, RunStore, RunStoreError, status_of
+from .run_store_postgres import PostgresRunStore, run_store
 
 __all__ = [
     "RunStore",
+    "PostgresRunStore",
+    "run_store",
     "RunStoreError",
     "SCHEMA_VERSION",
     "status_of",

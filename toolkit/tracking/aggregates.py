@@ -35,8 +35,8 @@ def latency_by_version(store, quantiles=(50, 95, 99)) -> dict:
 def rates_by_version(store) -> dict:
     """Per version: runs, error, escalation and refusal rates, mean cost and mean latency per query."""
     rows = store.query(
-        "SELECT version, sum(runs), sum(runs * (status='error')), sum(runs * (status='escalated')),"
-        " sum(runs * (status='refused')), sum(cost_usd), sum(total_s) FROM rollup GROUP BY version"
+        "SELECT version, sum(runs), sum(CASE WHEN status='error' THEN runs ELSE 0 END), sum(CASE WHEN status='escalated' THEN runs ELSE 0 END),"
+        " sum(CASE WHEN status='refused' THEN runs ELSE 0 END), sum(cost_usd), sum(total_s) FROM rollup GROUP BY version"
     )
     out = {}
     for version, runs, errors, escalated, refused, cost, seconds in rows:
@@ -63,7 +63,11 @@ def cost_by_day(store) -> dict:
 def completion_by_version(store) -> dict:
     """Per version: the share of runs answered and not rejected in review (an answered run
     rejected twice counts once)."""
-    answered = dict(store.query("SELECT version, sum(runs * (status='answered')) FROM rollup GROUP BY version"))
+    answered = dict(
+        store.query(
+            "SELECT version, sum(CASE WHEN status='answered' THEN runs ELSE 0 END) FROM rollup GROUP BY version"
+        )
+    )
     totals = dict(store.query("SELECT version, sum(runs) FROM rollup GROUP BY version"))
     rejected = dict(
         store.query(
@@ -77,6 +81,6 @@ def completion_by_version(store) -> dict:
 def satisfaction_by_version(store) -> dict:
     """Per version: (share of thumbs up, feedback rows)."""
     rows = store.query(
-        "SELECT version, sum(n * (value='up')), sum(n) FROM outcome_rollup WHERE kind='feedback' GROUP BY version"
+        "SELECT version, sum(CASE WHEN value='up' THEN n ELSE 0 END), sum(n) FROM outcome_rollup WHERE kind='feedback' GROUP BY version"
     )
     return {version: (up / n, n) for version, up, n in rows if n}

@@ -159,6 +159,8 @@ class RunStore:
     """One SQLite file of runs (see the module docstring). Safe to share between threads and
     processes: every write is one short transaction; readers never block writers (WAL)."""
 
+    _ORDER = "rowid"  # runs of one timestamp, in the order they were recorded
+
     def __init__(self, path: str | Path, *, timeout_s: float = 30.0):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -205,6 +207,10 @@ class RunStore:
                     conn.execute(statement)
                 version += 1
             conn.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(version),))
+
+    def _transaction(self):
+        """One write transaction, taken up front (BEGIN IMMEDIATE)."""
+        return transaction(self._connect())
 
     @property
     def schema_version(self) -> int:
@@ -272,14 +278,11 @@ class RunStore:
             for seq, c in enumerate(r.calls)
         ]
         costs = []
-        if ledger is not None:  # one indexed query on the ledger's own file
-            found = ledger.db.execute(
-                "SELECT kind, model, usd, projected_model, projected_usd, note FROM entries WHERE query_id=? ORDER BY ts, id",
-                (r.run_id,),
-            ).fetchall()
-            costs = [(r.run_id, seq, *row) for seq, row in enumerate(found)]
+        if ledger is not None:  # one indexed query on the ledger's own store, its digests checked
+            found = ledger.entries(r.run_id)[["kind", "model", "usd", "projected_model", "projected_usd", "note"]]
+            costs = [(r.run_id, seq, *row) for seq, row in enumerate(found.itertuples(index=False, name=None))]
         conn = self._connect()
-        with transaction(conn):
+        with self._transaction():
             old = conn.execute(
                 "SELECT version, substr(timestamp, 1, 10), status, cost_usd, total_s FROM runs WHERE run_id=?",
                 (r.run_id,),
@@ -290,17 +293,16 @@ class RunStore:
                     " WHERE version=? AND day=? AND status=?",
                     (old[3], old[4], *old[:3]),
                 )
-            for table in ("fields", "calls", "ledger"):
+            for table in ("fields", "calls", "ledger", "runs"):
                 conn.execute(f"DELETE FROM {table} WHERE run_id=?", (r.run_id,))
-            conn.execute(
-                f"INSERT OR REPLACE INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' * len(row))})", row
-            )
+            conn.execute(f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' * len(row))})", row)
             conn.executemany("INSERT INTO fields VALUES (?, ?, ?)", fields)
             conn.executemany("INSERT INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", calls)
             conn.executemany("INSERT INTO ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?)", costs)
             conn.execute(
-                "INSERT INTO rollup VALUES (?, ?, ?, 1, ?, ?) ON CONFLICT DO UPDATE SET runs=runs+1,"
-                " cost_usd=cost_usd+excluded.cost_usd, total_s=total_s+excluded.total_s",
+                "INSERT INTO rollup VALUES (?, ?, ?, 1, ?, ?) ON CONFLICT (version, day, status) DO UPDATE SET"
+                " runs=rollup.runs+1, cost_usd=rollup.cost_usd+excluded.cost_usd,"
+                " total_s=rollup.total_s+excluded.total_s",
                 (version, r.timestamp[:10], row[5], row[15], row[10]),
             )
 
@@ -314,22 +316,22 @@ class RunStore:
         if len(comment) > 2000:
             raise RunStoreError("a comment is at most 2,000 characters; shorten it")
         conn = self._connect()
-        with transaction(conn):
+        with self._transaction():
             run = conn.execute("SELECT version, status FROM runs WHERE run_id=?", (run_id,)).fetchone()
             if run is None:
                 raise RunStoreError(
                     f"no run with id {run_id!r} in the run store; use the run_id that /ask (or answer.record) returned"
                 )
             conn.execute(
-                "INSERT INTO outcome_rollup VALUES (?, ?, ?, ?, 1) ON CONFLICT DO UPDATE SET n=n+1",
+                "INSERT INTO outcome_rollup VALUES (?, ?, ?, ?, 1)"
+                " ON CONFLICT (version, kind, value, status) DO UPDATE SET n=outcome_rollup.n+1",
                 (run[0], kind, value, run[1]),
             )
             stamp = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
-            cursor = conn.execute(
-                "INSERT INTO outcomes (run_id, timestamp, kind, value, comment) VALUES (?, ?, ?, ?, ?)",
+            return conn.execute(
+                "INSERT INTO outcomes (run_id, timestamp, kind, value, comment) VALUES (?, ?, ?, ?, ?) RETURNING id",
                 (run_id, stamp, kind, value, comment),
-            )
-            return cursor.lastrowid
+            ).fetchone()[0]
 
     def add_feedback(self, run_id: str, *, up: bool, comment: str = "") -> int:
         """A user's thumbs up (`up=True`) or down, with an optional comment; an unknown run id is refused."""
@@ -362,7 +364,9 @@ class RunStore:
         conn = self._connect()
         self.skipped = 0
         rows = {}
-        for raw in conn.execute(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs{clause} ORDER BY timestamp, rowid", args):
+        for raw in conn.execute(
+            f"SELECT {', '.join(RUN_COLUMNS)} FROM runs{clause} ORDER BY timestamp, {self._ORDER}", args
+        ):
             row = dict(zip(RUN_COLUMNS, raw))
             try:
                 for name in _NUMBERS:
@@ -390,25 +394,26 @@ class RunStore:
 
     def calls(self):
         """Every model call: run_id, seq, kind, model, tokens, attempts, cache_hit, seconds."""
-        import pandas as pd
-
-        return pd.read_sql_query("SELECT * FROM calls ORDER BY run_id, seq", self._connect())
+        return self._frame("SELECT * FROM calls ORDER BY run_id, seq")
 
     def ledger(self):
         """The cost ledger's rows per run: run_id, seq, kind, model, usd, projected_model, projected_usd, note."""
-        import pandas as pd
-
-        return pd.read_sql_query("SELECT * FROM ledger ORDER BY run_id, seq", self._connect())
+        return self._frame("SELECT * FROM ledger ORDER BY run_id, seq")
 
     def outcomes(self, kind: str | None = None):
         """Feedback, review decisions and side effects, oldest first."""
-        import pandas as pd
-
         query = "SELECT id, run_id, timestamp, kind, value, comment FROM outcomes"
         args = ()
         if kind is not None:
             query, args = query + " WHERE kind=?", (kind,)
-        return pd.read_sql_query(query + " ORDER BY id", self._connect(), params=args)
+        return self._frame(query + " ORDER BY id", args)
+
+    def _frame(self, sql: str, args=()):
+        """A query's rows as a DataFrame with its columns' names."""
+        import pandas as pd
+
+        cursor = self._connect().execute(sql, args)
+        return pd.DataFrame(cursor.fetchall(), columns=[column[0] for column in cursor.description])
 
     def query(self, sql: str, args=()):
         """Rows of a read-only SQL query (for aggregates the DataFrames would be slow for)."""
