@@ -65,17 +65,16 @@ def test_a_database_store_is_checked_before_any_work(tmp_path, postgres_url):
     assert missing.version != missing.with_changes(store="runs.sqlite").version  # where runs land is content
     with pytest.raises(StoreError, match="cannot reach the store"):
         Pipeline.from_config(missing)
-    queued = missing.with_changes(store=postgres_url, validation={"checks": [], "queue": "review/queue.sqlite"})
-    with pytest.raises(ConfigError, match="the review queue is not on PostgreSQL yet, and this configuration sets "):
-        Pipeline.from_config(queued)
 
 
-def test_one_store_setting_moves_the_ledger_cache_and_runs_to_postgresql(tmp_path, postgres_url, embed_model):
-    """Nothing but `store` changes: the cost ledger, the response cache and the run store all land
-    in the database, and no SQLite file of theirs is written under the toolkit's home."""
+def test_one_store_setting_moves_every_store_to_postgresql(tmp_path, postgres_url, embed_model):
+    """Nothing but `store` changes: the cost ledger, the response cache, the run store and the
+    review queue all land in the database, and no SQLite file of theirs is written under the
+    toolkit's home."""
     from toolkit.config import load_settings
     from toolkit.cost import PostgresCostLedger, PostgresResponseCache
     from toolkit.tracking import PostgresRunStore
+    from toolkit.validation.review_postgres import PostgresReviewQueue
 
     write_files(tmp_path / "corpus", TINY_CORPUS)
     config = PipelineConfig(
@@ -84,21 +83,25 @@ def test_one_store_setting_moves_the_ledger_cache_and_runs_to_postgresql(tmp_pat
         retriever={"kind": "bm25"},
         cache={"path": "cache.sqlite", "semantic": False},
         ledger={"path": "ledger.sqlite", "priced_as": "openai:gpt-4o-mini"},
+        validation={"checks": [{"check": "grounding", "policy": "escalate"}], "queue": "review/queue.sqlite"},
         store=postgres_url,
     )
     pipeline = Pipeline.from_config(config)
     first, again = pipeline.ask(RETURNS), pipeline.ask(RETURNS)
     assert (first.record.get("cache.hit"), again.record.get("cache.hit")) == ("", "exact")
     ledger, cache = pipeline.ledger, next(m.cache for m in pipeline.client.middleware if hasattr(m, "cache"))
-    assert (type(ledger), type(cache), type(pipeline.store)) == (
+    assert pipeline.steps[-1].name == "validate"
+    assert (type(ledger), type(cache), type(pipeline.store), type(pipeline.steps[-1].guard.queue)) == (
         PostgresCostLedger,
         PostgresResponseCache,
         PostgresRunStore,
+        PostgresReviewQueue,
     )
     assert pipeline.store.runs().run_id.tolist() == [first.record.run_id, again.record.run_id]
     assert set(ledger.entries().query_id) == {first.record.run_id, again.record.run_id}
     home = load_settings().home
-    assert not [p.name for p in (home / "cache.sqlite", home / "ledger.sqlite", home / "runs.sqlite") if p.exists()]
+    local = [home / name for name in ("cache.sqlite", "ledger.sqlite", "runs.sqlite", "review/queue.sqlite")]
+    assert not [path.name for path in local if path.exists()]
 
 
 def test_a_file_that_is_not_a_mapping_is_refused(tmp_path):

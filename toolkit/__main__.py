@@ -141,21 +141,22 @@ def cmd_report(args) -> int:
     from .errors import ConfigError
     from .monitoring import write_dashboard
     from .pipeline_config import PipelineConfig
-    from .tracking import RunStore
+    from .storage import is_database_url
+    from .tracking import run_store
 
     settings = load_settings()
     if args.store:
-        path = Path(args.store)
+        where = args.store
     elif args.pipeline:
         config = PipelineConfig.load(args.pipeline)
         if config.store is None:
             raise ConfigError(f"{args.pipeline} names no run store (store: FILE); give --store FILE")
-        path = settings.home / config.store
+        where = config.store if is_database_url(config.store) else settings.home / config.store
     else:
-        path = settings.home / "runs.sqlite"
-    if not path.is_file():
-        raise ConfigError(f"no run store at {path}; run some questions first (ask --pipeline, serve), or give --store")
-    out = write_dashboard(RunStore(path), args.out, scoreboard=args.scoreboard, projected=args.projected)
+        where = settings.home / "runs.sqlite"
+    if not is_database_url(where) and not Path(where).is_file():
+        raise ConfigError(f"no run store at {where}; run some questions first (ask --pipeline, serve), or give --store")
+    out = write_dashboard(run_store(where), args.out, scoreboard=args.scoreboard, projected=args.projected)
     print(f"dashboard: {out}")
     return 0
 
@@ -203,15 +204,17 @@ def cmd_review(args) -> int:
     from dataclasses import asdict
 
     from .errors import ReviewQueueError
-    from .validation.review import SqliteReviewQueue, default_queue_path
+    from .storage import is_database_url
+    from .validation.review import default_queue_path
+    from .validation.review_postgres import review_queue
 
-    path = Path(args.queue) if args.queue else default_queue_path(_settings(args))
-    if not path.is_file():  # reading must not create a queue
+    path = args.queue or default_queue_path(_settings(args))  # a file, or a postgresql:// URL
+    if not is_database_url(path) and not Path(path).is_file():  # reading must not create a queue
         if args.action == "list":
             print(json.dumps({"queue": str(path), "total": 0, "items": []}) if args.json else f"{path}: no items yet")
             return 0
         raise ReviewQueueError(f"no review queue at {path}: nothing was escalated yet, or give --queue PATH")
-    queue = SqliteReviewQueue(path)
+    queue = review_queue(path)
     if args.action == "list":
         items = queue.page(args.state, limit=args.limit, offset=args.offset)
         total = queue.count(args.state)
@@ -325,7 +328,11 @@ def build_parser() -> argparse.ArgumentParser:
             how.add_argument("--reject", action="store_true", help="the draft is wrong")
             a.add_argument("--reviewer", required=True, metavar="NAME")
             a.add_argument("--force", action="store_true", help="change an item that was already decided")
-        a.add_argument("--queue", metavar="PATH", help="the queue file (default: <home>/review/queue.sqlite)")
+        a.add_argument(
+            "--queue",
+            metavar="PATH",
+            help="the queue file (default: <home>/review/queue.sqlite), or a postgresql:// URL",
+        )
         a.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=cmd_review)
 
@@ -354,7 +361,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="write the HTML dashboard from the run store")
     p.add_argument("--pipeline", metavar="FILE", help="read the run store this configuration names")
-    p.add_argument("--store", metavar="FILE", help="a run store file (default <home>/runs.sqlite)")
+    p.add_argument(
+        "--store", metavar="FILE", help="a run store file (default <home>/runs.sqlite), or a postgresql:// URL"
+    )
     p.add_argument("--out", default="report/dashboard.html")
     p.add_argument("--scoreboard", default="notebooks/pipelines/scoreboard.csv")
     p.add_argument("--projected", action="store_true", help="cost as the ledger's hosted-model projection")

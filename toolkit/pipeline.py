@@ -45,7 +45,8 @@ from .retrieval.freshness import PreferCurrent
 from .steps import Decide, Extract, FitContext, Generate, Prompt, Retrieve, Run, RunRecord, Score, as_step
 from .storage import check_store, is_database_url
 from .tracking import RunStore, run_store
-from .validation import BusinessRules, Grounding, Guard, Safety, Schema, SqliteReviewQueue
+from .validation import BusinessRules, Grounding, Guard, Safety, Schema
+from .validation.review_postgres import review_queue
 
 __all__ = ["Pipeline", "Answer", "RunRecord"]
 
@@ -344,24 +345,23 @@ def _build(config: PipelineConfig, settings, show_progress: bool, base: Path) ->
 
 
 def _check_database(config: PipelineConfig) -> None:
-    """A PostgreSQL store is checked before any work: reachable, pgvector, no newer schema, and
-    nothing configured that cannot live there yet."""
+    """A PostgreSQL store is checked before any work: reachable, pgvector, no newer schema."""
     from .cost.cache_postgres import SCHEMA_VERSION as CACHE
     from .cost.ledger_postgres import SCHEMA_VERSION as LEDGER
     from .reliability.effects_postgres import SCHEMA_VERSION as EFFECTS
     from .tracking.run_store import SCHEMA_VERSION as RUNS
+    from .validation.review_postgres import SCHEMA_VERSION as QUEUE
 
-    url = config.store
-    known = {"side-effect ledger": EFFECTS, "cost ledger": LEDGER, "response cache": CACHE, "run store": RUNS}
-    check_store(url, known=known)
-    parts = {"escalation": config.escalation, "validation": config.validation}
-    queues = [f"{name}.queue" for name, part in parts.items() if part is not None and part.queue]
-    if queues:  # the review queue is the one store still to move (issue 14)
-        raise ConfigError(
-            f"store: {url} holds the ledgers, the response cache and the run store, but the review queue is not on "
-            f"PostgreSQL yet, and this configuration sets {' and '.join(queues)}; leave them out, or set store to a "
-            f"SQLite file such as runs.sqlite for now"
-        )
+    stores = {"side-effect ledger": EFFECTS, "cost ledger": LEDGER, "response cache": CACHE, "run store": RUNS}
+    check_store(config.store, known=stores | {"review queue": QUEUE})
+
+
+def review_queue_for(config: PipelineConfig, settings, path: str):
+    """The review queue a configuration names: the file at `path` under the toolkit home, or the
+    configuration's `postgresql://` store, which holds every queue of the pipeline."""
+    if is_database_url(config.store):
+        return review_queue(config.store)
+    return review_queue(settings.home / path)
 
 
 def _confidence_steps(config: PipelineConfig, settings, base: Path) -> list:
@@ -388,7 +388,7 @@ def _confidence_steps(config: PipelineConfig, settings, base: Path) -> list:
             from . import demo
 
             refusal = demo.REFUSAL if config.validation.refusal == DEMO else config.validation.refusal
-        queue = SqliteReviewQueue(settings.home / e.queue)
+        queue = review_queue_for(config, settings, e.queue)
         steps.append(Decide(e.answer_at, e.refuse_below, queue=queue, refusal=refusal or ""))
     return steps
 
@@ -457,6 +457,6 @@ def _guard(config: PipelineConfig, settings, spec: PromptSpec) -> Guard:
             validator = Safety(contacts)
         checks.append((validator, check.policy))
     v = config.validation
-    queue = SqliteReviewQueue(settings.home / v.queue) if v.queue else None  # a .jsonl name is refused, naming the fix
+    queue = review_queue_for(config, settings, v.queue) if v.queue else None  # a .jsonl name is refused, naming the fix
     refusal = demo.REFUSAL if v.refusal == DEMO else v.refusal
     return Guard(checks, queue=queue, fallback=v.fallback, **({"refusal": refusal} if refusal else {}))

@@ -11,8 +11,8 @@
     cache: {path: cache.sqlite, threshold: 0.9}
     ledger: {path: ledger.sqlite, priced_as: openai:gpt-4o-mini}
     store: runs.sqlite              # the run store every run lands in (toolkit.tracking), or a
-                                    # postgresql:// URL: runs, ledger and cache that several workers
-                                    # share, in one database
+                                    # postgresql:// URL: runs, ledger, cache and review queue that
+                                    # several workers share, in one database
     slo: {p95_latency_s: 2.0, error_rate: 0.01}   # objectives the metrics raise alerts on
 
     >>> config = PipelineConfig(name="demo", retriever={"kind": "bm25"})
@@ -193,7 +193,8 @@ class PipelineConfig(_Part):
         None,
         description="run store file (SQLite) under TOOLKIT_HOME, where every run lands; or a postgresql:// URL "
         "(no password: libpq reads PGPASSWORD or ~/.pgpass), checked before any work, which then holds the run "
-        "store, the cost ledger and the response cache in one database (their `path`s are not used)",
+        "store, the cost ledger, the response cache and the review queues in one database (their paths are "
+        "not used)",
     )
     slo: dict[str, float] | None = Field(
         None, description="service-level objectives, e.g. {p95_latency_s: 2, error_rate: 0.01, completion: 0.5}"

@@ -37,3 +37,15 @@ def test_report_command_writes_the_dashboard(store, tmp_path, capsys):
     assert out.is_file() and f"dashboard: {out}" in capsys.readouterr().out
     assert main(["report", "--store", str(tmp_path / "missing.sqlite")]) == 2
     assert "no run store at" in capsys.readouterr().err
+
+
+def test_report_command_reads_a_run_store_in_postgresql(postgres_url, tmp_path, capsys):
+    from toolkit.__main__ import main
+    from toolkit.tracking import run_store
+
+    store = run_store(postgres_url)
+    for i in range(10):
+        store.record(RunRecord(f"r{i}", f"2026-12-01T10:{i:02d}:00+00:00", "q", answer="30 days."), version="A")
+    out = tmp_path / "dash.html"
+    assert main(["report", "--store", postgres_url, "--out", str(out)]) == 0
+    assert "10 runs from the run store, 0 unreadable rows skipped" in out.read_text(encoding="utf-8")

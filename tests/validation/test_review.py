@@ -1,12 +1,15 @@
-"""The SQLite review queue: submit and deduplicate, decide (states, history, force), refuse unknown
-ids and damaged files, page through pending items, stay whole under concurrent writers, and turn
-every decision into an evaluation case."""
+"""The review queue: submit and deduplicate, decide (states, history, force), refuse unknown ids and
+damaged files, page through pending items, stay whole under concurrent writers and reviewers, and
+turn every decision into an evaluation case. The tests of the interface run over both engines
+(the `where` fixture: a SQLite file, then a real PostgreSQL)."""
 
 from __future__ import annotations
 
 import json
 import multiprocessing
+import re
 import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +23,7 @@ from toolkit.validation.review import (
     default_queue_path,
     load_cases,
 )
+from toolkit.validation.review_postgres import review_queue
 
 QUESTION = "How long do I have to return an item?"
 CONTEXT = [{"source": "policies/returns.md", "text": "You can return an item within 30 days of delivery."}]
@@ -41,9 +45,18 @@ def item(answer: str = "You have 90 days.", run_id: str = "", priority: float = 
     )
 
 
+def open_queue(where: str, folder: Path):
+    """The queue at `where`, its cases file in `folder` whatever the engine (a SQLite queue keeps
+    it beside its file; a database queue writes one only when told where)."""
+    if where.endswith(".sqlite"):
+        return review_queue(folder / "review" / "queue.sqlite")
+    return review_queue(where, cases_path=folder / "review" / "cases.jsonl")
+
+
 @pytest.fixture
-def queue(tmp_path):
-    return SqliteReviewQueue(tmp_path / "review" / "queue.sqlite")
+def queue(where, tmp_path):
+    """One queue per engine: a SQLite file, then a real PostgreSQL."""
+    return open_queue(where, tmp_path)
 
 
 def test_submit_get_and_the_fields_round_trip(queue):
@@ -115,7 +128,7 @@ def test_decisions_states_history_and_force(queue):
 
 def test_bad_decisions_are_refused_with_what_to_do(queue):
     item_id = queue.submit(item())
-    with pytest.raises(ReviewQueueError, match=r"no review item 'r-nope' in .*queue.sqlite; list them"):
+    with pytest.raises(ReviewQueueError, match=rf"no review item 'r-nope' in {re.escape(queue.where)}; list them"):
         queue.decide("r-nope", "approved", reviewer="ana")
     with pytest.raises(ReviewQueueError, match=r"no review item 'r-nope'"):
         queue.get("r-nope")
@@ -261,15 +274,15 @@ def test_schema_version_and_foreign_files(tmp_path):
         SqliteReviewQueue(tmp_path / "queue.jsonl")
 
 
-def _writer(path: str, worker: int, count: int) -> None:
-    queue = SqliteReviewQueue(path)
+def _writer(where: str, folder: Path, worker: int, count: int) -> None:
+    queue = open_queue(where, folder)
     for n in range(count):
         queue.submit(item(f"worker {worker} draft {n}", run_id=f"run-{worker}-{n}"))
         queue.submit(item(f"worker {worker} draft {n}", run_id=f"run-{worker}-{n}"))  # a retry: no duplicate
 
 
-def _reviewer(path: str, name: str, ids: list[str], results) -> None:
-    queue = SqliteReviewQueue(path)
+def _reviewer(where: str, folder: Path, name: str, ids: list[str], results) -> None:
+    queue = open_queue(where, folder)
     won = []
     for item_id in ids:
         try:
@@ -280,23 +293,24 @@ def _reviewer(path: str, name: str, ids: list[str], results) -> None:
     results.put((name, won))
 
 
-def test_concurrent_writers_and_reviewers_lose_and_duplicate_nothing(tmp_path):
-    path = str(tmp_path / "queue.sqlite")
-    SqliteReviewQueue(path)
+def test_concurrent_writers_and_reviewers_lose_and_duplicate_nothing(where, tmp_path):
+    open_queue(where, tmp_path)
     context = multiprocessing.get_context("spawn")
-    writers = [context.Process(target=_writer, args=(path, w, 50)) for w in range(4)]
+    writers = [context.Process(target=_writer, args=(where, tmp_path, w, 50)) for w in range(4)]
     for p in writers:
         p.start()
     for p in writers:
         p.join(120)
     assert [p.exitcode for p in writers] == [0, 0, 0, 0]
-    queue = SqliteReviewQueue(path)
+    queue = open_queue(where, tmp_path)
     assert queue.count() == len(queue) == 200
     assert {i.run_id for i in queue.pending(limit=500)} == {f"run-{w}-{n}" for w in range(4) for n in range(50)}
 
     ids = [i.id for i in queue.pending(limit=500)][:60]
     results = context.Queue()
-    reviewers = [context.Process(target=_reviewer, args=(path, name, ids, results)) for name in ("ana", "bo")]
+    reviewers = [
+        context.Process(target=_reviewer, args=(where, tmp_path, name, ids, results)) for name in ("ana", "bo")
+    ]
     for p in reviewers:
         p.start()
     won = dict(results.get(timeout=120) for _ in reviewers)

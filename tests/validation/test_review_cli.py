@@ -106,3 +106,16 @@ def test_bad_input_exits_2_with_the_reason(seeded, tmp_path):
     broken.write_text("not a database", encoding="utf-8")
     damaged = review("list", "--queue", str(broken), home=home)
     assert damaged.returncode == 2 and "is damaged" in damaged.stderr and "moved aside to" in damaged.stderr
+
+
+def test_a_queue_in_postgresql_is_listed_and_decided_by_its_url(tmp_path, postgres_url):
+    from toolkit.validation.review_postgres import review_queue
+
+    queue = review_queue(postgres_url)
+    item_id = queue.submit(ReviewItem.new("Question?", "Draft.", run_id="run-pg", priority=0.5))
+    listed = review("list", "--json", "--queue", postgres_url, home=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert [i["id"] for i in json.loads(listed.stdout)["items"]] == [item_id]
+    decided = review("decide", item_id, "--approve", "--reviewer", "ana", "--queue", postgres_url, home=tmp_path)
+    assert decided.returncode == 0, decided.stderr
+    assert (queue.get(item_id).state, queue.get(item_id).reviewer) == ("approved", "ana")

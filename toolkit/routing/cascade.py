@@ -22,9 +22,8 @@ from pathlib import Path
 from ..config import load_settings
 from ..errors import ConfigError, ToolkitError
 from ..models import Usage
-from ..pipeline import Answer, Pipeline
+from ..pipeline import Answer, Pipeline, review_queue_for
 from ..pipeline_config import PipelineConfig, TierConfig
-from ..validation import SqliteReviewQueue
 from ..validation.review import ReviewItem
 from .tiers import REVIEW, check_priced, tier_config
 
@@ -80,8 +79,7 @@ class Cascade:
             tiers.append(Tier(tier, pipeline))
         queue = None
         if config.tiers.review is not None:
-            home = (settings or load_settings()).home
-            queue = SqliteReviewQueue(home / config.tiers.review.queue)
+            queue = review_queue_for(config, settings or load_settings(), config.tiers.review.queue)
         return cls(tiers, config, queue)
 
     def ask(self, question: str, *, raise_errors: bool = True) -> Answer:

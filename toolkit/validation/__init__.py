@@ -12,6 +12,7 @@ from .checks import Grounding, Output, Report, Safety, Schema, content_terms, sp
 from .defaults import default_validators
 from .policies import HELD, POLICIES, REFUSAL, Guard, Verdict
 from .review import ReviewItem, ReviewQueue, SqliteReviewQueue, load_cases
+from .review_postgres import PostgresReviewQueue, review_queue
 
 __all__ = [
     "Output",
@@ -27,6 +28,8 @@ __all__ = [
     "REFUSAL",
     "HELD",
     "SqliteReviewQueue",
+    "PostgresReviewQueue",
+    "review_queue",
     "load_cases",
     "ReviewQueue",
     "ReviewItem",

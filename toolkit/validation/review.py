@@ -273,7 +273,7 @@ class SqliteReviewQueue:
 
     def _open(self) -> None:
         try:
-            with closing(self._connect()) as db:
+            with self._reading() as db:
                 if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
                     raise sqlite3.DatabaseError("PRAGMA quick_check failed")
                 version = db.execute("PRAGMA user_version").fetchone()[0]
@@ -311,9 +311,19 @@ class SqliteReviewQueue:
         """One write transaction: two reviewers never both see an item pending."""
         return write_transaction(self._connect())
 
+    def _reading(self):
+        """A connection for one read, closed afterwards."""
+        return closing(self._connect())
+
+    @property
+    def where(self) -> str:
+        """What another process opens to share this queue."""
+        return str(self.path)
+
     # -- reading ----------------------------------------------------------------------------
 
     _COLUMNS = [name for name in ReviewItem.__dataclass_fields__]
+    _LOCK_ROW = ""  # BEGIN IMMEDIATE already holds the whole file's write lock
 
     def _item(self, row: tuple) -> ReviewItem:
         data = dict(zip(self._COLUMNS, row, strict=True))
@@ -323,11 +333,11 @@ class SqliteReviewQueue:
 
     def _select(self, where: str, params: tuple = (), tail: str = "") -> list[ReviewItem]:
         sql = f"SELECT {', '.join(self._COLUMNS)} FROM items WHERE {where} {tail}"
-        with closing(self._connect()) as db:
+        with self._reading() as db:
             return [self._item(row) for row in db.execute(sql, params)]
 
     def __len__(self) -> int:
-        with closing(self._connect()) as db:
+        with self._reading() as db:
             return db.execute("SELECT COUNT(*) FROM items").fetchone()[0]
 
     def count(self, state: str = "pending") -> int:
@@ -335,7 +345,7 @@ class SqliteReviewQueue:
         if state == "all":
             return len(self)
         self._check_state(state)
-        with closing(self._connect()) as db:
+        with self._reading() as db:
             return db.execute("SELECT COUNT(*) FROM items WHERE state = ?", (state,)).fetchone()[0]
 
     def pending(self, limit: int = 50, offset: int = 0) -> list[ReviewItem]:
@@ -347,7 +357,7 @@ class SqliteReviewQueue:
         if limit < 0 or offset < 0:
             raise ReviewQueueError(f"limit and offset must be 0 or more (got {limit}, {offset})")
         if state == "all":
-            return self._select("1", (limit, offset), "ORDER BY seq LIMIT ? OFFSET ?")
+            return self._select("TRUE", (limit, offset), "ORDER BY seq LIMIT ? OFFSET ?")
         self._check_state(state)
         return self._select("state = ?", (state, limit, offset), "ORDER BY priority DESC, seq LIMIT ? OFFSET ?")
 
@@ -355,7 +365,7 @@ class SqliteReviewQueue:
         found = self._select("id = ?", (item_id,))
         if not found:
             raise ReviewQueueError(
-                f"no review item {item_id!r} in {self.path}; list them with `python -m toolkit review list`"
+                f"no review item {item_id!r} in {self.where}; list them with `python -m toolkit review list`"
             )
         return found[0]
 
@@ -363,7 +373,7 @@ class SqliteReviewQueue:
         """Every decision, oldest first (one item's when `item_id` is given)."""
         sql = "SELECT seq, item_id, decision, answer, reviewer, decided, previous, forced FROM decisions"
         names = ["seq", "item_id", "decision", "answer", "reviewer", "decided", "previous", "forced"]
-        with closing(self._connect()) as db:
+        with self._reading() as db:
             rows = db.execute(
                 sql + (" WHERE item_id = ? ORDER BY seq" if item_id else " ORDER BY seq"), (item_id,) if item_id else ()
             )
@@ -373,7 +383,7 @@ class SqliteReviewQueue:
         """The queue as a DataFrame, one row per item, in submission order (context as a source list)."""
         import pandas as pd
 
-        with closing(self._connect()) as db:
+        with self._reading() as db:
             where = "" if state == "all" else "WHERE state = ?"
             if state != "all":
                 self._check_state(state)
@@ -436,10 +446,12 @@ class SqliteReviewQueue:
         if decision != "edited" and answer is not None:
             raise ReviewQueueError(f"only an 'edited' decision takes an answer (got {decision!r} with one)")
         with self._transaction() as db:
-            row = db.execute("SELECT state, reviewer, decided, answer FROM items WHERE id = ?", (item_id,)).fetchone()
+            row = db.execute(
+                f"SELECT state, reviewer, decided, answer FROM items WHERE id = ?{self._LOCK_ROW}", (item_id,)
+            ).fetchone()
             if row is None:
                 raise ReviewQueueError(
-                    f"no review item {item_id!r} in {self.path}; list them with `python -m toolkit review list`"
+                    f"no review item {item_id!r} in {self.where}; list them with `python -m toolkit review list`"
                 )
             state, before, when, draft = row
             if state != "pending" and not force:
@@ -454,16 +466,16 @@ class SqliteReviewQueue:
             )
             seq = db.execute(
                 "INSERT INTO decisions (item_id, decision, answer, reviewer, decided, previous, forced) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq",
                 (item_id, decision, final if decision == "edited" else "", reviewer.strip(), now, state, int(force)),
-            ).lastrowid
+            ).fetchone()[0]
         item = self.get(item_id)
         try:
             self._append_case(case_from(item, decision_seq=seq))
         except OSError as exc:
             raise ReviewQueueError(
                 f"the decision on {item_id} is recorded, but its case could not be written to "
-                f"{self.cases_path} ({exc}); free the disk, then run SqliteReviewQueue({str(self.path)!r})"
+                f"{self.cases_path} ({exc}); free the disk, then run {type(self).__name__}({self.where!r})"
                 f".rebuild_cases()"
             ) from exc
         return item
@@ -473,6 +485,8 @@ class SqliteReviewQueue:
         # processes never interleave, and a reader never sees half a line.
         from filelock import FileLock
 
+        if self.cases_path is None:  # a queue in a database keeps its cases there (cases())
+            return
         line = (json.dumps(case, ensure_ascii=False) + "\n").encode("utf-8")
         self.cases_path.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(str(self.cases_path) + ".lock", timeout=self.timeout_s):
@@ -485,7 +499,7 @@ class SqliteReviewQueue:
 
     def cases(self) -> list[dict]:
         """The evaluation cases of every decided item, made from the queue itself (one per item)."""
-        with closing(self._connect()) as db:
+        with self._reading() as db:
             last = dict(db.execute("SELECT item_id, MAX(seq) FROM decisions GROUP BY item_id"))
         decided = self._select("state != 'pending'", (), "ORDER BY decided, seq")
         return [case_from(item, decision_seq=last.get(item.id, 0)) for item in decided]
@@ -494,6 +508,8 @@ class SqliteReviewQueue:
         """Rewrite `cases_path` atomically from the queue (after a failed append, or to compact it)."""
         from filelock import FileLock
 
+        if self.cases_path is None:
+            raise ReviewQueueError("this queue writes no cases file; give it cases_path=... to have one")
         with FileLock(str(self.cases_path) + ".lock", timeout=self.timeout_s):
             text = "".join(json.dumps(c, ensure_ascii=False) + "\n" for c in self.cases())
             return write_atomic(self.cases_path, text)
