@@ -70,6 +70,7 @@ class PostgresResponseCache(ResponseCache):
         self._configure(embed_model, threshold, ttl_s, entities)
         self.url, self.path = url, None
         self._connection = ThreadConnection(url)
+        self._dialect = SQLiteDialect(self._connection, TABLES)
         ensure_schema(self._connection.get(), url, "response cache", SCHEMA_VERSION, _TABLES)
 
     @property
@@ -79,7 +80,7 @@ class PostgresResponseCache(ResponseCache):
     @property
     def db(self) -> SQLiteDialect:
         """This thread's connection, taking the SQLite cache's SQL."""
-        return SQLiteDialect(self._connection.get(), TABLES)
+        return self._dialect
 
     @contextmanager
     def _transaction(self):

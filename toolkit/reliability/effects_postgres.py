@@ -194,7 +194,7 @@ class PostgresSideEffectLedger:
         """Read-only SQL over the ledger's tables (effects, attempts, records), `?` placeholders."""
         with self.db.transaction():
             self.db.execute("SET TRANSACTION READ ONLY")
-            return SQLiteDialect(self.db).execute(sql, params).fetchall()
+            return SQLiteDialect(self._connection).execute(sql, params).fetchall()
 
     def stats(self) -> dict[str, int]:
         """Counts: effects done and pending, actions run, attempts made and failed, records written."""

@@ -92,18 +92,24 @@ class ThreadConnection:
 
 
 class SQLiteDialect:
-    """A psycopg connection that runs SQL written for a store's SQLite twin: `?` placeholders
-    become `%s`, and each of that store's table names takes its PostgreSQL name (one database
-    holds every store, so two stores' `entries` tables must differ). One SQL text then serves both
-    engines, and only what differs (upserts, vectors, locks) is written twice.
+    """A store's thread connections (a ThreadConnection), running SQL written for the store's
+    SQLite twin: `?` placeholders become `%s`, and each of that store's table names takes its
+    PostgreSQL name (one database holds every store, so two stores' `entries` tables must differ).
+    One SQL text then serves both engines, and only what differs (upserts, vectors, locks) is
+    written twice. A store makes one and keeps it.
 
         >>> SQLiteDialect(None, {"entries": "cache_entries"}).sql("SELECT id FROM entries WHERE key = ?")
         'SELECT id FROM cache_entries WHERE key = %s'
     """
 
-    def __init__(self, db, tables: dict[str, str] | None = None):
-        self.db, self.tables = db, dict(tables or {})
+    def __init__(self, connection: ThreadConnection, tables: dict[str, str] | None = None):
+        self.connection, self.tables = connection, dict(tables or {})
         self._names = re.compile(r"\b(" + "|".join(map(re.escape, self.tables)) + r")\b") if self.tables else None
+
+    @property
+    def db(self):
+        """This thread's psycopg connection."""
+        return self.connection.get()
 
     def sql(self, text: str) -> str:
         text = text.replace("?", "%s")  # the stores' SQL holds no literal question marks

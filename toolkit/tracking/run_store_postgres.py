@@ -77,10 +77,11 @@ class PostgresRunStore(RunStore):
         self.url, self.path = url, None
         self.skipped = 0
         self._connection = ThreadConnection(url)
+        self._dialect = SQLiteDialect(self._connection)
         ensure_schema(self._connection.get(), url, STORE, SCHEMA_VERSION, _TABLES)
 
     def _connect(self) -> SQLiteDialect:
-        return SQLiteDialect(self._connection.get())
+        return self._dialect
 
     def _transaction(self):
         return self._connection.get().transaction()

@@ -61,6 +61,7 @@ class PostgresReviewQueue(SqliteReviewQueue):
         self.cases_path = Path(cases_path) if cases_path else None
         self.timeout_s = 60.0  # for the cases file's lock
         self._connection = ThreadConnection(url)
+        self._dialect = SQLiteDialect(self._connection, TABLES)
         ensure_schema(self._connection.get(), url, "review queue", SCHEMA_VERSION, _TABLES)
 
     @property
@@ -68,7 +69,7 @@ class PostgresReviewQueue(SqliteReviewQueue):
         return self.url
 
     def _connect(self) -> SQLiteDialect:
-        return SQLiteDialect(self._connection.get(), TABLES)
+        return self._dialect
 
     def _reading(self):
         return nullcontext(self._connect())  # the thread's connection stays open
