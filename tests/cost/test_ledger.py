@@ -36,6 +36,14 @@ def test_ledger_records_every_kind_of_call_per_query(ledger):
     summary = ledger.summary()
     assert list(summary.index) == ["llm", "embedding", "retry", "judge", "cache_saved"]
     assert summary.loc["cache_saved", "usd"] == 0.00021 and summary.loc["llm", "calls"] == 1
+    # what the run store copies beside run q1: the same rows, in order, as plain tuples
+    assert ledger.costs("q1") == [
+        ("embedding", "local:all-MiniLM-L6-v2", 0.0, "openai:text-embedding-3-small", 2e-07, ""),
+        ("retry", "openai:gpt-4o-mini", 0.00015, "openai:gpt-4o-mini", 0.00015, "429"),
+        ("llm", "openai:gpt-4o-mini", 0.00021, "openai:gpt-4o-mini", 0.00021, ""),
+        ("judge", "local:SmolLM2-135M-Instruct.Q4_1", 0.0, "openai:gpt-4o-mini", 4.44e-05, ""),
+    ]
+    assert ledger.costs("q3") == []
 
 
 def test_the_kinds_are_the_model_call_kinds_plus_embedding_retry_cache_saved_and_routing(ledger):

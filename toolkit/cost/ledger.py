@@ -231,6 +231,16 @@ class CostLedger:
 
         return on_attempt
 
+    _COSTS = (
+        "SELECT kind, model, usd, projected_model, projected_usd, note FROM entries WHERE query_id = ? ORDER BY ts, id"
+    )
+
+    def costs(self, query_id: str) -> list[tuple]:
+        """One query's rows as (kind, model, usd, projected_model, projected_usd, note), in order:
+        what the run store keeps beside the run. One indexed query, cheap enough to run on every
+        recorded run (entries() builds a DataFrame and checks digests, about 2.7 ms here)."""
+        return self.db.execute(self._COSTS, (query_id,)).fetchall()
+
     def entries(self, query_id: str | None = None):
         """The rows (all, or one query's) as a DataFrame; every row's digest is checked."""
         import pandas as pd

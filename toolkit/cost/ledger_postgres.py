@@ -17,7 +17,7 @@ import time
 import uuid
 
 from ..errors import BudgetExceededError, ConfigError, LedgerCorruptError
-from ..storage.postgres import ThreadConnection, ensure_schema, is_database_url
+from ..storage.postgres import SQLiteDialect, ThreadConnection, ensure_schema, is_database_url
 from .ledger import _FIELDS, CostLedger, _row_digest
 from .prices import PriceTable
 
@@ -116,6 +116,9 @@ class PostgresCostLedger(CostLedger):
             )
             if reservation:
                 self.db.execute("DELETE FROM reservations WHERE id = %s", (reservation,))
+
+    def costs(self, query_id: str) -> list[tuple]:
+        return SQLiteDialect(self._connection).execute(self._COSTS, (query_id,)).fetchall()
 
     def entries(self, query_id: str | None = None):
         """The rows (all, or one query's) as a DataFrame; every row's digest is checked."""

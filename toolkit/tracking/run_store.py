@@ -278,9 +278,8 @@ class RunStore:
             for seq, c in enumerate(r.calls)
         ]
         costs = []
-        if ledger is not None:  # one indexed query on the ledger's own store, its digests checked
-            found = ledger.entries(r.run_id)[["kind", "model", "usd", "projected_model", "projected_usd", "note"]]
-            costs = [(r.run_id, seq, *row) for seq, row in enumerate(found.itertuples(index=False, name=None))]
+        if ledger is not None:  # one indexed query on the ledger's own store (a file or a database)
+            costs = [(r.run_id, seq, *row) for seq, row in enumerate(ledger.costs(r.run_id))]
         conn = self._connect()
         with self._transaction():
             old = conn.execute(
