@@ -1,7 +1,8 @@
-"""What only the PostgreSQL response cache has: the choice by location, its schema version, tables
-that share a database with the other stores, and a single-flight lock that a dead worker frees.
+"""What only the PostgreSQL response cache has: the choice by location, tables that share a
+database with the other stores, and a single-flight lock that a dead worker frees.
 
-tests/cost/test_cache.py runs the whole cache suite over it too."""
+tests/cost/test_cache.py runs the whole cache suite over it too; tests/storage/test_postgres.py
+checks that a newer schema is refused, for every store."""
 
 from __future__ import annotations
 
@@ -9,15 +10,12 @@ import multiprocessing
 import threading
 import time
 
-import pytest
-
 from toolkit.cost.cache import ResponseCache
 from toolkit.cost.cache_keys import CachedAnswer, CacheRequest
 from toolkit.cost.cache_postgres import PostgresResponseCache, response_cache
 from toolkit.cost.ledger_postgres import cost_ledger
-from toolkit.errors import StoreError
 from toolkit.models.usage import Usage
-from toolkit.storage.postgres import SCHEMA_TABLE, connect
+from toolkit.storage.postgres import connect
 
 FILES = {"policies/returns.md": "a" * 64}
 
@@ -32,14 +30,6 @@ def test_the_location_picks_the_cache(tmp_path, postgres_url):
     assert type(shared) is PostgresResponseCache and shared.where == postgres_url
     shared.store(request(), CachedAnswer("30 days.", 10, 2, 0.0))
     assert response_cache(postgres_url).lookup(request())[0].text == "30 days."  # another handle, same rows
-
-
-def test_a_cache_of_a_newer_schema_is_refused(postgres_url):
-    PostgresResponseCache(postgres_url)
-    with connect(postgres_url) as db:
-        db.execute(f"UPDATE {SCHEMA_TABLE} SET version = 2 WHERE store = 'response cache'")
-    with pytest.raises(StoreError, match="holds a response cache of schema 2, newer than this toolkit's 1; upgrade"):
-        PostgresResponseCache(postgres_url)
 
 
 def test_the_cache_and_the_cost_ledger_share_one_database(postgres_url):

@@ -1,6 +1,7 @@
-"""What only the PostgreSQL ledger has: its schema version, and claims proven by the server's locks.
+"""What only the PostgreSQL ledger has: read-only queries, and claims proven by the server's locks.
 
-tests/reliability/test_effects.py runs the whole ledger suite over it too."""
+tests/reliability/test_effects.py runs the whole ledger suite over it too; tests/storage/test_postgres.py
+checks that a newer schema is refused, for every store."""
 
 from __future__ import annotations
 
@@ -9,17 +10,8 @@ import time
 
 import pytest
 
-from toolkit.errors import StoreError
 from toolkit.reliability.effects_postgres import PostgresSideEffectLedger
-from toolkit.storage.postgres import SCHEMA_TABLE, connect
-
-
-def test_a_ledger_of_a_newer_schema_is_refused(postgres_url):
-    PostgresSideEffectLedger(postgres_url)
-    with connect(postgres_url) as db:
-        db.execute(f"UPDATE {SCHEMA_TABLE} SET version = 2 WHERE store = 'side-effect ledger'")
-    with pytest.raises(StoreError, match="side-effect ledger of schema 2, newer than this toolkit's 1; upgrade"):
-        PostgresSideEffectLedger(postgres_url)
+from toolkit.storage.postgres import connect
 
 
 def test_query_takes_sqlite_placeholders_and_only_reads(postgres_url):

@@ -62,3 +62,30 @@ def test_a_newer_schema_is_refused_before_any_work(postgres_url):
     with pytest.raises(StoreError, match="schema 2, newer than this toolkit's 1"):
         check_store(postgres_url, known={"demo store": 1})
     check_store(postgres_url, known={"demo store": 2})
+
+
+@pytest.mark.parametrize(
+    "opener, store, known",
+    [
+        ("toolkit.reliability.effects_postgres:PostgresSideEffectLedger", "side-effect ledger", 1),
+        ("toolkit.cost.ledger_postgres:PostgresCostLedger", "cost ledger", 1),
+        ("toolkit.cost.cache_postgres:PostgresResponseCache", "response cache", 1),
+        ("toolkit.validation.review_postgres:PostgresReviewQueue", "review queue", 1),
+        ("toolkit.tracking.run_store_postgres:PostgresRunStore", "run store", 2),
+    ],
+)
+def test_every_store_refuses_a_newer_schema_of_its_own(postgres_url, opener, store, known):
+    """Each store registers its schema version when it first opens the database, and a version
+    newer than its own is refused on the next open, naming the store and the fix."""
+    import importlib
+
+    module, name = opener.split(":")
+    open_store = getattr(importlib.import_module(module), name)
+    open_store(postgres_url)
+    with connect(postgres_url) as db:
+        assert db.execute(f"SELECT version FROM {SCHEMA_TABLE} WHERE store = %s", (store,)).fetchone() == (known,)
+        db.execute(f"UPDATE {SCHEMA_TABLE} SET version = version + 1 WHERE store = %s", (store,))
+    with pytest.raises(
+        StoreError, match=f"holds a {store} of schema {known + 1}, newer than this toolkit's {known}; upgrade"
+    ):
+        open_store(postgres_url)

@@ -1,14 +1,14 @@
-"""What only the PostgreSQL review queue has: the choice by location, its schema version, and
-cases kept in the database when no cases file is given.
+"""What only the PostgreSQL review queue has: the choice by location, and cases kept in the
+database when no cases file is given.
 
-tests/validation/test_review.py runs the whole queue suite over it too."""
+tests/validation/test_review.py runs the whole queue suite over it too; tests/storage/test_postgres.py
+checks that a newer schema is refused, for every store."""
 
 from __future__ import annotations
 
 import pytest
 
-from toolkit.errors import ReviewQueueError, StoreError
-from toolkit.storage.postgres import SCHEMA_TABLE, connect
+from toolkit.errors import ReviewQueueError
 from toolkit.validation.review import ReviewItem, SqliteReviewQueue
 from toolkit.validation.review_postgres import PostgresReviewQueue, review_queue
 
@@ -28,11 +28,3 @@ def test_without_a_cases_file_the_cases_stay_in_the_database(postgres_url):
     assert [(c["id"], c["label"], c["answer"]) for c in queue.cases()] == [(item_id, "edited", "30 days")]
     with pytest.raises(ReviewQueueError, match="writes no cases file; give it cases_path="):
         queue.rebuild_cases()
-
-
-def test_a_queue_of_a_newer_schema_is_refused(postgres_url):
-    PostgresReviewQueue(postgres_url)
-    with connect(postgres_url) as db:
-        db.execute(f"UPDATE {SCHEMA_TABLE} SET version = 2 WHERE store = 'review queue'")
-    with pytest.raises(StoreError, match="holds a review queue of schema 2, newer than this toolkit's 1; upgrade"):
-        PostgresReviewQueue(postgres_url)
