@@ -45,8 +45,7 @@ from .retrieval.freshness import PreferCurrent
 from .steps import Decide, Extract, FitContext, Generate, Prompt, Retrieve, Run, RunRecord, Score, as_step
 from .storage import check_store, is_database_url
 from .tracking import RunStore, run_store
-from .validation import BusinessRules, Grounding, Guard, Safety, Schema
-from .validation.review_postgres import review_queue
+from .validation import BusinessRules, Grounding, Guard, Safety, Schema, review_queue
 
 __all__ = ["Pipeline", "Answer", "RunRecord"]
 
@@ -352,8 +351,14 @@ def _check_database(config: PipelineConfig) -> None:
     from .tracking.run_store import SCHEMA_VERSION as RUNS
     from .validation.review_postgres import SCHEMA_VERSION as QUEUE
 
-    stores = {"side-effect ledger": EFFECTS, "cost ledger": LEDGER, "response cache": CACHE, "run store": RUNS}
-    check_store(config.store, known=stores | {"review queue": QUEUE})
+    known = {
+        "side-effect ledger": EFFECTS,
+        "cost ledger": LEDGER,
+        "response cache": CACHE,
+        "run store": RUNS,
+        "review queue": QUEUE,
+    }
+    check_store(config.store, known=known)
 
 
 def review_queue_for(config: PipelineConfig, settings, path: str):

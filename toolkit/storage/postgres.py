@@ -1,8 +1,9 @@
 """PostgreSQL as the shared store: recognising its URL, connecting, and checking it before any work.
 
 Several workers (processes, machines) share one truth by sharing one database. Each durable store
-(the ledgers, the response cache) keeps its tables there and registers its schema version in
-`toolkit_schema`, so a database written by a newer toolkit is refused instead of misread.
+(the ledgers, the response cache, the run store, the review queue) keeps its tables there and
+registers its schema version in `toolkit_schema`, so a database written by a newer toolkit is
+refused instead of misread.
 
     >>> is_database_url("postgresql:///toolkit?host=/run/postgresql"), is_database_url("runs.sqlite")
     (True, False)
