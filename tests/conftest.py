@@ -4,6 +4,7 @@ it), and the replies, contexts and rules the validation tests share."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import os
@@ -325,37 +326,22 @@ def rules():
 
 @pytest.fixture(scope="session")
 def postgres_server():
-    """A throwaway PostgreSQL 16 with pgvector (the `pgserver` package ships both), on a Unix socket
-    in a temporary folder, stopped and deleted at the end of the session; its URL.
+    """A throwaway PostgreSQL 16 with pgvector (toolkit.storage.LocalPostgres, over the `pgserver`
+    package), on a Unix socket in a temporary folder, stopped and deleted at the end of the session;
+    its URL.
 
     Missing, the tests that need it skip on a developer's machine and fail under CI (`CI` set)."""
-    import uuid
-    import warnings
+    from toolkit.errors import StoreError
+    from toolkit.storage import LocalPostgres
 
-    try:
-        with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, root)
-            warnings.simplefilter("ignore")
-            import pgserver
-        import psycopg
-    except ImportError as exc:
-        message = f"the PostgreSQL tests need {exc.name}: pip install -e '.[test]' (it brings pgserver and psycopg)"
-        if os.environ.get("CI"):
-            pytest.fail(message + " (CI is set, so this is a failure, not a skip)")
-        pytest.skip(message)
-    folder = Path(tempfile.mkdtemp(prefix="toolkit-pg-")) / uuid.uuid4().hex[:8]
-    # As root, pgserver runs the server as a system user of its own and opens the folder to it.
-    server = pgserver.get_server(folder, cleanup_mode="delete")
-    url = server.get_uri()
-    with psycopg.connect(url, autocommit=True) as db:
-        db.execute("CREATE EXTENSION IF NOT EXISTS vector")
-        # A throwaway server: commits need not wait for the disk (a killed client loses nothing
-        # committed either way; only a crash of the machine would).
-        db.execute("ALTER SYSTEM SET synchronous_commit = off")
-        db.execute("ALTER SYSTEM SET fsync = off")
-        db.execute("SELECT pg_reload_conf()")
-    yield url
-    server.cleanup()
-    shutil.rmtree(folder.parent, ignore_errors=True)
+    with contextlib.ExitStack() as running:
+        try:
+            url = running.enter_context(LocalPostgres()).url
+        except StoreError as exc:
+            if os.environ.get("CI"):
+                pytest.fail(f"{exc} (CI is set, so this is a failure, not a skip)")
+            pytest.skip(str(exc))
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -13,7 +13,7 @@ refused instead of misread.
 
 Passwords never go in a configuration file (it is committed): libpq reads PGPASSWORD or
 ~/.pgpass. Not here: the stores themselves (toolkit.reliability.effects_postgres, ...) and
-starting a server (the tests' fixture starts one with the `pgserver` package).
+starting a server (local_server.py starts a throwaway one).
 """
 
 from __future__ import annotations
