@@ -54,3 +54,14 @@ def test_scores_come_from_this_run_never_from_committed_outputs(tmp_path):
     assert format_scorecard(scores).splitlines()[-1] == "1 of 3 notebooks passed their checkpoint"
     page = (report / "00_pass.html").read_text()
     assert "cdnjs" not in page and 'src="http' not in page  # the report opens offline
+
+
+def test_the_kernel_talks_over_private_unix_sockets_not_loopback_tcp(tmp_path, capfd):
+    from toolkit.notebook.tour import execute_notebook
+
+    nb = notebook("from ipykernel.kernelapp import IPKernelApp\nprint(IPKernelApp.instance().transport)")
+    execute_notebook(nb, tmp_path)
+
+    assert nb.cells[1].outputs[0]["text"] == "ipc\n"
+    assert "TCP without encryption" not in capfd.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # no socket files in the notebook's folder

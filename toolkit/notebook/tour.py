@@ -77,20 +77,29 @@ def execute_notebook(nb, folder: Path, timeout: int = 900) -> None:
     Outputs are cleared first: a cell that never runs (after an error) must not keep the
     committed output of an earlier run, or a stale checkpoint would look like a fresh pass.
     """
+    import tempfile
+
     from nbclient import NotebookClient
+    from traitlets.config import Config
 
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
-    # A kernel that loads torch on a busy 2-core laptop can take more than nbclient's default 60 s.
-    NotebookClient(
-        nb,
-        timeout=timeout,
-        startup_timeout=300,
-        kernel_name="python3",
-        record_timing=False,
-        resources={"metadata": {"path": str(folder)}},
-    ).execute()
+    # The kernel talks over Unix sockets in a private folder, not loopback TCP: nothing else on the
+    # machine can connect, and ipykernel has no plain-text-TCP warning to print. The socket path is
+    # absolute, because IPC's default is relative to the kernel's folder (the notebooks' own).
+    with tempfile.TemporaryDirectory(prefix="toolkit-kernel-") as sockets:
+        ipc = Config({"KernelManager": {"transport": "ipc", "ip": str(Path(sockets) / "kernel")}})
+        # A kernel that loads torch on a busy 2-core laptop can take more than nbclient's default 60 s.
+        NotebookClient(
+            nb,
+            config=ipc,
+            timeout=timeout,
+            startup_timeout=300,
+            kernel_name="python3",
+            record_timing=False,
+            resources={"metadata": {"path": str(folder)}},
+        ).execute()
 
 
 def run_notebook(path: Path, report_dir: Path, timeout: int = 900) -> NotebookScore:
