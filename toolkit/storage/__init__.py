@@ -4,7 +4,8 @@
     True
 
 Not here: each store's own tables, which live beside its SQLite twin (reliability.effects_postgres,
-cost.ledger_postgres, cost.cache_postgres, tracking.run_store_postgres, validation.review_postgres).
+cost.ledger_postgres, cost.cache_postgres, tracking.run_store_postgres, validation.review_postgres,
+ingestion.index_postgres).
 """
 
 from .postgres import check_store, connect, ensure_schema, is_database_url

@@ -1,7 +1,7 @@
 """PostgreSQL as the shared store: recognising its URL, connecting, and checking it before any work.
 
 Several workers (processes, machines) share one truth by sharing one database. Each durable store
-(the ledgers, the response cache, the run store, the review queue) keeps its tables there and
+(the ledgers, the response cache, the run store, the review queue, the vector index) keeps its tables there and
 registers its schema version in `toolkit_schema`, so a database written by a newer toolkit is
 refused instead of misread.
 
