@@ -295,7 +295,10 @@ def _build(config: PipelineConfig, settings, show_progress: bool, base: Path) ->
     if config.index:
         index_dir = settings.home / config.index
     embed_model = make_embed_model(settings)
-    index, _ = ingest(corpus, index_dir, settings=settings, embed_model=embed_model, show_progress=show_progress)
+    # A database store holds the index too: the vectors in a pgvector table named after index_dir.
+    index, _ = ingest(
+        corpus, index_dir, settings=settings, embed_model=embed_model, show_progress=show_progress, store=database
+    )
     prices = PriceTable.for_settings(settings)
 
     middleware: list = []
@@ -347,6 +350,7 @@ def _check_database(config: PipelineConfig) -> None:
     """A PostgreSQL store is checked before any work: reachable, pgvector, no newer schema."""
     from .cost.cache_postgres import SCHEMA_VERSION as CACHE
     from .cost.ledger_postgres import SCHEMA_VERSION as LEDGER
+    from .ingestion.index_postgres import SCHEMA_VERSION as INDEX
     from .reliability.effects_postgres import SCHEMA_VERSION as EFFECTS
     from .tracking.run_store import SCHEMA_VERSION as RUNS
     from .validation.review_postgres import SCHEMA_VERSION as QUEUE
@@ -357,6 +361,7 @@ def _check_database(config: PipelineConfig) -> None:
         "response cache": CACHE,
         "run store": RUNS,
         "review queue": QUEUE,
+        "vector index": INDEX,
     }
     check_store(config.store, known=known)
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -254,3 +255,40 @@ def test_filtered_queries_are_exact_where_hnsw_misses(postgres_url):
     assert plain.ids == [f"n{i:05d}" for i in np.argsort(-(unit @ query))[:10]]
     index.close()
     large.close()
+
+
+def test_the_bundled_pipeline_on_postgres_retrieves_as_faiss_flat(postgres_url):
+    """Pipeline.from_config with `store: postgresql://...` puts the index in the database; its dense
+    retriever (HNSW) returns the same top 3 chunks (settings.top_k) as FAISS flat over the same vectors, with scores
+    equal to 1e-5, for every question of the bundled evaluation set; hybrid works on it too."""
+    from llama_index.core.schema import QueryBundle
+
+    from toolkit.ingestion.vectorstore import FaissStore
+    from toolkit.pipeline import Pipeline
+    from toolkit.pipeline_config import PipelineConfig
+    from toolkit.retrieval import make_retriever
+
+    config = PipelineConfig.model_validate({"name": "pg", "corpus": "bundled", "store": postgres_url})
+    pipeline = Pipeline.from_config(config)
+    index = pipeline.index
+    assert isinstance(index, PostgresIndex) and index.chunks == 357
+    questions = [json.loads(line)["question"] for line in (PROJECT / "datasets/tidewell/eval/questions.jsonl").open()]
+
+    with connect(postgres_url) as db:
+        stored = db.execute(f"SELECT node_id, embedding::text FROM data_{index.store.table}").fetchall()
+    nodes = {n.node_id: n for n in index.store.get_nodes()}
+    flat = FaissStore.create(384)
+    flat.add([nodes[i].model_copy(update={"embedding": json.loads(v)}) for i, v in stored])
+    assert len(questions) == 106 and (k := pipeline.settings.top_k) == 3
+    # Embedded once, in one batch (MiniLM embeds a query as it embeds a text), for both sides.
+    embeddings = pipeline.embed_model.get_text_embedding_batch(questions)
+    assert np.allclose(embeddings[0], pipeline.embed_model.get_query_embedding(questions[0]), atol=1e-6)
+    for question, embedding in zip(questions, embeddings):
+        want = flat.query(VectorStoreQuery(query_embedding=embedding, similarity_top_k=k))
+        got = pipeline.retriever.retrieve(QueryBundle(question, embedding=embedding))
+        assert [h.node.node_id for h in got] == want.ids, question
+        assert np.allclose([h.score for h in got], want.similarities, atol=1e-5), question
+
+    hybrid = make_retriever("hybrid", index, pipeline.embed_model, top_k=4)
+    hits = hybrid.retrieve("How long do I have to return an item?")
+    assert len(hits) == 4 and "policies/returns.md" in [h.node.ref_doc_id for h in hits]
