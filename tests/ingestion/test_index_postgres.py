@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -292,3 +293,27 @@ def test_the_bundled_pipeline_on_postgres_retrieves_as_faiss_flat(postgres_url):
     hybrid = make_retriever("hybrid", index, pipeline.embed_model, top_k=4)
     hits = hybrid.retrieve("How long do I have to return an item?")
     assert len(hits) == 4 and "policies/returns.md" in [h.node.ref_doc_id for h in hits]
+
+
+def test_the_command_line_ingests_into_postgres_and_shows_no_password(tmp_path, postgres_url):
+    """`ingest --store URL`: the index lands in the database, and a password in the URL (the test
+    server trusts its socket, so it is accepted and ignored) appears in no output or log line."""
+    url = postgres_url.replace("postgresql://postgres:@", "postgresql://postgres:s3cret@", 1)
+    corpus = write_files(tmp_path / "corpus", TINY_CORPUS)
+    env = {k: v for k, v in os.environ.items() if k not in ("TOOLKIT_HOME",)} | {"TOOLKIT_HOME": str(tmp_path / "h")}
+    done = subprocess.run(
+        [sys.executable, "-m", "toolkit", "ingest", str(corpus), "--index", "cli", "--store", url, "--json"],
+        cwd=PROJECT,
+        env=env | {"PYTHONPATH": str(PROJECT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert (report["chunks"], report["embedded"], report["index"]) == (4, 4, f"{_shown(url)} (index 'cli')")
+    assert "s3cret" not in done.stdout + done.stderr and ":***@" in report["index"]
+    index = PostgresIndex.open(IndexTable(url, "cli"))
+    assert "s3cret" not in repr(index.store) + str(index.path) + repr(index.store._store("hnsw"))
+    assert len(rows(postgres_url, index.path)) == 4
+    index.close()

@@ -84,7 +84,7 @@ class IndexTable:
 
 
 def _fix_hint(where: IndexTable) -> str:
-    return f"rebuild it with: python -m toolkit ingest SOURCE_FOLDER --index {where.name} (with store: {_shown(where.url)})"
+    return f"rebuild it with: python -m toolkit ingest SOURCE_FOLDER --index {where.name} --store '{_shown(where.url)}'"
 
 
 def _connection(url: str):
