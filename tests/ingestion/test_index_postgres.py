@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -225,6 +226,7 @@ def test_filtered_queries_are_exact_where_hnsw_misses(postgres_url):
     vectors = np.vstack([near, far])
     nodes = [node(i, "old.md", v, "2021-03-01") for i, v in enumerate(near)]
     nodes += [node(3000 + i, "new.md", v, "2024-06-01") for i, v in enumerate(far)]
+    nodes += [node(9000, "bob's notes.md", -query, "2024-06-01")]  # a quote in a filter's value
     where = IndexTable(postgres_url, "filters")
     index = PostgresIndex.create(dim, {}, where)
     index.store.add(nodes)
@@ -235,6 +237,14 @@ def test_filtered_queries_are_exact_where_hnsw_misses(postgres_url):
     # The same table, on connections whose planner avoids sequential scans, as on a large table.
     large = PostgresVectors(postgres_url + "%20-c%20enable_seqscan%3Doff", where.table, index.store.schema_, dim)
 
+    assert index.store.query(
+        VectorStoreQuery(
+            query_embedding=query.tolist(),
+            similarity_top_k=10,
+            filters=MetadataFilters(filters=[MetadataFilter(key="ref_doc_id", value="bob's notes.md")]),
+        )
+    ).ids == ["n09000"]
+    vectors = vectors[:3040]
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
     inside = np.arange(3000, 3040)
     truth = [f"n{i:05d}" for i in inside[np.argsort(-(unit[inside] @ query))][:10]]
@@ -247,8 +257,7 @@ def test_filtered_queries_are_exact_where_hnsw_misses(postgres_url):
             assert hnsw.ids == []
         else:  # PGVectorStore puts a B-tree on ref_doc_id, and the planner takes it: exact already
             assert hnsw.ids == truth
-        for store in (index.store, large):
-            exact = store.query(asked)
+        for exact in (index.store.query(asked), large.query(asked), asyncio.run(index.store.aquery(asked))):
             assert exact.ids == truth
             assert np.allclose(exact.similarities, np.sort(unit[inside] @ query)[::-1][:10], atol=1e-6)
     # Unfiltered, the HNSW path answers (and here finds the true top 10 of the near vectors).

@@ -41,7 +41,7 @@ import hashlib
 import json
 import re
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from llama_index.core.bridge.pydantic import PrivateAttr
@@ -106,12 +106,15 @@ def _engines(url: str):
     import psycopg
     from sqlalchemy import create_engine
     from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlalchemy.pool import NullPool
 
     async def connect_async():
         return await psycopg.AsyncConnection.connect(url)
 
     engine = create_engine("postgresql+psycopg2://", creator=lambda: _connection(url), pool_size=2)
-    return engine, create_async_engine("postgresql+psycopg://", async_creator=connect_async, pool_size=2)
+    # No pool for asyncio: a pooled connection belongs to the event loop that opened it, and each
+    # asyncio.run() is a new loop.
+    return engine, create_async_engine("postgresql+psycopg://", async_creator=connect_async, poolclass=NullPool)
 
 
 def _exact_order(stmt, table, **kwargs):
@@ -210,17 +213,20 @@ class PostgresVectors(BasePydanticVectorStore):
     def commit(self) -> None:
         if self._conn is not None:
             self._conn.commit()
-            self._conn.close()
-            self._conn, self._fresh = None, False
-            self._stores.pop("write", None)
+            self._fresh = False
+            self._end_write()
 
     def rollback(self) -> None:
         """Drop everything written since `begin` (the server does the same for a killed writer)."""
         if self._conn is not None:
             self._conn.rollback()
-            self._conn.close()
-            self._conn = None
-            self._stores.pop("write", None)
+            self._end_write()
+
+    def _end_write(self) -> None:
+        self._conn.close()
+        self._conn = None
+        self._stores.pop("write", None)
+        self._engines.pop("write")[0].dispose()  # a writer's connection is seldom needed again: free it
 
     def close(self) -> None:
         self.rollback()
@@ -276,7 +282,9 @@ class PostgresVectors(BasePydanticVectorStore):
 
     def documents(self) -> list[str]:
         """Ids of the documents that have at least one chunk in the store."""
-        return sorted(r[0] for r in self._rows("SELECT DISTINCT metadata_->>'ref_doc_id' FROM {table}"))
+        return sorted(
+            r[0] for r in self._rows("SELECT DISTINCT coalesce(metadata_->>'ref_doc_id', node_id) FROM {table}")
+        )
 
     def get_nodes(self, node_ids: list[str] | None = None, filters: Any = None) -> list:
         """Chunks by id, by filter, or (neither given) all of them, without their embeddings."""
@@ -295,10 +303,36 @@ class PostgresVectors(BasePydanticVectorStore):
         return nodes
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
-        return self._store("exact" if query.filters is not None else "hnsw").query(query, **kwargs)
+        if query.filters is None:
+            return self._store("hnsw").query(query, **kwargs)
+        return self._store("exact").query(replace(query, filters=_quoted(query.filters)), **kwargs)
 
     async def aquery(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
-        return await self._store("exact" if query.filters is not None else "hnsw").aquery(query, **kwargs)
+        if query.filters is None:
+            return await self._store("hnsw").aquery(query, **kwargs)
+        return await self._store("exact").aquery(replace(query, filters=_quoted(query.filters)), **kwargs)
+
+
+def _quoted(filters):
+    """`filters` with every key and text value quoted for SQL: PGVectorStore 0.9.0 pastes them into
+    its SQL between single quotes, so a document id like "bob's notes.md" broke the query (and a
+    crafted value could have changed it). Doubling the quote is PostgreSQL's escape."""
+    from llama_index.core.vector_stores.types import MetadataFilters
+
+    def quote(value):
+        if isinstance(value, str):
+            return value.replace("'", "''")
+        if isinstance(value, list):
+            return [quote(v) for v in value]
+        return value
+
+    parts = [
+        _quoted(f)
+        if isinstance(f, MetadataFilters)
+        else f.model_copy(update={"key": quote(f.key), "value": quote(f.value)})
+        for f in filters.filters
+    ]
+    return filters.model_copy(update={"filters": parts})
 
 
 def _docstore_from(data: dict | None):
@@ -354,24 +388,28 @@ class PostgresIndex:
     def open(cls, path: IndexTable) -> PostgresIndex:
         """Load an index's state and check it against its table; IndexCorruptError names the fix."""
         schema = _schema(path.url)
-        with connect(path.url) as db:
+        with connect(path.url) as db, db.transaction():
+            # One snapshot for the state row and the count: a writer committing between the two
+            # would otherwise look like a corrupt index.
+            db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             row = db.execute(
                 f"SELECT vectors, dim, meta, docstore FROM {STATE_TABLE} WHERE name = %s", (path.name,)
             ).fetchone()
-        if row is None:
-            raise IndexCorruptError(f"{path} holds no index; {_fix_hint(path)}")
-        table, dim, meta, docstore = row
+            if row is None:
+                raise IndexCorruptError(f"{path} holds no index; {_fix_hint(path)}")
+            table, dim, meta, docstore = row
+            present = db.execute("SELECT to_regclass(%s)", (f'"{schema}"."data_{table}"',)).fetchone()[0]
+            count = db.execute(f'SELECT count(*) FROM "{schema}"."data_{table}"').fetchone()[0] if present else 0
         if meta.get("format") != FORMAT_VERSION:
             raise IndexCorruptError(
                 f"{path} was written in index format {meta.get('format')!r}, "
                 f"this toolkit reads format {FORMAT_VERSION}; {_fix_hint(path)}"
             )
-        store = PostgresVectors(path.url, table, schema, dim)
-        if len(store) != meta.get("chunks"):
+        if count != meta.get("chunks"):
             raise IndexCorruptError(
-                f"{path} holds {len(store)} chunks but its state row says {meta.get('chunks')}; {_fix_hint(path)}"
+                f"{path} holds {count} chunks but its state row says {meta.get('chunks')}; {_fix_hint(path)}"
             )
-        return cls(store, _docstore_from(docstore), meta, path)
+        return cls(PostgresVectors(path.url, table, schema, dim), _docstore_from(docstore), meta, path)
 
     def save(self, path: IndexTable | None = None) -> IndexTable:
         """Write the state row and commit it with every vector written since the last save."""
