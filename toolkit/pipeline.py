@@ -200,8 +200,13 @@ class Pipeline:
         return cls(index, settings=settings, embed_model=embed_model, **kwargs)
 
     @classmethod
-    def open(cls, index_dir, settings: Settings | None = None, **kwargs) -> Pipeline:
-        """A pipeline over an index written by `ingest`."""
+    def open(cls, index_dir, settings: Settings | None = None, *, store: str | None = None, **kwargs) -> Pipeline:
+        """A pipeline over an index written by `ingest`: the folder `index_dir`, or with `store`
+        (a postgresql:// URL) the index of that name in the database."""
+        if store is not None:
+            from .ingestion.index_postgres import IndexTable, PostgresIndex
+
+            return cls(PostgresIndex.open(IndexTable(store, Path(index_dir).name)), settings=settings, **kwargs)
         return cls(Index.open(index_dir), settings=settings, **kwargs)
 
     @classmethod

@@ -20,10 +20,10 @@ from llama_index.core.vector_stores.types import FilterOperator, MetadataFilter,
 
 from conftest import PROJECT, TINY_CORPUS, write_files
 from toolkit.config import load_settings
-from toolkit.errors import StoreError
+from toolkit.errors import IndexCorruptError, StoreError
 from toolkit.ingestion.incremental import ingest
 from toolkit.ingestion.index_postgres import STATE_TABLE, IndexTable, PostgresIndex, PostgresVectors
-from toolkit.storage.postgres import SCHEMA_TABLE, _shown, connect
+from toolkit.storage.postgres import SCHEMA_TABLE, connect, redacted
 
 pytestmark = pytest.mark.usefixtures("postgres_server")
 
@@ -45,7 +45,7 @@ def test_ingest_into_postgres_is_incremental_and_idempotent(tmp_path, postgres_u
     where = IndexTable(postgres_url, "tiny")
     index, report = run(corpus, postgres_url, embed_model)
     assert (report.indexed, report.chunks, report.embedded) == (sorted(TINY_CORPUS), 4, 4)
-    assert report.index == f"{_shown(postgres_url)} (index 'tiny')"  # the URL as messages show it
+    assert report.index == f"{redacted(postgres_url)} (index 'tiny')"  # the URL as messages show it
     first = rows(postgres_url, where)
     assert [r[0] for r in first] == sorted(TINY_CORPUS)  # one chunk per file
     with connect(postgres_url) as db:
@@ -106,6 +106,18 @@ def test_bad_stores_are_refused_before_any_work(tmp_path, postgres_url, embed_mo
         db.execute(f"UPDATE {SCHEMA_TABLE} SET version = 2 WHERE store = 'vector index'")
     with pytest.raises(StoreError, match="holds a vector index of schema 2, newer than this toolkit's 1; upgrade"):
         run(corpus, postgres_url, embed_model)
+
+
+def test_a_pipeline_opens_the_index_in_the_database(tmp_path, postgres_url, embed_model):
+    from toolkit.models.extractive import ExtractiveLLM
+    from toolkit.pipeline import Pipeline
+
+    run(write_files(tmp_path / "corpus", TINY_CORPUS), postgres_url, embed_model)
+    pipeline = Pipeline.open("tiny", store=postgres_url, llm=ExtractiveLLM(), embed_model=embed_model)
+    assert isinstance(pipeline.index, PostgresIndex) and pipeline.index.chunks == 4
+    assert pipeline.retrieve("How long is the warranty?")[0].node.ref_doc_id == "warranty.md"
+    with pytest.raises(IndexCorruptError, match="holds no index; rebuild it with: python -m toolkit ingest"):
+        Pipeline.open("other", store=postgres_url, llm=ExtractiveLLM(), embed_model=embed_model)
 
 
 def test_writers_take_turns_through_an_advisory_lock(tmp_path, postgres_url, embed_model):
@@ -320,7 +332,7 @@ def test_the_command_line_ingests_into_postgres_and_shows_no_password(tmp_path, 
     )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert (report["chunks"], report["embedded"], report["index"]) == (4, 4, f"{_shown(url)} (index 'cli')")
+    assert (report["chunks"], report["embedded"], report["index"]) == (4, 4, f"{redacted(url)} (index 'cli')")
     assert "s3cret" not in done.stdout + done.stderr and ":***@" in report["index"]
     index = PostgresIndex.open(IndexTable(url, "cli"))
     assert "s3cret" not in repr(index.store) + str(index.path) + repr(index.store._store("hnsw"))

@@ -48,7 +48,7 @@ from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.core.vector_stores.types import BasePydanticVectorStore, VectorStoreQuery, VectorStoreQueryResult
 
 from ..errors import IndexCorruptError
-from ..storage.postgres import _shown, connect, ensure_schema
+from ..storage.postgres import connect, ensure_schema, redacted
 
 __all__ = ["IndexTable", "PostgresIndex", "PostgresVectors", "SCHEMA_VERSION", "STORE", "HNSW"]
 
@@ -80,11 +80,13 @@ class IndexTable:
         return f"tk_{slug}_{hashlib.sha256(self.name.encode()).hexdigest()[:8]}"
 
     def __str__(self) -> str:
-        return f"{_shown(self.url)} (index {self.name!r})"
+        return f"{redacted(self.url)} (index {self.name!r})"
 
 
 def _fix_hint(where: IndexTable) -> str:
-    return f"rebuild it with: python -m toolkit ingest SOURCE_FOLDER --index {where.name} --store '{_shown(where.url)}'"
+    return (
+        f"rebuild it with: python -m toolkit ingest SOURCE_FOLDER --index {where.name} --store '{redacted(where.url)}'"
+    )
 
 
 def _connection(url: str):
