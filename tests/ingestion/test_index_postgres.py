@@ -125,6 +125,9 @@ def test_writers_take_turns_through_an_advisory_lock(tmp_path, postgres_url, emb
     run(corpus, postgres_url, embed_model)
     done = []
     with PostgresIndex.lock(IndexTable(postgres_url, "tiny")):
+        with pytest.raises(StoreError, match="another ingest has been writing the index .* for over 0.5 s; wait"):
+            with PostgresIndex.lock(IndexTable(postgres_url, "tiny"), timeout=0.5):
+                pass
         writer = threading.Thread(target=lambda: done.append(run(corpus, postgres_url, embed_model)[1]))
         writer.start()
         time.sleep(1.0)

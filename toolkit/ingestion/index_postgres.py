@@ -47,7 +47,7 @@ from typing import Any
 from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.core.vector_stores.types import BasePydanticVectorStore, VectorStoreQuery, VectorStoreQueryResult
 
-from ..errors import IndexCorruptError
+from ..errors import IndexCorruptError, StoreError
 from ..storage.postgres import connect, ensure_schema, redacted
 
 __all__ = ["IndexTable", "PostgresIndex", "PostgresVectors", "SCHEMA_VERSION", "STORE", "HNSW"]
@@ -377,14 +377,23 @@ class PostgresIndex:
     def lock(path: IndexTable, timeout: float = 600):
         """Hold this while reading, changing and saving an index, so writers take turns: a session
         advisory lock on (schema, name), freed by the server if the holder dies."""
+        import psycopg
+
         schema = _schema(path.url)
         with connect(path.url) as db:
             db.execute(f"SET lock_timeout = '{int(timeout * 1000)}ms'")
-            db.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (f"toolkit-index:{schema}.{path.name}",))
+            try:
+                db.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (f"toolkit-index:{schema}.{path.name}",))
+            except psycopg.errors.LockNotAvailable:
+                raise StoreError(
+                    f"another ingest has been writing the index {path} for over {timeout:g} s; wait for it to "
+                    f"finish, or find it in pg_stat_activity"
+                ) from None
             try:
                 yield
             finally:
-                db.execute("SELECT pg_advisory_unlock_all()")
+                if not db.broken:  # a dropped connection has freed the lock already
+                    db.execute("SELECT pg_advisory_unlock_all()")
 
     @classmethod
     def open(cls, path: IndexTable) -> PostgresIndex:
