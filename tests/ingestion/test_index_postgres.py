@@ -54,7 +54,10 @@ def test_ingest_into_postgres_is_incremental_and_idempotent(tmp_path, postgres_u
         indexes = db.execute(f"SELECT indexname FROM pg_indexes WHERE tablename = 'data_{where.table}'").fetchall()
     assert (meta["chunks"], meta["documents"], meta["dim"], sorted(meta["files"])) == (4, 4, 384, sorted(TINY_CORPUS))
     assert sorted(docstore["docstore/metadata"]) == sorted(TINY_CORPUS)  # the document hashes, for upserts
-    assert (f"data_{where.table}_embedding_idx",) in indexes  # the HNSW index
+    assert sorted(indexes) == sorted(  # the HNSW index, PGVectorStore's ref_doc_id B-tree, our node_id one
+        [(f"data_{where.table}_pkey",), (f"data_{where.table}_embedding_idx",), (f"{where.table}_idx_1",)]
+        + [(f"{where.table}_node_id",)]
+    )
 
     # Unchanged: nothing parsed, nothing embedded, the same rows (same node ids).
     _, report = run(corpus, postgres_url, embed_model)
@@ -194,7 +197,9 @@ def test_a_killed_ingest_leaves_readers_the_previous_complete_index(tmp_path, po
     child = subprocess.Popen([sys.executable, "-c", KILLED, str(corpus), postgres_url], stdout=subprocess.PIPE, env=env)
     try:
         assert child.stdout.readline() == b"midway\n"
-        with connect(postgres_url) as db:  # the dead-to-be writer has written rows, in its open transaction
+        # While it waits, with rows written in its open transaction, readers see the previous index.
+        assert rows(postgres_url, where) == before and PostgresIndex.open(where).meta == state
+        with connect(postgres_url) as db:
             assert (
                 db.execute("SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction'").fetchone()[0]
                 >= 1

@@ -12,9 +12,10 @@ pipeline use it as they use a FAISS folder.
 Tables, in the schema the connection's search path names first (`current_schema()`):
 
     data_tk_<name>_<hash>   PGVectorStore's rows: node id, text, JSONB metadata (the node, its
-                            `ref_doc_id`, the loaders' `effective_date`), vector(dim), and an HNSW
+                            `ref_doc_id`, the loaders' `effective_date`), vector(dim); an HNSW
                             index (cosine, m 16, ef_construction 64; ef_search 40 at query time,
-                            as benchmarks/bench_pgvector.py measured)
+                            as benchmarks/bench_pgvector.py measured), B-trees on ref_doc_id and
+                            (unique) node_id
     toolkit_indexes         one row per index: its meta (files' SHA-256, embedding model, chunking,
                             counts) and IngestionPipeline's docstore (document hashes), as JSONB
 
@@ -210,6 +211,11 @@ class PostgresVectors(BasePydanticVectorStore):
                 self._conn.execute(text(f"DROP TABLE IF EXISTS {self.qualified}"))
             self._stores["write"] = _pg_store(self._conn, async_engine, self.table, self.schema_, self.dim, how="write")
             self._stores["write"]._initialize()
+            # PGVectorStore indexes ref_doc_id but not node_id: a unique index makes the upsert by
+            # node id (`add`) an index lookup, and one node id one row a rule of the table.
+            self._conn.execute(
+                text(f"CREATE UNIQUE INDEX IF NOT EXISTS {self.table}_node_id ON {self.qualified} (node_id)")
+            )
         return self._conn
 
     def commit(self) -> None:
