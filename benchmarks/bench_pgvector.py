@@ -2,6 +2,13 @@
 metadata filters (by document, by date) do to an approximate index.
 
     python benchmarks/bench_pgvector.py [--vectors 100000] [--queries 400]
+    python benchmarks/bench_pgvector.py --bundled     # the toolkit's own index on PostgreSQL
+
+`--bundled` measures the toolkit's path instead (results/pgvector_bundled.json): the bundled corpus
+(357 chunks) ingested into PostgreSQL with `ingest(..., store=URL)`, and the dense retriever the
+pipeline builds over it, against FAISS flat over the same vectors; per question of the bundled
+evaluation set, the question embedded once beforehand (the model's time is the same on both), the
+retrievers' `retrieve` timed interleaved, and the top 3 compared.
 
 The server is PostgreSQL 16 with pgvector from the `pgserver` package, on a Unix socket in a
 temporary folder (the tests' server). The vectors are seeded and synthetic, 384 dimensions (as
@@ -196,10 +203,77 @@ def measure(db, kind: str, args, rng: np.random.Generator) -> dict:
     }
 
 
+def bundled(url: str) -> dict:
+    """The bundled pipeline's dense retriever on PostgreSQL (HNSW) against FAISS flat."""
+    import json
+
+    from llama_index.core import VectorStoreIndex
+    from llama_index.core.schema import QueryBundle
+
+    from toolkit.config import load_settings
+    from toolkit.demo import tidewell_corpus
+    from toolkit.ingestion import FaissStore, ingest
+    from toolkit.models import make_embed_model
+
+    settings = load_settings(home=Path(tempfile.mkdtemp(prefix="bench-pg-home-")))
+    embed_model = make_embed_model(settings)
+    started = time.perf_counter()
+    index, report = ingest(
+        tidewell_corpus(), "tidewell", settings=settings, embed_model=embed_model, show_progress=False, store=url
+    )
+    ingest_s = time.perf_counter() - started
+    with index.store._reading() as conn:  # the stored vectors, for FAISS
+        from sqlalchemy import text
+
+        stored = conn.execute(text(f"SELECT node_id, embedding::text FROM {index.store.qualified}")).fetchall()
+        probe = literal(np.asarray(json.loads(stored[0][1])))
+        knn = f"EXPLAIN SELECT id FROM {index.store.qualified} ORDER BY embedding <=> '{probe}'::vector LIMIT 3"
+        query_plan = [re.sub(r"'\[[^']*\]'", "'[...]'", row[0].strip()) for row in conn.execute(text(knn))]
+    nodes = {n.node_id: n for n in index.store.get_nodes()}
+    flat = FaissStore.create(384)
+    flat.add([nodes[i].model_copy(update={"embedding": json.loads(v)}) for i, v in stored])
+    k = settings.top_k
+    retrievers = {
+        "pgvector_hnsw": index.retriever(embed_model, top_k=k),
+        "faiss_flat": VectorStoreIndex.from_vector_store(flat, embed_model=embed_model).as_retriever(
+            similarity_top_k=k
+        ),
+    }
+    questions_file = Path(__file__).resolve().parents[1] / "datasets" / "tidewell" / "eval" / "questions.jsonl"
+    questions = [json.loads(line)["question"] for line in questions_file.open()]
+    embeddings = embed_model.get_text_embedding_batch(questions)
+    times = {name: [] for name in retrievers}
+    same = 0
+    for _ in range(3):  # three rounds, interleaved: both see the same machine at the same moment
+        for question, embedding in zip(questions, embeddings):
+            found = {}
+            for name, retriever in retrievers.items():
+                started = time.perf_counter()
+                found[name] = [h.node.node_id for h in retriever.retrieve(QueryBundle(question, embedding=embedding))]
+                times[name].append(time.perf_counter() - started)
+            same += found["pgvector_hnsw"] == found["faiss_flat"]
+    index.close()
+    latency = {
+        name: {"p50_ms": round(median(t) * 1e3, 3), "p95_ms": round(percentile(t, 95) * 1e3, 3)}
+        for name, t in times.items()
+    }
+    return {
+        "chunks": report.chunks,
+        "ingest_s": round(ingest_s, 1),
+        "questions": len(questions),
+        "rounds": 3,
+        "top_k": k,
+        "same_top_k_as_faiss_flat": f"{same} of {3 * len(questions)}",
+        "latency": latency,
+        "plan": query_plan,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--vectors", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=400)
+    parser.add_argument("--bundled", action="store_true", help="the toolkit's index of the bundled corpus")
     args = parser.parse_args()
 
     import faiss
@@ -209,6 +283,15 @@ def main() -> None:
     faiss.omp_set_num_threads(1)
     folder = Path(tempfile.mkdtemp(prefix="bench-pg-")) / uuid.uuid4().hex[:8]
     server = pgserver.get_server(folder, cleanup_mode="delete")
+    if args.bundled:
+        try:
+            with psycopg.connect(server.get_uri(), autocommit=True) as db:
+                db.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            record("pgvector_bundled", bundled(server.get_uri()))
+        finally:
+            server.cleanup()
+            shutil.rmtree(folder.parent, ignore_errors=True)
+        return
     try:
         with psycopg.connect(server.get_uri(), autocommit=True) as db:
             db.execute("CREATE EXTENSION IF NOT EXISTS vector")

@@ -68,11 +68,12 @@ def test_a_database_store_is_checked_before_any_work(tmp_path, postgres_url):
 
 
 def test_one_store_setting_moves_every_store_to_postgresql(tmp_path, postgres_url, embed_model):
-    """Nothing but `store` changes: the cost ledger, the response cache, the run store and the
-    review queue all land in the database, and no SQLite file of theirs is written under the
-    toolkit's home."""
+    """Nothing but `store` changes: the cost ledger, the response cache, the run store, the
+    review queue and the index (read by BM25 here) all land in the database, and no SQLite file or
+    index folder of theirs is written under the toolkit's home."""
     from toolkit.config import load_settings
     from toolkit.cost import PostgresCostLedger, PostgresResponseCache
+    from toolkit.ingestion import PostgresIndex
     from toolkit.tracking import PostgresRunStore
     from toolkit.validation.review_postgres import PostgresReviewQueue
 
@@ -102,6 +103,8 @@ def test_one_store_setting_moves_every_store_to_postgresql(tmp_path, postgres_ur
     home = load_settings().home
     local = [home / name for name in ("cache.sqlite", "ledger.sqlite", "runs.sqlite", "review/queue.sqlite")]
     assert not [path.name for path in local if path.exists()]
+    assert type(pipeline.index) is PostgresIndex and pipeline.index.chunks == 4
+    assert first.sources[0].id == "returns.md" and not (home / "indexes").exists()
 
 
 def test_a_file_that_is_not_a_mapping_is_refused(tmp_path):

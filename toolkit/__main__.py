@@ -2,7 +2,7 @@
 
     python -m toolkit tour                       run the notebooks headless; HTML + scorecard in report/
     python -m toolkit ask "How long do I have to return an item?" [--index DIR | --pipeline FILE] [--json]
-    python -m toolkit ingest PATH [--index DIR] [--json]
+    python -m toolkit ingest PATH [--index DIR] [--store postgresql://...] [--json]
     python -m toolkit info                       environment check: models, versions, settings
     python -m toolkit eval-retrieval --beir DIR [--split test] --retriever {bm25,dense,hybrid} [--k 10] [--json]
     python -m toolkit review list|show ID|decide ID (--approve|--edit TEXT|--reject) --reviewer NAME [--force]
@@ -75,7 +75,7 @@ def cmd_ingest(args) -> int:
 
     settings = _settings(args)
     try:
-        _, report = ingest(args.path, args.index, settings=settings, show_progress=True)
+        _, report = ingest(args.path, args.index, settings=settings, show_progress=True, store=args.store)
     except IngestError as exc:
         report = getattr(exc, "report", None)
         if report is None:  # nothing was read (PATH is not a folder): a usage error, exit 2
@@ -289,6 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ingest", help="index a folder of .md .txt .html .pdf files")
     p.add_argument("path")
     p.add_argument("--index", help="index folder (default: <home>/indexes/<folder name>)")
+    p.add_argument(
+        "--store", metavar="URL", help="put the index in this postgresql:// database, named after the --index folder"
+    )
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.add_argument("--max-file-mb", type=float, help="skip files larger than this (default 10)")
     p.set_defaults(run=cmd_ingest)

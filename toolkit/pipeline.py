@@ -200,8 +200,13 @@ class Pipeline:
         return cls(index, settings=settings, embed_model=embed_model, **kwargs)
 
     @classmethod
-    def open(cls, index_dir, settings: Settings | None = None, **kwargs) -> Pipeline:
-        """A pipeline over an index written by `ingest`."""
+    def open(cls, index_dir, settings: Settings | None = None, *, store: str | None = None, **kwargs) -> Pipeline:
+        """A pipeline over an index written by `ingest`: the folder `index_dir`, or with `store`
+        (a postgresql:// URL) the index of that name in the database."""
+        if store is not None:
+            from .ingestion.index_postgres import IndexTable, PostgresIndex
+
+            return cls(PostgresIndex.open(IndexTable(store, Path(index_dir).name)), settings=settings, **kwargs)
         return cls(Index.open(index_dir), settings=settings, **kwargs)
 
     @classmethod
@@ -295,7 +300,10 @@ def _build(config: PipelineConfig, settings, show_progress: bool, base: Path) ->
     if config.index:
         index_dir = settings.home / config.index
     embed_model = make_embed_model(settings)
-    index, _ = ingest(corpus, index_dir, settings=settings, embed_model=embed_model, show_progress=show_progress)
+    # A database store holds the index too: the vectors in a pgvector table named after index_dir.
+    index, _ = ingest(
+        corpus, index_dir, settings=settings, embed_model=embed_model, show_progress=show_progress, store=database
+    )
     prices = PriceTable.for_settings(settings)
 
     middleware: list = []
@@ -347,6 +355,7 @@ def _check_database(config: PipelineConfig) -> None:
     """A PostgreSQL store is checked before any work: reachable, pgvector, no newer schema."""
     from .cost.cache_postgres import SCHEMA_VERSION as CACHE
     from .cost.ledger_postgres import SCHEMA_VERSION as LEDGER
+    from .ingestion.index_postgres import SCHEMA_VERSION as INDEX
     from .reliability.effects_postgres import SCHEMA_VERSION as EFFECTS
     from .tracking.run_store import SCHEMA_VERSION as RUNS
     from .validation.review_postgres import SCHEMA_VERSION as QUEUE
@@ -357,6 +366,7 @@ def _check_database(config: PipelineConfig) -> None:
         "response cache": CACHE,
         "run store": RUNS,
         "review queue": QUEUE,
+        "vector index": INDEX,
     }
     check_store(config.store, known=known)
 

@@ -193,8 +193,8 @@ class PipelineConfig(_Part):
         None,
         description="run store file (SQLite) under TOOLKIT_HOME, where every run lands; or a postgresql:// URL "
         "(no password: libpq reads PGPASSWORD or ~/.pgpass), checked before any work, which then holds the run "
-        "store, the cost ledger, the response cache and the review queues in one database (their paths are "
-        "not used)",
+        "store, the cost ledger, the response cache, the review queues and the index (a pgvector table named "
+        "after the index folder) in one database (their paths are not used)",
     )
     slo: dict[str, float] | None = Field(
         None, description="service-level objectives, e.g. {p95_latency_s: 2, error_rate: 0.01, completion: 0.5}"

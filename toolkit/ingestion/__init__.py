@@ -1,6 +1,6 @@
 """Ingestion: a folder to Documents with a per-file report, each file parsed under a time and a
 memory budget, chunking, incremental and batched embedding, and the index on disk (atomic,
-checksummed, FAISS with delete by document).
+checksummed, FAISS with delete by document), or in PostgreSQL (pgvector through PGVectorStore).
 
     >>> from toolkit.ingestion import CHUNKING_STRATEGIES
     >>> sorted(CHUNKING_STRATEGIES)
@@ -22,6 +22,8 @@ _EXPORTS = {
     "ingest": "incremental",
     "IngestReport": "incremental",
     "Index": "index",
+    "PostgresIndex": "index_postgres",
+    "IndexTable": "index_postgres",
     "load_folder": "loaders",
     "chunk_documents": "chunking",
     "make_chunker": "chunking",

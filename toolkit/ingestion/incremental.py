@@ -20,7 +20,13 @@ corpus's text, not with its embeddings (benchmarks/bench_ingest_memory.py measur
     >>> report.chunks, len(report.skipped)                                          # doctest: +SKIP
     (357, 0)
 
-Not here: loaders for each format (loaders.py) and the on-disk layout (index.py).
+With `store="postgresql://..."` the index goes to that database instead (index_postgres.py): the
+index's name is the folder's name, the vectors a pgvector table, one transaction per run, and the
+checks of `storage.check_store` (reachable, pgvector, no newer schema) before any file is read.
+
+    >>> index, report = ingest("corpus", "tidewell", store="postgresql:///toolkit")  # doctest: +SKIP
+
+Not here: loaders for each format (loaders.py) and the layouts (index.py, index_postgres.py).
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from ..errors import IndexCorruptError, IngestError
 from ..models.providers import embed_model_id, make_embed_model
 from .chunking import make_chunker
 from .index import Index
+from .index_postgres import IndexTable
 from .loaders import PARSER_VERSION, SkipFile, Skipped, parse_in, parser_worker, read_file, scan_folder
 from .persist import VersionedFolder
 
@@ -113,12 +120,13 @@ def default_index_dir(settings: Settings, source: str | Path) -> Path:
     return settings.index_root / f"{resolved.name or 'root'}-{digest}"
 
 
-def _open_compatible(path: Path, params: dict, notes: list[str]) -> Index | None:
-    """The index at `path` if it exists, is intact, and used the same embedding and chunking."""
-    if not Index.exists(path):
+def _open_compatible(kind, path, params: dict, notes: list[str]):
+    """The index (of class `kind`) at `path` if it exists, is intact, and used the same embedding
+    and chunking."""
+    if not kind.exists(path):
         return None
     try:
-        index = Index.open(path)
+        index = kind.open(path)
     except IndexCorruptError as exc:  # ingesting again is the documented fix: rebuild
         notes.append(f"rebuilt from scratch: the previous index was unreadable ({exc})")
         return None
@@ -136,19 +144,25 @@ def ingest(
     settings: Settings | None = None,
     embed_model=None,
     show_progress: bool = True,
+    store: str | None = None,
 ) -> tuple[Index, IngestReport]:
     """Index the documents under `source` into `index_dir` and report what happened per file.
 
     Only new and changed files are parsed and embedded: a file is unchanged when the SHA-256 of
     its bytes matches the one stored with the index. Raises IngestError (with `.report`
     attached) when no file could be indexed; the index on disk is then left as it was.
+    `store`, a `postgresql://` URL, puts the index in that database under `index_dir`'s name
+    (a PostgresIndex); the default keeps it in the folder `index_dir`.
     """
 
     started = time.perf_counter()
     settings = settings or load_settings()
     source = Path(source).expanduser()
     index_dir = Path(index_dir).expanduser() if index_dir else default_index_dir(settings, source)
-    report = IngestReport(source=str(source), index=str(index_dir))
+    kind, where, exclude = Index, index_dir, [index_dir, VersionedFolder(index_dir).lock_path]
+    if store is not None:
+        kind, where, exclude = _database(store), IndexTable(str(store), index_dir.name), []
+    report = IngestReport(source=str(source), index=str(where))
     params = {
         "embed_model": embed_model_id(settings),
         "chunk_size": settings.chunk_size,
@@ -157,19 +171,34 @@ def ingest(
         "parser": PARSER_VERSION,
     }
 
-    candidates, report.skipped = scan_folder(source, exclude=[index_dir, VersionedFolder(index_dir).lock_path])
+    candidates, report.skipped = scan_folder(source, exclude=exclude)
     try:
-        with Index.lock(index_dir):  # one writer at a time: read, change and save as one step
-            index = _ingest_locked(source, index_dir, candidates, params, report, settings, embed_model, show_progress)
+        with kind.lock(where):  # one writer at a time: read, change and save as one step
+            index = _ingest_locked(
+                kind, source, where, candidates, params, report, settings, embed_model, show_progress
+            )
     finally:
         report.seconds = round(time.perf_counter() - started, 3)
     report.chunks = index.chunks
     return index, report
 
 
+def _database(url: str):
+    """PostgresIndex, once the database passed the checks that come before any work."""
+    from ..errors import ConfigError
+    from ..storage import check_store, is_database_url
+    from .index_postgres import SCHEMA_VERSION, STORE, PostgresIndex
+
+    if not is_database_url(url):
+        raise ConfigError(f"store must be a postgresql:// URL (got {url!r}); leave it out for an index folder")
+    check_store(url, known={STORE: SCHEMA_VERSION})
+    return PostgresIndex
+
+
 def _ingest_locked(
+    kind,
     source: Path,
-    index_dir: Path,
+    index_dir,
     candidates,
     params: dict,
     report: IngestReport,
@@ -179,7 +208,7 @@ def _ingest_locked(
 ) -> Index:
     from tqdm.auto import tqdm
 
-    index = _open_compatible(index_dir, params, report.notes)
+    index = _open_compatible(kind, index_dir, params, report.notes)
     known = index.meta.get("files", {}) if index else {}
     stored = set(index.store.documents()) if index else set()
     fingerprints: dict[str, str] = {}  # doc id -> SHA-256 of the file's bytes
@@ -216,13 +245,17 @@ def _ingest_locked(
         embed_model = embed_model or make_embed_model(settings)
         if index is None:
             dim = len(embed_model.get_text_embedding("dimension probe"))
-            index = Index.create(dim, meta=params, path=index_dir)
-        for doc_id in sorted(removed):
-            index.store.delete(doc_id)
-            index.docstore.delete_document(doc_id, raise_error=False)
-        report.embedded = len(_run_pipeline(index, changed, embed_model, settings, show_progress))
-        index.meta.update(params, dim=index.store.dim, files=fingerprints, source=str(source.resolve()))
-        index.save(index_dir)
+            index = kind.create(dim, meta=params, path=index_dir)
+        try:
+            for doc_id in sorted(removed):
+                index.store.delete(doc_id)
+                index.docstore.delete_document(doc_id, raise_error=False)
+            report.embedded = len(_run_pipeline(index, changed, embed_model, settings, show_progress))
+            index.meta.update(params, dim=index.store.dim, files=fingerprints, source=str(source.resolve()))
+            index.save(index_dir)
+        except BaseException:
+            index.discard()  # a database index rolls its transaction back now, not when collected
+            raise
     return index
 
 

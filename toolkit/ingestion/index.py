@@ -98,6 +98,10 @@ class Index:
         self.path = path
         return path
 
+    def discard(self) -> None:
+        """Drop unsaved changes after a failed ingest: nothing to do, they are only in memory
+        (PostgresIndex rolls its transaction back)."""
+
     @property
     def chunks(self) -> int:
         return len(self.store)

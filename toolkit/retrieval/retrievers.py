@@ -383,8 +383,9 @@ def make_retriever(
 ):
     """A LlamaIndex retriever over `index`'s chunks: "dense", "bm25" or "hybrid".
 
-    `dense_kind` ("flat", "hnsw", "ivf" or "auto" for `choose_kind`) converts the store's
-    vectors to that index kind in memory when it differs; nothing is embedded again. "hybrid"
+    `dense_kind` ("flat", "hnsw", "ivf" or "auto" for `choose_kind`) converts a FAISS store's
+    vectors to that index kind in memory when it differs; nothing is embedded again (an index in
+    PostgreSQL keeps its HNSW, exact under filters). "hybrid"
     takes `candidates` hits from each side and fuses them with "rrf" or "score".
 
     >>> make_retriever("bm25", index, embed_model).retrieve("warranty")   # doctest: +SKIP
@@ -405,6 +406,8 @@ def make_retriever(
 
     def dense() -> Any:
         store = index.store
+        if not hasattr(store, "rebuilt"):  # a database's index (PostgresVectors) keeps its own HNSW
+            return index.retriever(embed_model, top_k=width)
         wanted = choose_kind(len(store)) if dense_kind == "auto" else dense_kind
         if wanted != store.kind:
             store = store.rebuilt(wanted)

@@ -6,7 +6,8 @@
 `LocalPostgres()` starts a throwaway server with pgvector (tests, notebook 11, a laptop).
 
 Not here: each store's own tables, which live beside its SQLite twin (reliability.effects_postgres,
-cost.ledger_postgres, cost.cache_postgres, tracking.run_store_postgres, validation.review_postgres).
+cost.ledger_postgres, cost.cache_postgres, tracking.run_store_postgres, validation.review_postgres,
+ingestion.index_postgres).
 """
 
 from .local_server import LocalPostgres

@@ -1,7 +1,7 @@
 """PostgreSQL as the shared store: recognising its URL, connecting, and checking it before any work.
 
 Several workers (processes, machines) share one truth by sharing one database. Each durable store
-(the ledgers, the response cache, the run store, the review queue) keeps its tables there and
+(the ledgers, the response cache, the run store, the review queue, the vector index) keeps its tables there and
 registers its schema version in `toolkit_schema`, so a database written by a newer toolkit is
 refused instead of misread.
 
@@ -27,6 +27,7 @@ from ..errors import StoreError, require
 
 __all__ = [
     "is_database_url",
+    "redacted",
     "connect",
     "ThreadConnection",
     "SQLiteDialect",
@@ -43,8 +44,12 @@ def is_database_url(where) -> bool:
     return isinstance(where, str) and where.startswith(("postgresql://", "postgres://"))
 
 
-def _shown(url: str) -> str:
-    """The URL without a password, for messages."""
+def redacted(url: str) -> str:
+    """The URL with its password, if any, as `***`: for messages, reports and reprs.
+
+    >>> redacted("postgresql://me:s3cret@db/toolkit")
+    'postgresql://me:***@db/toolkit'
+    """
     parts = urlsplit(url)
     if parts.password is None:
         return url
@@ -63,7 +68,7 @@ def connect(url: str, *, autocommit: bool = True, timeout_s: float = 10.0):
         return psycopg.connect(url, autocommit=autocommit, connect_timeout=max(1, round(timeout_s)))
     except psycopg.OperationalError as exc:
         raise StoreError(
-            f"cannot reach the store {_shown(url)} ({_first_line(exc)}); start the server, or fix the host, port, "
+            f"cannot reach the store {redacted(url)} ({_first_line(exc)}); start the server, or fix the host, port, "
             f"database and user in the URL (a password goes in PGPASSWORD or ~/.pgpass, not the URL)"
         ) from exc
 
@@ -134,7 +139,7 @@ def check_store(url: str, known: dict[str, int] | None = None) -> None:
         available = db.execute("SELECT installed_version FROM pg_available_extensions WHERE name = 'vector'").fetchone()
         if available is None:
             raise StoreError(
-                f"the store {_shown(url)} has no pgvector extension; install it on the database server "
+                f"the store {redacted(url)} has no pgvector extension; install it on the database server "
                 f"(Debian: postgresql-NN-pgvector, NN the server's major version), then run CREATE EXTENSION vector"
             )
         if available[0] is None:
@@ -142,7 +147,7 @@ def check_store(url: str, known: dict[str, int] | None = None) -> None:
                 db.execute("CREATE EXTENSION IF NOT EXISTS vector")
             except Exception as exc:  # psycopg.errors.InsufficientPrivilege, mostly
                 raise StoreError(
-                    f"the store {_shown(url)} has pgvector available but not created, and this user cannot "
+                    f"the store {redacted(url)} has pgvector available but not created, and this user cannot "
                     f"create it ({_first_line(exc)}); ask the database owner to run CREATE EXTENSION vector"
                 ) from exc
         for store, version in _versions(db).items():
@@ -159,7 +164,7 @@ def _versions(db) -> dict[str, int]:
 
 def _newer(url: str, store: str, found: int, known: int) -> str:
     return (
-        f"the store {_shown(url)} holds a {store} of schema {found}, newer than this toolkit's {known}; "
+        f"the store {redacted(url)} holds a {store} of schema {found}, newer than this toolkit's {known}; "
         f"upgrade llm-pipeline-toolkit on this worker (pip install -U llm-pipeline-toolkit), or give another database"
     )
 
