@@ -1,9 +1,10 @@
 """benchmarks/RESULTS.md quotes only what benchmarks/results/*.json hold, at the commit it names.
 
 Each row of a results table names its script in the command column (or says `same`, meaning the
-row above's); that script's results file must hold every figure the row puts in bold, and the
-row must name the commit the file was recorded at. A figure may be quoted rounded, as a
-percentage of a fraction, or in ms of a value in seconds; nothing else passes.
+row above's), and the results file too when the script writes one not named after itself; that
+file must hold every figure the row puts in bold, and the row must name the commit the file was
+recorded at. A figure may be quoted rounded, as a percentage of a fraction, or in ms of a value
+in seconds; nothing else passes.
 """
 
 from __future__ import annotations
@@ -56,8 +57,9 @@ def table_rows() -> list[tuple[int, str, str]]:
         if not line.startswith("| ") or len(cells) < 4 or cells[0] == "target" or line.startswith("|---"):
             continue
         script = re.search(r"benchmarks/bench_(\w+)\.py", cells[-1])
+        named = re.search(r"results/(\w+)\.json", cells[-1])  # a script that writes another file
         if script:
-            current = script.group(1)
+            current = named.group(1) if named else script.group(1)
         elif cells[-1] != "same":
             continue
         rows.append((number, current, cells[1]))
