@@ -9,7 +9,7 @@ from llama_index.core import Document
 from conftest import TINY_CORPUS, write_files
 from toolkit.config import load_settings
 from toolkit.errors import ConfigError
-from toolkit.ingestion.chunking import CHUNKING_STRATEGIES, chunk_documents, make_chunker
+from toolkit.ingestion.chunking import CHUNKING_STRATEGIES, chunk_documents, chunk_id, make_chunker
 from toolkit.ingestion.incremental import ingest
 from toolkit.ingestion.index import Index
 
@@ -148,3 +148,68 @@ def test_embeddings_are_stored_a_batch_at_a_time(tmp_path, monkeypatch, embed_mo
     for faiss_id, vector in zip(ids.tolist(), vectors, strict=True):
         assert vector == pytest.approx(by_text[index.store._nodes[faiss_id].text], abs=1e-5)
     assert whole.embedded == 11
+
+
+def ids(documents, strategy: str = "sentence", size: int = 32, overlap: int = 8) -> dict[str, list[str]]:
+    """doc id -> its chunks' ids, in order."""
+    out: dict[str, list[str]] = {}
+    for node in chunk_documents(documents, strategy, size, overlap):
+        out.setdefault(node.ref_doc_id, []).append(node.node_id)
+    return out
+
+
+def expected_id(parent: Document, position: int) -> str:
+    # worked by hand from the rule: uuid5 of "<parent id>\n<parent content hash>\n<position>"
+    import uuid
+
+    return str(
+        uuid.uuid5(uuid.UUID("5f0e8a52-3c1d-4b7e-9a64-2d8f1c0b7e93"), f"{parent.id_}\n{parent.hash}\n{position}")
+    )
+
+
+@pytest.mark.parametrize("strategy", CHUNKING_STRATEGIES)
+def test_chunk_ids_are_derived_from_the_document_and_a_changed_document_changes_only_its_own(strategy):
+    guide = Document(id_="guide.md", text=GUIDE)
+    other = Document(id_="other.md", text=SHIPPING)
+    first = ids([guide, other], strategy)
+    assert ids([Document(id_="guide.md", text=GUIDE), Document(id_="other.md", text=SHIPPING)], strategy) == first
+    assert len(first["guide.md"]) == len(set(first["guide.md"])) == {"sentence": 3, "token": 3, "markdown": 4}[strategy]
+
+    edited = Document(id_="guide.md", text=GUIDE.replace("30 days", "45 days"))
+    again = ids([edited, Document(id_="other.md", text=SHIPPING)], strategy)
+    assert again["other.md"] == first["other.md"]
+    assert set(again["guide.md"]).isdisjoint(first["guide.md"])  # every chunk of the edited file is renamed
+
+
+def test_chunk_ids_by_hand():
+    guide = Document(id_="guide.md", text=GUIDE)
+    # sentence and token chunks are cut from the document itself, at positions 0, 1, 2
+    assert ids([guide], "sentence")["guide.md"] == [expected_id(guide, i) for i in range(3)]
+    assert ids([guide], "token")["guide.md"] == [expected_id(guide, i) for i in range(3)]
+    assert expected_id(guide, 0) == chunk_id(0, guide)
+    # markdown: the sections are numbered 0..2 within the document, then each chunk within its
+    # section; the first section (Returns) splits in two, the others are one chunk each
+    sections = make_chunker("markdown", 32, 8)[0].get_nodes_from_documents([guide])
+    assert [s.id_ for s in sections] == [expected_id(guide, i) for i in range(3)]
+    assert ids([guide], "markdown")["guide.md"] == [
+        expected_id(sections[0], 0),
+        expected_id(sections[0], 1),
+        expected_id(sections[1], 0),
+        expected_id(sections[2], 0),
+    ]
+
+
+def test_two_sections_with_the_same_heading_and_text_keep_two_chunks():
+    twice = Document(id_="twice.md", text="# Notes\n\nNone.\n\n# Notes\n\nNone.\n")
+    nodes = chunk_documents([twice], "markdown")
+    assert [n.text for n in nodes] == ["# Notes\n\nNone.", "# Notes\n\nNone."]
+    # one id per section: with the sections' ids all equal, the store would keep one chunk
+    assert len({n.node_id for n in nodes}) == 2
+
+
+def test_two_ingests_of_one_folder_give_the_same_chunk_ids(corpus, tmp_path, embed_model):
+    settings = load_settings()
+    first, _ = ingest(corpus, tmp_path / "a", settings=settings, embed_model=embed_model, show_progress=False)
+    second, _ = ingest(corpus, tmp_path / "b", settings=settings, embed_model=embed_model, show_progress=False)
+    assert sorted(n.node_id for n in first.store.get_nodes()) == sorted(n.node_id for n in second.store.get_nodes())
+    assert len(first.store.get_nodes()) == 4
