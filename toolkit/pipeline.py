@@ -295,7 +295,9 @@ def _build(config: PipelineConfig, settings, show_progress: bool, base: Path) ->
     if config.index:
         index_dir = settings.home / config.index
     embed_model = make_embed_model(settings)
-    index, _ = ingest(corpus, index_dir, settings=settings, embed_model=embed_model, show_progress=show_progress)
+    index, _ = ingest(
+        corpus, index_dir, settings=settings, embed_model=embed_model, show_progress=show_progress, ray=config.ray
+    )
     prices = PriceTable.for_settings(settings)
 
     middleware: list = []
