@@ -75,6 +75,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=30.0, help="a single-process round at least this long")
     args = parser.parse_args()
+    load_at_start = os.getloadavg()  # this machine is shared: what else ran is part of the result
     home = Path(tempfile.mkdtemp(prefix="bench-ray-ingest-"))
     settings = toolkit.setup_notebook(home=home)
     embed_model = make_embed_model(settings)
@@ -137,6 +138,10 @@ def main() -> None:
             "ray": [round(s, 3) for s in ray_s],
             "single_sd": round(statistics.stdev(single_s), 3) if len(single_s) > 1 else 0.0,
             "ray_sd": round(statistics.stdev(ray_s), 3) if len(ray_s) > 1 else 0.0,
+        },
+        "load_average_1_5_15_min": {
+            "start": [round(x, 2) for x in load_at_start],
+            "end": [round(x, 2) for x in os.getloadavg()],
         },
         "target": "speedup >= 1.6",
     }
