@@ -22,8 +22,9 @@ def test_evaluation_on_ray_gives_the_same_answers_and_metrics(ray_cluster, tmp_p
     corpus = write_files(tmp_path / "corpus", TINY_CORPUS)
     config = PipelineConfig(corpus=str(corpus), settings={"llm": "extractive"})
     settings = load_settings()
-    local = evaluate_config(config, QUESTIONS, settings=settings)
+    # Ray first: the index does not exist yet, so the driver builds it (on Ray) before the workers start
     on_ray = evaluate_config(config.with_changes(ray={"workers": 2}), QUESTIONS, settings=settings)
+    local = evaluate_config(config, QUESTIONS, settings=settings)
     pd.testing.assert_frame_equal(local.drop(columns=TIMED), on_ray.drop(columns=TIMED))
     assert list(on_ray["id"]) == ["t1", "t2", "t3", "t4"]
     # the extractive answerer finds the three answers and declines the CEO question

@@ -104,6 +104,7 @@ def evaluate_on_ray(config, questions, ray, *, settings=None, base=None):
     import pandas as pd
 
     from ..config import load_settings
+    from ..pipeline import ingest_config
     from ..pipeline_config import PipelineConfig
 
     config = PipelineConfig.of(config)
@@ -112,6 +113,9 @@ def evaluate_on_ray(config, questions, ray, *, settings=None, base=None):
     # Resolved here: a worker has another working directory and none of this process's overrides.
     settings = settings or load_settings()
     base = Path(base or config.folder or ".").resolve()
+    # The index first, here: inside a worker, an ingest with work to do would start Ray tasks
+    # that wait for the cores the workers hold. Each worker then finds it up to date.
+    ingest_config(config, settings=settings, base=base)
     shares = _shares(questions.reset_index(drop=True), min(len(questions), SHARES * ray.workers))
     pool = _pool(ray_module, _Asker, min(ray.workers, len(shares)), config, settings, base)
     frames = list(pool.map(lambda actor, share: actor.evaluate.remote(share), shares))  # in order

@@ -92,7 +92,8 @@ def embed_on_ray(store, nodes: list, settings: Settings, ray_config, batch_size:
 
     texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]  # what embed_model(nodes) embeds
     rows = [{"start": s, "texts": texts[s : s + batch_size]} for s in range(0, len(texts), batch_size)]
-    threads = cpus_per_worker(ray, ray_config.workers)
+    workers = min(ray_config.workers, len(rows))  # no idle worker
+    threads = cpus_per_worker(ray, workers)
     context = ray.data.DataContext.get_current()
     saved = (context.execution_options.preserve_order, context.enable_progress_bars)
     context.execution_options.preserve_order = True  # the store's ids follow the chunks' order
@@ -112,7 +113,7 @@ def embed_on_ray(store, nodes: list, settings: Settings, ray_config, batch_size:
                 },
                 batch_size=1,
                 batch_format="numpy",
-                compute=ray.data.ActorPoolStrategy(size=min(ray_config.workers, len(rows))),  # no idle worker
+                compute=ray.data.ActorPoolStrategy(size=workers),
                 num_cpus=threads,
                 max_restarts=RETRIES,
                 max_task_retries=RETRIES,
