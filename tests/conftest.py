@@ -189,11 +189,11 @@ def tiny_index(tmp_path_factory, embed_model):
 @pytest.fixture(scope="session")
 def ray_cluster():
     """A real local Ray cluster of two CPUs, started once (its workers inherit this environment:
-    the session's TOOLKIT_HOME and PYTHONPATH), shut down at the end; nothing leaves loopback."""
+    the session's TOOLKIT_HOME and PYTHONPATH), shut down at the end; no other node, nothing sent out."""
     import ray
 
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
 

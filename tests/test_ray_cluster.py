@@ -19,3 +19,16 @@ def test_ray_settings_are_checked():
 def test_the_cores_are_shared_among_the_workers(ray_cluster):
     # the session's cluster has 2 CPUs: 2 workers get 1 thread each, 1 worker both, 3 workers still 1
     assert [cpus_per_worker(ray_cluster, n) for n in (1, 2, 3)] == [2, 1, 1]
+
+
+def test_without_ray_installed_the_error_says_how_to_install_it(monkeypatch):
+    import sys
+
+    from toolkit.errors import MissingDependencyError
+    from toolkit.ray_cluster import connect
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` meets when it is not installed
+    with pytest.raises(
+        MissingDependencyError, match=r"ray is not installed; run: pip install 'llm-pipeline-toolkit\[ray\]'"
+    ):
+        connect(RayConfig())

@@ -1,8 +1,11 @@
 """Joining or starting the Ray cluster that ingestion and evaluation spread their work over.
 
 `ray` is optional (`pip install 'llm-pipeline-toolkit[ray]'`); nothing imports it unless a
-configuration asks for Ray. A cluster started here is local only: no dashboard, no usage
-statistics, nothing listening beyond this machine's loopback and nothing sent anywhere.
+configuration asks for Ray. A cluster started here is this machine's alone: no dashboard, no
+usage statistics, no other node. Ray 2.60's own servers (GCS, raylet, workers) still listen on
+every interface, whatever `_node_ip_address` says (Ray replaces 127.0.0.1 with the node's IP;
+ray-project/ray#59852 binds them to the node IP in later releases), with Ray's token
+authentication on by default: on a shared network, a firewall is what keeps them private.
 
     >>> ray_config(3)
     RayConfig(workers=3, address=None)
@@ -53,13 +56,7 @@ def connect(config: RayConfig):
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
         if config.address is None:
-            ray.init(
-                num_cpus=os.cpu_count(),
-                include_dashboard=False,
-                _node_ip_address="127.0.0.1",  # a local cluster answers on loopback only
-                log_to_driver=False,
-                configure_logging=False,
-            )
+            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False, configure_logging=False)
         else:
             ray.init(address=config.address, log_to_driver=False, configure_logging=False)
     return ray
