@@ -188,6 +188,18 @@ def tiny_index(tmp_path_factory, embed_model):
 
 
 @pytest.fixture(scope="session")
+def ray_cluster():
+    """A real local Ray cluster of two CPUs, started once (its workers inherit this environment:
+    the session's TOOLKIT_HOME and PYTHONPATH), shut down at the end; no other node, nothing sent out."""
+    import ray
+
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
 def llm(session_settings):
     """The real SmolLM2-135M through llama-cpp-python, loaded once."""
     from toolkit.models.providers import make_llm

@@ -14,6 +14,7 @@ PACKAGE = ROOT / "toolkit"
 STAGES = [
     "errors",
     "config",
+    "ray_cluster",
     "text",
     "files",
     "storage",

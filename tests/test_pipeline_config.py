@@ -248,3 +248,16 @@ def test_the_committed_configurations_keep_their_versions():
         assert f"version {PipelineConfig.load(path).version} " in header, path.name
     config = PipelineConfig(retriever={"kind": "hybrid"})
     assert config.with_changes(retriever={"kind": "hybrid", "prefer_current": True}).version != config.version
+
+
+def test_ray_is_out_of_the_version_until_set_and_never_in_the_signal_version():
+    from toolkit.pipeline_config import RayConfig
+
+    plain = PipelineConfig(name="x")
+    on_ray = plain.with_changes(ray={"workers": 4, "address": "auto"})
+    assert on_ray.ray == RayConfig(workers=4, address="auto")
+    assert plain.version == "cc16723d37d8"  # the version this configuration had before the field existed
+    assert on_ray.version != plain.version  # set, it is content: where the pipeline runs
+    assert on_ray.signal_version == plain.signal_version == plain.version  # it never changes an answer
+    with pytest.raises(ConfigError, match="ray.workers: Input should be greater than or equal to 1"):
+        plain.with_changes(ray={"workers": 0})

@@ -285,25 +285,12 @@ def _build(config: PipelineConfig, settings, show_progress: bool, base: Path) ->
             f"pipeline configuration {config.name!r} has model tiers: build it with "
             "toolkit.routing.Cascade.from_config (python -m toolkit ask --pipeline does)"
         )
-    values = {**(settings.model_dump() if settings is not None else {}), **config.settings}
-    settings = load_settings(**values)
+    settings = _settings(config, settings)
     database = config.store if is_database_url(config.store) else None
     if database:
         _check_database(config)
-    if config.corpus == "bundled":
-        from .demo import tidewell_corpus
-
-        corpus, index_dir = tidewell_corpus(), settings.index_root / "tidewell"
-    else:
-        corpus = (base / config.corpus).resolve()
-        index_dir = default_index_dir(settings, corpus)
-    if config.index:
-        index_dir = settings.home / config.index
     embed_model = make_embed_model(settings)
-    # A database store holds the index too: the vectors in a pgvector table named after index_dir.
-    index, _ = ingest(
-        corpus, index_dir, settings=settings, embed_model=embed_model, show_progress=show_progress, store=database
-    )
+    index = ingest_config(config, settings=settings, base=base, embed_model=embed_model, show_progress=show_progress)
     prices = PriceTable.for_settings(settings)
 
     middleware: list = []
@@ -349,6 +336,42 @@ def _build(config: PipelineConfig, settings, show_progress: bool, base: Path) ->
     if config.store is not None:
         pipeline.store = run_store(database or settings.home / config.store)
     return pipeline
+
+
+def _settings(config: PipelineConfig, settings) -> Settings:
+    """`settings` (or the environment's) with the configuration's own settings over them."""
+    return load_settings(**{**(settings.model_dump() if settings is not None else {}), **config.settings})
+
+
+def ingest_config(config, *, settings=None, base=None, embed_model=None, show_progress: bool = False) -> Index:
+    """The index of the corpus `config` names, brought up to date (on Ray when `config.ray` is
+    set): the first thing `Pipeline.from_config` does, on its own for work spread over workers.
+
+    >>> index = ingest_config("notebooks/pipelines/02_retrieval_layer.yaml")  # doctest: +SKIP
+    """
+    config = PipelineConfig.of(config)
+    base = Path(base or config.folder or ".")
+    settings = _settings(config, settings)
+    if config.corpus == "bundled":
+        from .demo import tidewell_corpus
+
+        corpus, index_dir = tidewell_corpus(), settings.index_root / "tidewell"
+    else:
+        corpus = (base / config.corpus).resolve()
+        index_dir = default_index_dir(settings, corpus)
+    if config.index:
+        index_dir = settings.home / config.index
+    # A database store holds the index too: the vectors in a pgvector table named after index_dir.
+    index, _ = ingest(
+        corpus,
+        index_dir,
+        settings=settings,
+        embed_model=embed_model or make_embed_model(settings),
+        show_progress=show_progress,
+        store=config.store if is_database_url(config.store) else None,
+        ray=config.ray,
+    )
+    return index
 
 
 def _check_database(config: PipelineConfig) -> None:

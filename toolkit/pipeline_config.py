@@ -14,6 +14,8 @@
                                     # postgresql:// URL: runs, ledger, cache and review queue that
                                     # several workers share, in one database
     slo: {p95_latency_s: 2.0, error_rate: 0.01}   # objectives the metrics raise alerts on
+    ray: {workers: 2}               # ingestion and evaluation on Ray (a local cluster, or address:
+                                    # auto / ray://host:port to join one); same answers, same index
 
     >>> config = PipelineConfig(name="demo", retriever={"kind": "bm25"})
     >>> config.retriever.kind, len(config.version)
@@ -40,8 +42,9 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from .errors import ConfigError
 from .files import write_atomic
+from .ray_cluster import RayConfig
 
-__all__ = ["PipelineConfig", "DEMO"]
+__all__ = ["PipelineConfig", "RayConfig", "DEMO"]
 
 DEMO = "tidewell"  # the word that names a bundled demo value
 # Fields added after configurations were saved: at their default they stay out of the version
@@ -199,6 +202,9 @@ class PipelineConfig(_Part):
     slo: dict[str, float] | None = Field(
         None, description="service-level objectives, e.g. {p95_latency_s: 2, error_rate: 0.01, completion: 0.5}"
     )
+    ray: RayConfig | None = Field(
+        None, description="run ingestion and evaluation on Ray; the index and the answers are the same without it"
+    )
     _folder: Path | None = PrivateAttr(None)
 
     @field_validator("store")
@@ -217,8 +223,8 @@ class PipelineConfig(_Part):
     def version(self) -> str:
         """12 hex digits of the SHA-256 of the content (the name is a label, not content)."""
         # A field added after version hashes were published counts only once it is set, so every
-        # existing configuration keeps its version (slo came after the first notebooks).
-        unset = {name for name in ("slo",) if getattr(self, name) is None}
+        # existing configuration keeps its version (slo and ray came after the first notebooks).
+        unset = {name for name in ("slo", "ray") if getattr(self, name) is None}
         content = self.model_dump(mode="json", exclude={"name"} | unset, by_alias=True)
         for part, field in ADDED_LATER:
             value = getattr(self, part)
@@ -232,7 +238,7 @@ class PipelineConfig(_Part):
         """The version of what produces the confidence signals, which a calibrator is fitted for:
         this configuration without its calibrator file, its escalation policy, and the parts that
         change what a run costs or where it is recorded but not what it answers (cache, ledger,
-        injected faults, run store, service-level objectives).
+        injected faults, run store, service-level objectives, where it runs: Ray).
 
         >>> a = PipelineConfig(confidence={"extractive": True})
         >>> a.with_changes(ledger={"path": "l.sqlite"}).signal_version == a.signal_version
@@ -242,7 +248,7 @@ class PipelineConfig(_Part):
         """
         confidence = self.confidence.model_copy(update={"calibrator": None}) if self.confidence else None
         unchanged = {"confidence": confidence, "escalation": None, "cache": None, "ledger": None, "faults": None}
-        unchanged |= {"store": None, "slo": None}
+        unchanged |= {"store": None, "slo": None, "ray": None}
         return self.model_copy(update=unchanged).version
 
     def __eq__(self, other) -> bool:  # the content, not where the file was read from

@@ -296,6 +296,7 @@ def run_experiment(
     judge=None,
     show_progress: bool = False,
     on_item: Callable[[dict], None] | None = None,
+    ray=None,
 ):
     """Run (or resume) a grid over the evaluation set; one row per question, cell and repeat.
 
@@ -303,6 +304,8 @@ def run_experiment(
     frame (default: the bundled set), `sample` questions of it with `sample_seed`. `judge`: a
     judge.Judge or a model name; its verdicts land in `judge` (None = unmeasured).
     `results.attrs` holds `computed`, `cached`, `unmeasured` and the results `path`.
+    `ray` (a RayConfig or a number of workers): the uncached items are answered on Ray workers,
+    each building its pipelines once (ray_eval.py); the rows are the same.
     """
     import pandas as pd
     from tqdm.auto import tqdm
@@ -348,12 +351,15 @@ def run_experiment(
     runner = _Runner(settings, index, embed_model)
     rows, computed = [], 0
     items = [(c, q, r) for c in cells for q in questions.itertuples() for r in range(repeats)]
+    on_ray = _observe_on_ray(items, names, settings_hash, done, settings, ray, index, embed_model, log) if ray else {}
     for cell, q, repeat in tqdm(items, desc="Experiment", disable=not show_progress):
         model = names[cell.model]
         key = _item_key(cell, model, settings_hash, q, repeat)
-        obs = done.get(key)
-        fresh = obs is None or bool(obs.get("error"))
-        if fresh:
+        obs = on_ray.get(key) or done.get(key)
+        fresh = key in on_ray or obs is None or bool(obs.get("error"))
+        if key in on_ray:  # answered on Ray just now, and logged as it arrived
+            computed += 1
+        elif fresh:
             obs = _observe(key, runner.pipeline(cell, model, repeat).ask(q.question, raise_errors=False))
             computed += 1
             log.append(obs)  # before judging: a judge that fails must not lose the answer
@@ -380,6 +386,22 @@ def run_experiment(
         }
     )
     return results
+
+
+def _observe_on_ray(items, names, settings_hash, done, settings, ray, index, embed_model, log) -> dict:
+    """The uncached (or failed) items answered on Ray: key -> observation, each logged on arrival."""
+    from .ray_eval import observe_on_ray
+
+    if index is not None or embed_model is not None:
+        raise ExperimentError(
+            "with ray=, each worker builds its own index and models; leave index and embed_model unset"
+        )
+    todo = []
+    for cell, q, repeat in items:
+        key = _item_key(cell, names[cell.model], settings_hash, q, repeat)
+        if done.get(key) is None or done[key].get("error"):
+            todo.append((key, cell, names[cell.model], repeat, q.question))
+    return observe_on_ray(todo, settings, ray, on_observation=log.append) if todo else {}
 
 
 def summarize_cells(results):

@@ -14,7 +14,9 @@ tries it again. The index is written once, after every file was read, or not at 
 
 Chunks are embedded and stored a batch at a time (EMBED_BATCHES of the model's own batches), and
 each batch's embeddings are dropped once the store holds them: peak memory grows with the
-corpus's text, not with its embeddings (benchmarks/bench_ingest_memory.py measures it).
+corpus's text, not with its embeddings (benchmarks/bench_ingest_memory.py measures it). With
+`ray=` (a RayConfig or a number of workers) the embedding runs on Ray workers instead
+(ray_ingest.py), and the index comes out the same.
 
     >>> index, report = ingest("datasets/tidewell/corpus", "/tmp/tidewell-index")   # doctest: +SKIP
     >>> report.chunks, len(report.skipped)                                          # doctest: +SKIP
@@ -145,6 +147,7 @@ def ingest(
     embed_model=None,
     show_progress: bool = True,
     store: str | None = None,
+    ray=None,
 ) -> tuple[Index, IngestReport]:
     """Index the documents under `source` into `index_dir` and report what happened per file.
 
@@ -153,7 +156,10 @@ def ingest(
     attached) when no file could be indexed; the index on disk is then left as it was.
     `store`, a `postgresql://` URL, puts the index in that database under `index_dir`'s name
     (a PostgresIndex); the default keeps it in the folder `index_dir`.
+    `ray`: a RayConfig or a number of workers to embed on Ray (their workers build the model
+    `settings.embed` names; `embed_model` then only measures the dimension of a new index).
     """
+    from ..ray_cluster import ray_config
 
     started = time.perf_counter()
     settings = settings or load_settings()
@@ -175,7 +181,7 @@ def ingest(
     try:
         with kind.lock(where):  # one writer at a time: read, change and save as one step
             index = _ingest_locked(
-                kind, source, where, candidates, params, report, settings, embed_model, show_progress
+                kind, source, where, candidates, params, report, settings, embed_model, show_progress, ray_config(ray)
             )
     finally:
         report.seconds = round(time.perf_counter() - started, 3)
@@ -205,6 +211,7 @@ def _ingest_locked(
     settings: Settings,
     embed_model,
     show_progress: bool,
+    ray,
 ) -> Index:
     from tqdm.auto import tqdm
 
@@ -250,7 +257,7 @@ def _ingest_locked(
             for doc_id in sorted(removed):
                 index.store.delete(doc_id)
                 index.docstore.delete_document(doc_id, raise_error=False)
-            report.embedded = len(_run_pipeline(index, changed, embed_model, settings, show_progress))
+            report.embedded = len(_run_pipeline(index, changed, embed_model, settings, show_progress, ray))
             index.meta.update(params, dim=index.store.dim, files=fingerprints, source=str(source.resolve()))
             index.save(index_dir)
         except BaseException:
@@ -259,9 +266,12 @@ def _ingest_locked(
     return index
 
 
-def _run_pipeline(index: Index, documents: list, embed_model, settings: Settings, show_progress: bool) -> list:
+def _run_pipeline(
+    index: Index, documents: list, embed_model, settings: Settings, show_progress: bool, ray=None
+) -> list:
     """Chunk and embed `documents` into the index; LlamaIndex's docstore skips unchanged texts
-    and replaces the chunks of changed ones. Returns the new chunks, without their embeddings."""
+    and replaces the chunks of changed ones. Returns the new chunks, without their embeddings.
+    With `ray` (a RayConfig) the chunks are embedded on Ray, in the same batches."""
     if not documents:
         return []
     from llama_index.core.ingestion import DocstoreStrategy, IngestionPipeline
@@ -277,7 +287,13 @@ def _run_pipeline(index: Index, documents: list, embed_model, settings: Settings
         disable_cache=True,
     )
     nodes = pipeline.run(documents=documents, show_progress=show_progress, store_doc_text=False)
-    step = max(1, int(getattr(embed_model, "embed_batch_size", 10))) * EMBED_BATCHES
+    model_batch = max(1, int(getattr(embed_model, "embed_batch_size", 10)))
+    if ray is not None:
+        from .ray_ingest import embed_on_ray
+
+        embed_on_ray(index.store, nodes, settings, ray, model_batch, show_progress)
+        return nodes
+    step = model_batch * EMBED_BATCHES
     for start in tqdm(range(0, len(nodes), step), desc="Embedding", unit="batch", disable=not show_progress):
         batch = nodes[start : start + step]
         embed_model(batch)  # sets each node's .embedding
