@@ -390,8 +390,6 @@ def run_experiment(
 
 def _observe_on_ray(items, names, settings_hash, done, settings, ray, index, embed_model, log) -> dict:
     """The uncached (or failed) items answered on Ray: key -> observation, each logged on arrival."""
-    from .ray_eval import observe_on_ray
-
     if index is not None or embed_model is not None:
         raise ExperimentError(
             "with ray=, each worker builds its own index and models; leave index and embed_model unset"
@@ -401,7 +399,7 @@ def _observe_on_ray(items, names, settings_hash, done, settings, ray, index, emb
         key = _item_key(cell, names[cell.model], settings_hash, q, repeat)
         if done.get(key) is None or done[key].get("error"):
             todo.append((key, cell, names[cell.model], repeat, q.question))
-    return observe_on_ray(todo, settings, ray, on_observation=log.append) if todo else {}
+    return _answer_items_on_ray(todo, settings, ray, on_observation=log.append) if todo else {}
 
 
 def summarize_cells(results):
@@ -515,3 +513,38 @@ def plot_comparison(comparison, ax=None, title: str | None = None):
     ax.set_title(title or f"Each cell against {baseline}")
     ax.figure.tight_layout()
     return ax
+
+
+class _Observer:
+    """One Ray worker for an experiment: a runner that builds each cell's pipeline once."""
+
+    def __init__(self, settings, threads: int):
+        import torch
+
+        torch.set_num_threads(threads)
+        self.runner = _Runner(settings, None, None)
+
+    def observe(self, items: list) -> list[dict]:
+        return [
+            _observe(key, self.runner.pipeline(cell, model, repeat).ask(question, raise_errors=False))
+            for key, cell, model, repeat, question in items
+        ]
+
+
+def _answer_items_on_ray(items: list, settings, ray, on_observation=None) -> dict[str, dict]:
+    """Experiment items (key, cell, model, repeat, question text) answered on Ray: key -> observation.
+    `on_observation` sees each one as it arrives (the results log appends it)."""
+    from ..ray_cluster import connect, ray_config
+    from .ray_eval import SHARES, actor_pool, shares
+
+    ray = ray_config(ray)
+    ray_module = connect(ray)
+    parts = shares(items, min(len(items), SHARES * ray.workers))
+    pool = actor_pool(ray_module, _Observer, min(ray.workers, len(parts)), settings)
+    observed: dict[str, dict] = {}
+    for share in pool.map_unordered(lambda actor, share: actor.observe.remote(share), parts):
+        for obs in share:
+            observed[obs["key"]] = obs
+            if on_observation is not None:
+                on_observation(obs)
+    return observed

@@ -8,8 +8,9 @@ measured latencies differ). The switch is the configuration's `ray` field:
     >>> config = PipelineConfig.load("suite/pipeline.yaml").with_changes(ray={"workers": 2})  # doctest: +SKIP
     >>> results = evaluate_config(config, load_questions())                                   # doctest: +SKIP
 
-`run_experiment(..., ray=2)` sends the grid's uncached items the same way (experiments.py); the
-results log stays on the driver, written as answers arrive, so a rerun resumes as before.
+`run_experiment(..., ray=2)` sends the grid's uncached items the same way (experiments.py, with
+this module's `actor_pool` and `shares`); the results log stays on the driver, written as answers
+arrive, so a rerun resumes as before.
 
 A worker that dies is restarted and its share asked again (`max_restarts`, `max_task_retries`).
 
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from ..ray_cluster import connect, cpus_per_worker, ray_config
 
-__all__ = ["evaluate_config", "evaluate_on_ray", "observe_on_ray"]
+__all__ = ["evaluate_config", "evaluate_on_ray", "actor_pool", "shares"]
 
 RETRIES = 3  # as ingestion/ray_ingest.py: ride out a killed worker, not a batch that always kills it
 # Shares per worker: a few, so that a slow share does not idle the others and a dead worker's
@@ -60,27 +61,8 @@ class _Asker:
         return evaluate_answers(self.pipeline, questions)
 
 
-class _Observer:
-    """One Ray worker for an experiment: a runner that builds each cell's pipeline once."""
-
-    def __init__(self, settings, threads: int):
-        import torch
-
-        from .experiments import _Runner
-
-        torch.set_num_threads(threads)
-        self.runner = _Runner(settings, None, None)
-
-    def observe(self, items: list) -> list[dict]:
-        from .experiments import _observe
-
-        return [
-            _observe(key, self.runner.pipeline(cell, model, repeat).ask(question, raise_errors=False))
-            for key, cell, model, repeat, question in items
-        ]
-
-
-def _pool(ray_module, cls, workers: int, *args):
+def actor_pool(ray_module, cls, workers: int, *args):
+    """`workers` Ray actors of `cls(*args, threads)`, each claiming its share of the cores, restarted when they die."""
     from ray.util import ActorPool
 
     threads = cpus_per_worker(ray_module, workers)
@@ -88,10 +70,10 @@ def _pool(ray_module, cls, workers: int, *args):
     return ActorPool([actor.remote(*args, threads) for _ in range(workers)])
 
 
-def _shares(items, parts: int) -> list:
+def shares(items, parts: int) -> list:
     """`items` cut into `parts` contiguous shares, as equal as they come (none empty).
 
-    >>> _shares(list(range(5)), 2)
+    >>> shares(list(range(5)), 2)
     [[0, 1], [2, 3, 4]]
     """
     n = len(items)
@@ -116,23 +98,7 @@ def evaluate_on_ray(config, questions, ray, *, settings=None, base=None):
     # The index first, here: inside a worker, an ingest with work to do would start Ray tasks
     # that wait for the cores the workers hold. Each worker then finds it up to date.
     ingest_config(config, settings=settings, base=base)
-    shares = _shares(questions.reset_index(drop=True), min(len(questions), SHARES * ray.workers))
-    pool = _pool(ray_module, _Asker, min(ray.workers, len(shares)), config, settings, base)
-    frames = list(pool.map(lambda actor, share: actor.evaluate.remote(share), shares))  # in order
+    parts = shares(questions.reset_index(drop=True), min(len(questions), SHARES * ray.workers))
+    pool = actor_pool(ray_module, _Asker, min(ray.workers, len(parts)), config, settings, base)
+    frames = list(pool.map(lambda actor, share: actor.evaluate.remote(share), parts))  # in order
     return pd.concat(frames, ignore_index=True)
-
-
-def observe_on_ray(items: list, settings, ray, on_observation=None) -> dict[str, dict]:
-    """Experiment items (key, cell, model, repeat, question text) answered on Ray: key -> observation.
-    `on_observation` sees each one as it arrives (the results log appends it)."""
-    ray = ray_config(ray)
-    ray_module = connect(ray)
-    shares = _shares(items, min(len(items), SHARES * ray.workers))
-    pool = _pool(ray_module, _Observer, min(ray.workers, len(shares)), settings)
-    observed: dict[str, dict] = {}
-    for share in pool.map_unordered(lambda actor, share: actor.observe.remote(share), shares):
-        for obs in share:
-            observed[obs["key"]] = obs
-            if on_observation is not None:
-                on_observation(obs)
-    return observed
