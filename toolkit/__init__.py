@@ -29,6 +29,7 @@ _EXPORTS = {
     "Answer": "pipeline",
     "RunRecord": "pipeline",
     "PipelineConfig": "pipeline_config",
+    "ingest_config": "pipeline",
     "ingest": "ingestion",
     "Index": "ingestion",
     "ModelRef": "models",

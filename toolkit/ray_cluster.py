@@ -17,6 +17,7 @@ Not here: what runs on the cluster (ingestion/ray_ingest.py, evaluation/ray_eval
 
 from __future__ import annotations
 
+import logging
 import os
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -51,6 +52,9 @@ def connect(config: RayConfig):
     """The `ray` module, connected: to the cluster already joined in this process, to the one at
     `config.address`, or to a local one started now (it lives until this process exits)."""
     ray = require("ray", "ray")
+    # Ray's notice that token authentication is on (by default, as it should be) stays out of the
+    # caller's output; warnings of real trouble still come through.
+    logging.getLogger("ray._private.authentication").setLevel(logging.ERROR)
     if not ray.is_initialized():
         # Set before Ray starts: its processes read these from the environment.
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")

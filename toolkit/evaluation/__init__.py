@@ -24,6 +24,7 @@ from .experiments import compare, grid, plot_comparison, run_experiment, summari
 from .intervals import wilson
 from .irmetrics import evaluate_run, summarize_metrics
 from .judge import Judge, judge_agreement, load_judge_labels
+from .ray_eval import evaluate_config
 from .regression import Baseline, Report, check, load_question_file, make_baseline, suite_pipeline
 from .scoreboard import Scoreboard, score
 from .suite import check_suite, init_suite
@@ -39,6 +40,7 @@ __all__ = [
     "token_f1",
     "hit_at_k",
     "evaluate_answers",
+    "evaluate_config",
     "evaluate_retrieval",
     "summarize",
     "sample_questions",

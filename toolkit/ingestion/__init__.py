@@ -33,6 +33,7 @@ _EXPORTS = {
     "FaissStore": "vectorstore",
     "INDEX_KINDS": "vectorstore",
     "choose_kind": "vectorstore",
+    "VectorStoreQuery": "vectorstore",
     "VersionedFolder": "persist",
     "sha256_file": "persist",
 }

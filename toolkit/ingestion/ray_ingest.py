@@ -33,6 +33,7 @@ Not here: which documents to embed (incremental.py) or the cluster itself (toolk
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from pathlib import Path
@@ -89,6 +90,10 @@ def embed_on_ray(store, nodes: list, settings: Settings, ray_config, batch_size:
     connect(ray_config)  # imports ray, or says how to install it
     import ray
     import ray.data
+
+    # Ray Data's INFO lines per run name its session folder under /tmp; they stay in Ray's logs
+    # (set here: importing ray.data configures its logger afresh).
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
 
     texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]  # what embed_model(nodes) embeds
     rows = [{"start": s, "texts": texts[s : s + batch_size]} for s in range(0, len(texts), batch_size)]

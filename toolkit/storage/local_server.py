@@ -51,6 +51,7 @@ class LocalPostgres:
             raise StoreError(
                 f"a local PostgreSQL needs {exc.name}: pip install -e '.[postgres]' (it brings pgserver and psycopg)"
             ) from exc
+        self.parent.mkdir(parents=True, exist_ok=True)
         # As root, pgserver runs the server as a system user of its own and opens the folder to it.
         self._server = pgserver.get_server(self.data, cleanup_mode="delete")
         atexit.register(self.stop)
