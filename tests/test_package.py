@@ -62,6 +62,7 @@ def test_exported_members():
             "default_validators",
             "evaluate_answers",
             "ingest",
+            "ingest_config",
             "load_settings",
             "load_spec",
             "make_retriever",
