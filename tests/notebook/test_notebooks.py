@@ -162,3 +162,23 @@ def test_a_stale_or_misplaced_navigation_cell_is_reported(tmp_path):
     nbformat.write(nb, paths[2])
     stale = "navigation is missing or stale: run python tools/notebooks.py nav"
     assert tools["check"](tmp_path) == [f"00_start_here.ipynb: {stale}", f"02_retrieval_layer.ipynb: {stale}"]
+
+
+def test_a_short_questionnaire_and_a_missing_reading_list_are_reported(tmp_path):
+    import nbformat
+
+    paths = _tiny_sequence(tmp_path)
+    tools["nav"](tmp_path)
+    assert tools["problems"](paths[1]) == []
+    nb = nbformat.read(paths[1], as_version=4)
+    nb.cells[-3].source = "## Questionnaire\n\n" + "\n".join(f"{n}. Question {n}?" for n in range(1, 6))
+    nb.cells[-2].source = "## Reading\n\n- A book."
+    nbformat.write(nb, paths[1])
+    assert tools["problems"](paths[1]) == [
+        "missing '## Further reading'",
+        "the questionnaire must hold 6 to 10 numbered questions, not 5",
+    ]
+    assert tools["check"](tmp_path) == [
+        "01_minimum_viable_pipeline.ipynb: missing '## Further reading'",
+        "01_minimum_viable_pipeline.ipynb: the questionnaire must hold 6 to 10 numbered questions, not 5",
+    ]
