@@ -65,3 +65,24 @@ def test_the_kernel_talks_over_private_unix_sockets_not_loopback_tcp(tmp_path, c
     assert nb.cells[1].outputs[0]["text"] == "ipc\n"
     assert "TCP without encryption" not in capfd.readouterr().err
     assert list(tmp_path.iterdir()) == []  # no socket files in the notebook's folder
+
+
+def test_the_tour_kernels_inherit_the_model_settings_of_its_environment(tmp_path, monkeypatch):
+    # A room pointed at one shared server runs `TOOLKIT_LLM=... TOOLKIT_BASE_URL=... python -m toolkit tour`:
+    # each notebook's kernel (execute_notebook, as run_tour starts it) inherits the variables, so
+    # setup_notebook() resolves them, while a notebook that names its own model (09-11:
+    # setup_notebook(llm="extractive")) keeps it, as an argument beats the environment.
+    from toolkit.notebook.tour import execute_notebook
+
+    monkeypatch.setenv("TOOLKIT_LLM", "openai-like:shared-model")
+    monkeypatch.setenv("TOOLKIT_BASE_URL", "http://192.0.2.10:8000/v1")
+    nb = notebook(
+        "import toolkit\ns = toolkit.setup_notebook()\nprint(s.llm, s.base_url)",
+        "print(toolkit.setup_notebook(llm='extractive').llm)",
+    )
+    execute_notebook(nb, tmp_path)
+
+    assert [c.outputs[0]["text"] for c in nb.cells[1:]] == [
+        "openai-like:shared-model http://192.0.2.10:8000/v1\n",
+        "extractive\n",
+    ]
