@@ -52,6 +52,9 @@ def test_scores_come_from_this_run_never_from_committed_outputs(tmp_path):
     ]
     assert [row["passed"] for row in json.loads((report / "scorecard.json").read_text())] == [True, False, False]
     assert format_scorecard(scores).splitlines()[-1] == "1 of 3 notebooks passed their checkpoint"
+    index = (report / "index.html").read_text()
+    assert '<a href="00_pass.html">00_<wbr>pass.ipynb</a>' in index
+    assert scores[0].title == "NN · Test" and "NN · Test" in index  # each notebook's first heading
     page = (report / "00_pass.html").read_text()
     assert "cdnjs" not in page and 'src="http' not in page  # the report opens offline
 

@@ -11,13 +11,15 @@ Not here: comparing outputs with the committed baseline (nbval does that under p
 
 from __future__ import annotations
 
-import html
 import json
 import math
 import re
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from pathlib import Path
+
+from .report import git_commit, index_page, notebook_title
 
 __all__ = ["checkpoint", "execute_notebook", "run_tour", "format_scorecard", "NotebookScore", "CHECKPOINT_MIME"]
 
@@ -59,6 +61,7 @@ class NotebookScore:
     passed: bool = False
     seconds: float = 0.0
     error: str = ""
+    title: str = ""
 
 
 def _checkpoints(nb) -> list[dict]:
@@ -109,7 +112,7 @@ def run_notebook(path: Path, report_dir: Path, timeout: int = 900) -> NotebookSc
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(path, as_version=4)
-    score = NotebookScore(notebook=path.name)
+    score = NotebookScore(notebook=path.name, title=notebook_title(nb))
     started = time.perf_counter()
     try:
         execute_notebook(nb, path.parent, timeout)
@@ -149,38 +152,6 @@ def run_notebook(path: Path, report_dir: Path, timeout: int = 900) -> NotebookSc
     return score
 
 
-def _scoreboard_html(scoreboard: Path | None) -> str:
-    """The scoreboard the notebooks wrote (evaluation.Scoreboard), as an HTML table, if there is one."""
-    if scoreboard is None or not scoreboard.is_file():
-        return ""
-    import pandas as pd
-
-    table = pd.read_csv(scoreboard, dtype={"notebook": str, "pipeline": str})
-    return (
-        "<h2>Scoreboard: the same pipeline, notebook by notebook</h2>"
-        "<p>Each row is measured on that notebook's evaluation sample; dollars per 1,000 queries are a "
-        "projection at a hosted model's prices.</p>" + table.to_html(index=False, na_rep="-", border=1)
-    )
-
-
-def _index_page(scores: list[NotebookScore], scoreboard: Path | None = None, dashboard: str = "") -> str:
-    rows = "\n".join(
-        f"<tr><td><a href='{html.escape(Path(s.notebook).with_suffix('.html').name)}'>{html.escape(s.notebook)}</a></td>"
-        f"<td>{html.escape(s.metric)}</td><td>{html.escape(', '.join(str(v) for v in s.values.values()))}</td>"
-        f"<td>{html.escape(s.threshold)}</td><td>{'PASS' if s.passed else 'FAIL'}</td>"
-        f"<td>{s.seconds}</td><td>{html.escape(s.error)}</td></tr>"
-        for s in scores
-    )
-    return (
-        "<!doctype html><meta charset='utf-8'><title>Pipeline report</title>"
-        "<h1>Pipeline report</h1><table border='1' cellpadding='4'>"
-        "<tr><th>notebook</th><th>checkpoint metric</th><th>value</th><th>threshold</th>"
-        f"<th>result</th><th>seconds</th><th>error</th></tr>{rows}</table>"
-        + (f"<p><a href='{html.escape(dashboard)}'>The dashboard of every recorded run</a></p>" if dashboard else "")
-        + _scoreboard_html(scoreboard)
-    )
-
-
 def _dashboard(report: Path, scoreboard: Path) -> str:
     """Write report/dashboard.html from the run store the notebooks filled, if there is one."""
     from ..config import load_settings
@@ -215,7 +186,8 @@ def run_tour(
         scores.append(run_notebook(path, report))
     scoreboard = notebooks / "pipelines" / "scoreboard.csv"
     dashboard = _dashboard(report, scoreboard)
-    (report / "index.html").write_text(_index_page(scores, scoreboard, dashboard), encoding="utf-8")
+    page = index_page(scores, scoreboard, dashboard, commit=git_commit(notebooks), date=date.today().isoformat())
+    (report / "index.html").write_text(page, encoding="utf-8")
     (report / "scorecard.json").write_text(json.dumps([asdict(s) for s in scores], indent=2), encoding="utf-8")
     return scores
 
