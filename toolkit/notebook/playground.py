@@ -22,28 +22,29 @@ from ..prompting.spec import DEFAULT_SPEC, SCHEMAS, PromptSpec
 __all__ = ["Playground", "edited_spec", "mark_differences", "answers_html"]
 
 _WORD = re.compile(r"\S+")
-# One <style> in the result's HTML, scoped to its wrapper: the answer cells wrap (pre-wrap keeps a
-# model's line breaks, overflow-wrap breaks a long URL) instead of being cut, and the marks carry a
-# tint as well as the browser's strike-through and underline. Translucent tints read on dark themes too.
+# One <style> in the result's HTML, scoped to its wrapper: the cells wrap (pre-wrap keeps a model's
+# line breaks, overflow-wrap breaks a long URL) instead of being cut, and the marks carry a tint as
+# well as the browser's strike-through and underline (not colour alone); a faint strike keeps a whole
+# struck answer readable. Translucent tints read on dark themes too.
 _STYLE = (
     "<style>"
     ".toolkit-playground-result table{width:100%;table-layout:fixed;border-collapse:collapse}"
     ".toolkit-playground-result th,.toolkit-playground-result td{text-align:left;vertical-align:top;"
-    "padding:4px 6px;white-space:pre-wrap;overflow-wrap:anywhere;line-height:1.4;"
-    "border-bottom:1px solid var(--jp-border-color2,#ddd)}"
+    "padding:4px 6px;line-height:1.4;border-bottom:1px solid var(--jp-border-color2,#ddd)}"
+    ".toolkit-playground-result td{white-space:pre-wrap;overflow-wrap:anywhere}"
     ".toolkit-playground-result p{line-height:1.4}"
-    ".toolkit-playground-result del{background:rgba(255,70,70,.25)}"
+    ".toolkit-playground-result del{background:rgba(255,70,70,.25);text-decoration-color:rgba(200,0,0,.5)}"
     ".toolkit-playground-result ins{background:rgba(40,170,70,.25)}"
     "</style>"
 )
 _COLUMNS = {  # the result table's columns and their share of the width
     "id": 5,
-    "question": 18,
-    "gold": 11,
-    "baseline answer": 26,
-    "edited answer": 26,
-    "baseline correct": 7,
-    "edited correct": 7,
+    "question": 17,
+    "gold": 10,
+    "baseline answer": 25,
+    "edited answer": 25,
+    "baseline correct": 9,  # room for the header's longest word, "baseline", unbroken
+    "edited correct": 9,
 }
 _LEGEND = "<del>struck out</del>: only in the baseline's answer · <ins>underlined</ins>: only in the edit's answer"
 
@@ -160,7 +161,7 @@ class Playground:
 
         self.baseline, self.model, self.name, self.run_options = baseline, model, name, run_options
         self.questions = sample_questions(load_questions() if questions is None else questions, 24)
-        area = dict(layout=w.Layout(width="100%"))
+        area = dict(layout=w.Layout(width="auto"))  # fills the box; 100% plus the widget's margin overflowed it
         self.role = w.Textarea(spec.role, description="role", rows=2, **area)
         self.instructions = w.Textarea(spec.instructions, description="instructions", rows=3, **area)
         self.constraints = w.Textarea(
