@@ -4,16 +4,100 @@
 
 Runs go through `experiments.run_experiment` under the experiment name "playground", so the
 baseline is answered once and every edit that was tried before comes back from the results file.
-An edit that makes an invalid spec shows the error instead of running. Not here: saving specs
-(PromptSpec.save) or the full measurement (run_experiment over the sample, compare).
+The answers show whole (wrapped, never cut), with the words where the two answers differ marked
+(`mark_differences`, difflib word by word). An edit that makes an invalid spec shows the error
+instead of running. Not here: saving specs (PromptSpec.save) or the full measurement
+(run_experiment over the sample, compare).
 """
 
 from __future__ import annotations
 
+import difflib
+import html
+import re
+
 from ..errors import ToolkitError
 from ..prompting.spec import DEFAULT_SPEC, SCHEMAS, PromptSpec
 
-__all__ = ["Playground", "edited_spec"]
+__all__ = ["Playground", "edited_spec", "mark_differences", "answers_html"]
+
+_WORD = re.compile(r"\S+")
+# One <style> in the result's HTML, scoped to its wrapper: the cells wrap (pre-wrap keeps a model's
+# line breaks, overflow-wrap breaks a long URL) instead of being cut, and the marks carry a tint as
+# well as the browser's strike-through and underline (not colour alone); a faint strike keeps a whole
+# struck answer readable. Translucent tints read on dark themes too.
+_STYLE = (
+    "<style>"
+    ".toolkit-playground-result table{width:100%;table-layout:fixed;border-collapse:collapse}"
+    ".toolkit-playground-result th,.toolkit-playground-result td{text-align:left;vertical-align:top;"
+    "padding:4px 6px;line-height:1.4;border-bottom:1px solid var(--jp-border-color2,#ddd)}"
+    ".toolkit-playground-result td{white-space:pre-wrap;overflow-wrap:anywhere}"
+    ".toolkit-playground-result p{line-height:1.4}"
+    ".toolkit-playground-result del{background:rgba(255,70,70,.25);text-decoration-color:rgba(200,0,0,.5)}"
+    ".toolkit-playground-result ins{background:rgba(40,170,70,.25)}"
+    "</style>"
+)
+_COLUMNS = {  # the result table's columns and their share of the width
+    "id": 5,
+    "question": 17,
+    "gold": 10,
+    "baseline answer": 25,
+    "edited answer": 25,
+    "baseline correct": 9,  # room for the header's longest word, "baseline", unbroken
+    "edited correct": 9,
+}
+_LEGEND = "<del>struck out</del>: only in the baseline's answer · <ins>underlined</ins>: only in the edit's answer"
+
+
+def _marked(text: str, words: list[re.Match], runs: list[tuple[int, int]], tag: str) -> str:
+    """`text` escaped, each run of words (first, end) wrapped in `<tag>`; the text between is kept as is."""
+    out, at = [], 0
+    for first, end in runs:
+        start, stop = words[first].start(), words[end - 1].end()
+        out += [html.escape(text[at:start]), f"<{tag}>{html.escape(text[start:stop])}</{tag}>"]
+        at = stop
+    return "".join([*out, html.escape(text[at:])])
+
+
+def mark_differences(baseline: str, edited: str) -> tuple[str, str]:
+    """Both answers as escaped HTML, compared word by word with difflib: the baseline's words the
+    edit lacks in `<del>`, the edit's words the baseline lacks in `<ins>`; spaces and line breaks kept.
+
+    >>> mark_differences("Returns take 30 days.", "Returns take 14 days.")
+    ('Returns take <del>30</del> days.', 'Returns take <ins>14</ins> days.')
+    """
+    old, new = list(_WORD.finditer(baseline)), list(_WORD.finditer(edited))
+    # autojunk off: on answers of 200 words or more it would treat common words ("the") as junk
+    # and never match them, so long answers would look more different than they are.
+    matcher = difflib.SequenceMatcher(None, [m[0] for m in old], [m[0] for m in new], autojunk=False)
+    ops = matcher.get_opcodes()
+    removed = [(i1, i2) for op, i1, i2, _, _ in ops if op in ("replace", "delete")]
+    added = [(j1, j2) for op, _, _, j1, j2 in ops if op in ("replace", "insert")]
+    return _marked(baseline, old, removed, "del"), _marked(edited, new, added, "ins")
+
+
+def answers_html(table) -> str:
+    """`Playground.run`'s table as HTML: every text escaped and shown whole, the two answers marked
+    where they differ (`mark_differences`), a legend above.
+
+    >>> answers_html(playground.run())          # doctest: +SKIP
+    """
+    import pandas as pd
+
+    e = html.escape
+    cols = "".join(f"<col style='width:{share}%'>" for share in _COLUMNS.values())
+    head = "".join(f"<th>{e(name)}</th>" for name in _COLUMNS)
+    rows = []
+    for row in table.to_dict("records"):
+        text = {k: "" if pd.isna(v) else str(v) for k, v in row.items()}  # a cell the pivot lacks is NaN
+        baseline, edited = mark_differences(text["baseline answer"], text["edited answer"])
+        cells = [e(text["id"]), e(text["question"]), e(text["gold"]), baseline, edited]
+        cells += [{True: "yes", False: "no"}.get(row[k], "") for k in ("baseline correct", "edited correct")]
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    return (
+        f"{_STYLE}<div class='toolkit-playground-result'><p>{_LEGEND}</p><table><colgroup>{cols}</colgroup>"
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+    )
 
 
 def edited_spec(
@@ -57,7 +141,8 @@ def edited_spec(
 
 
 class Playground:
-    """The editor (`widget`) and its runner (`run`), apart so a test can drive it without a browser."""
+    """The editor (`widget`), its runner (`run`) and what a click shows (`render`, into `result`),
+    apart so a test can drive it without a browser."""
 
     def __init__(
         self,
@@ -76,7 +161,7 @@ class Playground:
 
         self.baseline, self.model, self.name, self.run_options = baseline, model, name, run_options
         self.questions = sample_questions(load_questions() if questions is None else questions, 24)
-        area = dict(layout=w.Layout(width="100%"))
+        area = dict(layout=w.Layout(width="auto"))  # fills the box; 100% plus the widget's margin overflowed it
         self.role = w.Textarea(spec.role, description="role", rows=2, **area)
         self.instructions = w.Textarea(spec.instructions, description="instructions", rows=3, **area)
         self.constraints = w.Textarea(
@@ -87,8 +172,15 @@ class Playground:
         )
         self.output_format = w.Dropdown(options=["text", "json"], value=spec.output_format, description="output")
         self.n = w.IntSlider(n, min=1, max=len(self.questions), description="questions")
-        self.button = w.Button(description="Run beside the baseline", button_style="primary")
-        self.output = w.Output()
+        # max-content: the default width (148 px) cut the label to "Run beside the b…".
+        self.button = w.Button(
+            description="Run beside the baseline",
+            button_style="primary",
+            tooltip="answer the first questions with the baseline and with the edit",
+            layout=w.Layout(width="max-content"),
+        )
+        self.result = w.HTML()
+        self.output = w.Output()  # an unexpected error's traceback
         self.button.on_click(lambda _: self._show())
         self.spec = spec
         self.widget = w.VBox(
@@ -98,9 +190,11 @@ class Playground:
                 self.constraints,
                 w.HBox([self.context_format, self.output_format, self.n]),
                 self.button,
+                self.result,
                 self.output,
             ]
         )
+        self.widget.add_class("toolkit-playground")
 
     def current_spec(self) -> PromptSpec:
         return edited_spec(
@@ -130,19 +224,28 @@ class Playground:
         table.columns = [f"{cell} {what}" for what, cell in table.columns]
         return table[["baseline answer", "edited answer", "baseline correct", "edited correct"]].reset_index()
 
-    def _show(self) -> None:
-        from IPython.display import HTML, display
+    def render(self) -> str:
+        """The run as HTML for `result`: both spec versions, the legend and the answers marked; or,
+        for an invalid edit, why it was not run."""
+        try:
+            spec = self.current_spec()
+            table = self.run()
+        except ToolkitError as exc:
+            return f"<p style='color:#b00'>Not run: {html.escape(str(exc))}</p>"
+        return (
+            f"<p>edited spec version <code>{spec.version}</code>, baseline <code>{self.baseline.version}</code></p>"
+            + answers_html(table)
+        )
 
+    def _show(self) -> None:
         self.output.clear_output()
+        self.button.disabled = True  # one run at a time: a second click would only queue the same work
+        self.result.value = "<p><i>Running…</i></p>"
         with self.output:
             try:
-                spec = self.current_spec()
-                display(
-                    HTML(
-                        f"<p>edited spec version <code>{spec.version}</code>, baseline "
-                        f"<code>{self.baseline.version}</code></p>"
-                    )
-                )
-                display(self.run())
-            except ToolkitError as exc:
-                display(HTML(f"<p style='color:#b00'>Not run: {exc}</p>"))
+                self.result.value = self.render()
+            except Exception:
+                self.result.value = "<p style='color:#b00'>The run failed; the error is below.</p>"
+                raise  # the Output widget shows the traceback
+            finally:
+                self.button.disabled = False
