@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from toolkit.cost.replay import FORMAT, Recording, Replay, replay_into, request_key, request_of
+from toolkit.cost.replay import FORMAT, Recording, Replay, replay_into, replayed, request_key, request_of
 from toolkit.errors import ReplayError
 from toolkit.models import ModelClient, ModelRef
 from toolkit.models.calls import ModelCall
@@ -129,3 +129,38 @@ def test_replay_into_puts_the_replay_last_in_a_pipelines_chain(llm, tmp_path):
     assert pipeline.client.middleware[-1] is replay and len(pipeline.client.middleware) == 2
     ask(pipeline.client)
     assert (replay.hits, len(replay.misses), len(recording)) == (0, 1, 1)
+
+
+def test_replayed_records_on_request_then_serves_and_leaves_the_chain_as_it_found_it(llm, tmp_path, monkeypatch):
+    class Holder:  # what replayed needs of a pipeline: its model client
+        def __init__(self):
+            self.client = ModelClient(llm, "extractive", [])
+
+    path, pipeline = tmp_path / "replay.json", Holder()
+    monkeypatch.setenv("TOOLKIT_RECORD", "1")
+    with replayed(path, pipeline) as done:
+        ask(pipeline.client)
+        ask(pipeline.client, "Can I return it?")
+        assert not path.exists()  # saved only when the block ends
+    assert (done.hits, len(done.misses), done.record, done.note) == (0, 2, True, "")
+    assert len(Recording.load(path)) == 2 and pipeline.client.middleware == []
+
+    monkeypatch.delenv("TOOLKIT_RECORD")
+    other = Holder()
+    with replayed(path, pipeline, other) as done:
+        ask(pipeline.client)
+        ask(other.client, "Can I return it?")
+        ask(other.client, "Is shipping free?")  # not recorded: the model answers
+    assert str(done) == "2 replies replayed, 1 asked of the model"
+    assert done.note == "model replies replayed from the recording, so the latency is not the model's"
+    assert len(Recording.load(path)) == 2 and pipeline.client.middleware == other.client.middleware == []
+
+
+def test_replayed_saves_nothing_when_its_block_fails(llm, tmp_path):
+    class Holder:
+        client = ModelClient(llm, "extractive", [])
+
+    with pytest.raises(RuntimeError), replayed(tmp_path / "replay.json", Holder(), record=True):
+        ask(Holder.client)
+        raise RuntimeError("the run broke halfway")
+    assert not (tmp_path / "replay.json").exists() and Holder.client.middleware == []

@@ -27,7 +27,7 @@ from .prices import (
     project_monthly,
     tokenizer_for,
 )
-from .replay import Recording, Replay, replay_into
+from .replay import Recording, Replay, Replayed, replay_into, replayed
 
 __all__ = [
     "PostgresCostLedger",
@@ -35,6 +35,8 @@ __all__ = [
     "Recording",
     "Replay",
     "replay_into",
+    "replayed",
+    "Replayed",
     "PriceTable",
     "Price",
     "Usage",

@@ -11,6 +11,8 @@ them changed against the recorded request for the same question, never serving a
     >>> recorder = ModelClient(llm, model, [Replay(recording, record=True)])    # doctest: +SKIP
     >>> replayer = ModelClient(llm, model, [Replay(Recording.load(tmp / "replay.json"))])  # doctest: +SKIP
     >>> replay = replay_into(pipeline, Recording.load(tmp / "replay.json"))   # doctest: +SKIP
+    >>> with replayed("pipelines/02.replay.json", pipeline) as replay:         # doctest: +SKIP
+    ...     results = evaluate_answers(pipeline, sample)                         # a notebook's model calls
 
 On a miss `Replay` raises ReplayError, unless `on_miss="call"` was asked for: then the model
 answers, the miss is still listed in `replay.misses`, and `record=True` stores the new reply.
@@ -22,6 +24,9 @@ Not here: caching answers for users (cache.py); what counts as the same question
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -34,7 +39,7 @@ from ..models.usage import Usage
 from ..prompting.spec import parse_rag_message
 from .cache_keys import digest, model_params
 
-__all__ = ["Recording", "Replay", "Miss", "replay_into", "request_of", "request_key"]
+__all__ = ["Recording", "Replay", "Miss", "Replayed", "replay_into", "replayed", "request_of", "request_key"]
 
 FORMAT = "toolkit-replay/1"
 
@@ -263,3 +268,46 @@ def replay_into(
     replay = Replay(recording, record=record, on_miss=on_miss)
     pipeline.client.middleware = [*pipeline.client.middleware, replay]
     return replay
+
+
+@dataclass
+class Replayed:
+    """What a `replayed` block did: the replies served from the recording and the requests asked
+    of the model, and whether it recorded afresh."""
+
+    replays: list[Replay]
+    record: bool
+
+    @property
+    def hits(self) -> int:
+        return sum(r.hits for r in self.replays)
+
+    @property
+    def misses(self) -> list[Miss]:
+        return [miss for r in self.replays for miss in r.misses]
+
+    @property
+    def note(self) -> str:
+        """A scoreboard note: a replayed reply takes no model time, so its latency is not the model's."""
+        return "" if self.record else "model replies replayed from the recording, so the latency is not the model's"
+
+    def __str__(self) -> str:
+        return f"{self.hits} replies replayed, {len(self.misses)} asked of the model"
+
+
+@contextmanager
+def replayed(path: str | Path, *pipelines, record: bool | None = None) -> Iterator[Replayed]:
+    """Inside the block, answer the pipelines' model calls from the recording at `path`; a request
+    it does not hold asks the model. `record` (default: TOOLKIT_RECORD=1) asks the model everything
+    and saves a fresh recording when the block ends without an error, never a half-filled one.
+    The pipelines leave the block as they came in, with no replay in their chains."""
+    record = os.environ.get("TOOLKIT_RECORD") == "1" if record is None else record
+    recording = Recording(path) if record else Recording.load(path)
+    replays = [replay_into(pipeline, recording, record=record, on_miss="call") for pipeline in pipelines]
+    try:
+        yield Replayed(replays, record)
+    finally:
+        for pipeline, replay in zip(pipelines, replays):
+            pipeline.client.middleware.remove(replay)
+    if record:
+        recording.save()
