@@ -6,8 +6,8 @@ from pathlib import Path
 tools = runpy.run_path(str(Path(__file__).resolve().parents[2] / "tools" / "notebooks.py"))
 
 
-def test_every_notebook_follows_the_conventions():
-    assert tools["check"]() == []
+def test_every_notebook_follows_the_conventions_and_its_student_copy_is_up_to_date():
+    assert tools["check"](student_copies=tools["STUDENT"]) == []
 
 
 def test_the_sequence_starts_at_00_and_follows_the_plan():
@@ -60,6 +60,9 @@ def test_a_notebook_that_does_not_carry_the_configuration_is_reported(tmp_path):
     ]
 
 
+SOLVED = "<details><summary>Solution 1</summary>\n\n```python\nprint(1)\n```\n\n</details>"
+
+
 def _tiny_sequence(folder):
     """Three notebooks that follow the conventions, as a new notebook would before `nav` runs."""
     import nbformat
@@ -81,6 +84,7 @@ def _tiny_sequence(folder):
                 new_code_cell("\n".join(code)),
                 new_code_cell("checkpoint(1.0, at_least=0.5)"),
                 new_markdown_cell("## Recap\n\nIt.\n\n## Checkpoint\n\nIt.\n\n## Exercises\n\n1. It."),
+                new_markdown_cell(SOLVED),
                 new_markdown_cell(f"## Questionnaire\n\n{questions}"),
                 new_markdown_cell("## Further reading\n\n- A book."),
             ],
@@ -141,7 +145,7 @@ def test_nav_rewrites_its_cells_in_place_when_a_title_changes(tmp_path):
     assert tools["check"](tmp_path) == [f"00_start_here.ipynb: {stale}", f"02_retrieval_layer.ipynb: {stale}"]
     assert tools["nav"](tmp_path) == [paths[0], paths[2]]
     cells = nbformat.read(paths[2], as_version=4).cells
-    assert len(cells) == 9
+    assert len(cells) == 10
     assert (
         cells[-1].source == MARK + "[← 01 · A first pipeline](01_minimum_viable_pipeline.ipynb) · [Contents](README.md)"
     )
@@ -182,3 +186,65 @@ def test_a_short_questionnaire_and_a_missing_reading_list_are_reported(tmp_path)
         "01_minimum_viable_pipeline.ipynb: missing '## Further reading'",
         "01_minimum_viable_pipeline.ipynb: the questionnaire must hold 6 to 10 numbered questions, not 5",
     ]
+
+
+def test_every_exercise_needs_its_folded_solution_right_after_the_exercises(tmp_path):
+    import nbformat
+    from nbformat.v4 import new_markdown_cell
+
+    paths = _tiny_sequence(tmp_path)
+    assert tools["solution_problems"](paths[0]) == []
+    nb = nbformat.read(paths[0], as_version=4)
+    exercises = next(i for i, c in enumerate(nb.cells) if "## Exercises" in c.source)
+    nb.cells[exercises].source += "\n2. Another.\n3. A third."
+    nb.cells.insert(
+        exercises + 2, new_markdown_cell("<details><summary>Solution 3</summary>\n\n```python\nprint(\n```")
+    )
+    nbformat.write(nb, paths[0])
+    assert tools["solution_problems"](paths[0]) == [
+        "needs solutions 1 to 3, one cell each, in order: has [1, 3]",
+        "solution 3 must end with </details>",
+        "solution 3 has Python that does not parse: '(' was never closed (line 1)",
+    ]
+    nb.cells.insert(exercises, nb.cells.pop(exercises + 1))  # solution 1 before the exercises
+    nbformat.write(nb, paths[0])
+    assert "the solution cells must follow the exercises cell, one after another" in tools["solution_problems"](
+        paths[0]
+    )
+
+
+def test_student_copies_drop_the_solutions_and_outputs_and_check_finds_stale_ones(tmp_path):
+    import nbformat
+
+    notebooks, copies = tmp_path / "notebooks", tmp_path / "student"
+    notebooks.mkdir()
+    paths = _tiny_sequence(notebooks)
+    tools["nav"](notebooks)
+    fix = "run python tools/notebooks.py student"
+    assert tools["check"](notebooks, copies) == [
+        *(f"student/{p.name} is missing or out of date: {fix}" for p in paths),
+        f"student/README.md is missing or out of date: {fix}",
+        f"student/pipelines must link to notebooks/pipelines: {fix}",
+    ]
+    written = tools["student"](notebooks, copies)
+    assert written == [*(p.name for p in paths), "README.md", "pipelines"]
+    assert tools["check"](notebooks, copies) == []
+    assert tools["student"](notebooks, copies) == []  # a second run changes nothing
+    original, copy = (nbformat.read(folder / paths[1].name, as_version=4) for folder in (notebooks, copies))
+    assert [c.source for c in copy.cells] == [c.source for c in original.cells if c.source != SOLVED]
+    assert len(copy.cells) == len(original.cells) - 1
+    assert [c.get("outputs") for c in copy.cells if c.cell_type == "code"] == [[], [], []]
+    assert original.cells[2].outputs  # the notebooks themselves keep theirs
+    assert (copies / "pipelines" / "00_start_here.yaml").read_text(encoding="utf-8") == "{}\n"
+    assert "The student copies: no solutions, no outputs." in (copies / "README.md").read_text(encoding="utf-8")
+
+    nb = nbformat.read(paths[2], as_version=4)
+    nb.cells[0].source += "\n\nA new line."
+    nbformat.write(nb, paths[2])
+    (copies / "99_old.ipynb").write_text("{}", encoding="utf-8")
+    assert tools["student_problems"](notebooks, copies) == [
+        f"student/02_retrieval_layer.ipynb is missing or out of date: {fix}",
+        f"student/99_old.ipynb has no notebook: {fix}",
+    ]
+    assert tools["student"](notebooks, copies) == ["02_retrieval_layer.ipynb", "99_old.ipynb"]
+    assert not (copies / "99_old.ipynb").exists()

@@ -386,7 +386,7 @@ def make_retriever(
     `dense_kind` ("flat", "hnsw", "ivf" or "auto" for `choose_kind`) converts a FAISS store's
     vectors to that index kind in memory when it differs; nothing is embedded again (an index in
     PostgreSQL keeps its HNSW, exact under filters). "hybrid"
-    takes `candidates` hits from each side and fuses them with "rrf" or "score".
+    takes max(top_k, candidates) hits from each side and fuses them with "rrf" or "score".
 
     >>> make_retriever("bm25", index, embed_model).retrieve("warranty")   # doctest: +SKIP
     """
