@@ -164,3 +164,20 @@ def test_replayed_saves_nothing_when_its_block_fails(llm, tmp_path):
         ask(Holder.client)
         raise RuntimeError("the run broke halfway")
     assert not (tmp_path / "replay.json").exists() and Holder.client.middleware == []
+
+
+def test_blocks_sharing_one_recording_each_save_what_they_added(llm, tmp_path):
+    class Holder:
+        client = ModelClient(llm, "extractive", [])
+
+    path = tmp_path / "replay.json"
+    recording = Recording.open(path, record=True)
+    with replayed(recording, Holder(), record=True):
+        ask(Holder.client)
+    with replayed(recording, Holder(), record=True):
+        ask(Holder.client, "Can I return it?")
+    assert len(Recording.load(path)) == 2  # the second save kept the first block's reply
+    with replayed(Recording.open(path, record=False), Holder(), record=False) as replay:
+        ask(Holder.client)
+        ask(Holder.client, "Can I return it?")
+    assert str(replay) == "2 replies replayed, 0 asked of the model"

@@ -266,3 +266,18 @@ def test_a_judge_that_fails_leaves_the_item_unmeasured_and_keeps_the_answer(tiny
     assert results["judge_reply"].str.startswith("APIConnectionError").all()
     assert len((toolkit_home / "experiments" / "dead-judge.jsonl").read_text().splitlines()) == 4  # answers kept
     assert run(tiny, embed_model, name="dead-judge").attrs["computed"] == 0
+
+
+def test_a_replay_link_in_the_middleware_answers_a_fresh_grid_from_its_recording(tiny, embed_model, tmp_path):
+    from toolkit.cost import replayed
+
+    path = tmp_path / "replay.json"
+    with replayed(path, record=True) as recorded:
+        first = run(tiny, embed_model, ["default", "cited"], name="replayed-1", middleware=[recorded.link()])
+    assert (first.attrs["computed"], recorded.hits, len(recorded.misses)) == (8, 0, 8)
+    with replayed(path) as replay:  # another results file: every item is computed again, from the recording
+        again = run(tiny, embed_model, ["default", "cited"], name="replayed-2", middleware=[replay.link()])
+    assert (again.attrs["computed"], str(replay)) == (8, "8 replies replayed, 0 asked of the model")
+    pd.testing.assert_frame_equal(first.drop(columns="latency_s"), again.drop(columns="latency_s"))
+    with pytest.raises(ExperimentError, match="middleware cannot travel to Ray workers"):
+        run_experiment(["default"], QUESTIONS, models=["extractive"], ray=2, middleware=[replay.link()])

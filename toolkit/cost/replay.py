@@ -181,6 +181,12 @@ class Recording:
                 raise ReplayError(f"the replay recording {path} is corrupt (entry {key[:12]} does not match); {hint}")
         return cls(path, data["entries"])
 
+    @classmethod
+    def open(cls, path: str | Path, *, record: bool | None = None) -> Recording:
+        """The recording at `path`, to replay; with `record` (default: TOOLKIT_RECORD=1) an empty
+        one at `path`, to fill afresh."""
+        return cls(path) if _recording_wanted(record) else cls.load(path)
+
     def __len__(self) -> int:
         return len(self.entries)
 
@@ -275,8 +281,16 @@ class Replayed:
     """What a `replayed` block did: the replies served from the recording and the requests asked
     of the model, and whether it recorded afresh."""
 
+    recording: Recording
     replays: list[Replay]
     record: bool
+
+    def link(self) -> Replay:
+        """One more Replay on the block's recording, for a chain the block did not build:
+        `run_experiment(..., middleware=[replay.link()])`. Put it last, nearest the model."""
+        replay = Replay(self.recording, record=self.record, on_miss="call")
+        self.replays.append(replay)
+        return replay
 
     @property
     def hits(self) -> int:
@@ -295,17 +309,23 @@ class Replayed:
         return f"{self.hits} replies replayed, {len(self.misses)} asked of the model"
 
 
+def _recording_wanted(record: bool | None) -> bool:
+    return os.environ.get("TOOLKIT_RECORD") == "1" if record is None else record
+
+
 @contextmanager
-def replayed(path: str | Path, *pipelines, record: bool | None = None) -> Iterator[Replayed]:
-    """Inside the block, answer the pipelines' model calls from the recording at `path`; a request
+def replayed(path: str | Path | Recording, *pipelines, record: bool | None = None) -> Iterator[Replayed]:
+    """Inside the block, answer the pipelines' model calls (and those of every `link()`) from the
+    recording at `path`; a request
     it does not hold asks the model. `record` (default: TOOLKIT_RECORD=1) asks the model everything
     and saves a fresh recording when the block ends without an error, never a half-filled one.
-    The pipelines leave the block as they came in, with no replay in their chains."""
-    record = os.environ.get("TOOLKIT_RECORD") == "1" if record is None else record
-    recording = Recording(path) if record else Recording.load(path)
+    The pipelines leave the block as they came in, with no replay in their chains. Several blocks
+    can share one file: pass them the same `Recording.open(path)`, and each saves what it added."""
+    record = _recording_wanted(record)
+    recording = path if isinstance(path, Recording) else Recording.open(path, record=record)
     replays = [replay_into(pipeline, recording, record=record, on_miss="call") for pipeline in pipelines]
     try:
-        yield Replayed(replays, record)
+        yield Replayed(recording, replays, record)
     finally:
         for pipeline, replay in zip(pipelines, replays):
             pipeline.client.middleware.remove(replay)

@@ -187,8 +187,9 @@ def _citations(parsed, shown: list[str], gold: list[str]) -> dict:
 class _Runner:
     """Builds pipelines only when an item is not cached, one per cell, models shared."""
 
-    def __init__(self, settings, index, embed_model):
+    def __init__(self, settings, index, embed_model, middleware=()):
         self.settings, self.index, self.embed_model = settings, index, embed_model
+        self.middleware = tuple(middleware)
         self.llms: dict = {}
         self.pipelines: dict = {}
 
@@ -224,6 +225,7 @@ class _Runner:
                 model=model,
                 embed_model=self.embed_model,
                 spec=cell.spec,
+                middleware=list(self.middleware),
             )
         return self.pipelines[key]
 
@@ -297,6 +299,7 @@ def run_experiment(
     show_progress: bool = False,
     on_item: Callable[[dict], None] | None = None,
     ray=None,
+    middleware: Sequence = (),
 ):
     """Run (or resume) a grid over the evaluation set; one row per question, cell and repeat.
 
@@ -305,7 +308,8 @@ def run_experiment(
     judge.Judge or a model name; its verdicts land in `judge` (None = unmeasured).
     `results.attrs` holds `computed`, `cached`, `unmeasured` and the results `path`.
     `ray` (a RayConfig or a number of workers): the uncached items are answered on Ray workers,
-    each building its pipelines once (ray_eval.py); the rows are the same.
+    each building its pipelines once (ray_eval.py); the rows are the same. `middleware`: links
+    put in every cell's model chain, e.g. a replay's (`cost.replayed(...).link()`).
     """
     import pandas as pd
     from tqdm.auto import tqdm
@@ -330,6 +334,8 @@ def run_experiment(
         )
     if repeats < 1:
         raise ExperimentError("repeats must be at least 1")
+    if ray and middleware:
+        raise ExperimentError("middleware cannot travel to Ray workers; leave one of ray and middleware unset")
     if not models or not top_k or not temperature or not seed:
         raise ExperimentError("every grid dimension needs at least one value (models, top_k, temperature, seed)")
     cells = grid(specs, models, top_k, temperature, seed)
@@ -348,7 +354,7 @@ def run_experiment(
     )
     log = ResultsLog(settings.home / "experiments" / f"{name}.jsonl")
     done = log.load()
-    runner = _Runner(settings, index, embed_model)
+    runner = _Runner(settings, index, embed_model, middleware)
     rows, computed = [], 0
     items = [(c, q, r) for c in cells for q in questions.itertuples() for r in range(repeats)]
     on_ray = _observe_on_ray(items, names, settings_hash, done, settings, ray, index, embed_model, log) if ray else {}
