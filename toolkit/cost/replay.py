@@ -316,9 +316,9 @@ def _recording_wanted(record: bool | None) -> bool:
 @contextmanager
 def replayed(path: str | Path | Recording, *pipelines, record: bool | None = None) -> Iterator[Replayed]:
     """Inside the block, answer the pipelines' model calls (and those of every `link()`) from the
-    recording at `path`; a request
-    it does not hold asks the model. `record` (default: TOOLKIT_RECORD=1) asks the model everything
-    and saves a fresh recording when the block ends without an error, never a half-filled one.
+    recording at `path`; a request it does not hold asks the model. `record` (default:
+    TOOLKIT_RECORD=1) asks the model everything and saves a fresh recording when the block ends
+    without an error, never a half-filled one.
     The pipelines leave the block as they came in, with no replay in their chains. Several blocks
     can share one file: pass them the same `Recording.open(path)`, and each saves what it added."""
     record = _recording_wanted(record)
